@@ -1,0 +1,73 @@
+"""Every error code a registration can end with, and the message staff see for it.
+
+Messages never contain the registration's own values (NIK, name, phone...), only what to fix,
+so they are safe in the website row, in logs and in Prefect artifacts.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    # Data checks (data_checks/)
+    INVALID_NIK = "INVALID_NIK"
+    MISSING_NAME = "MISSING_NAME"
+    INVALID_NAME = "INVALID_NAME"
+    NAME_TOO_LONG = "NAME_TOO_LONG"
+    INVALID_BIRTH_DATE = "INVALID_BIRTH_DATE"
+    INVALID_GENDER = "INVALID_GENDER"
+    INVALID_PHONE = "INVALID_PHONE"
+    MISSING_ADDRESS = "MISSING_ADDRESS"
+    INVALID_VISIT_DATE = "INVALID_VISIT_DATE"
+    VISIT_DATE_PASSED = "VISIT_DATE_PASSED"
+    OUTSIDE_BOOKING_WINDOW = "OUTSIDE_BOOKING_WINDOW"
+    INVALID_PAYMENT = "INVALID_PAYMENT"
+    INVALID_BPJS_NUMBER = "INVALID_BPJS_NUMBER"
+    DUPLICATE_ID = "DUPLICATE_ID"
+    # Mapping (mappings/)
+    UNKNOWN_POLI = "UNKNOWN_POLI"
+    UNKNOWN_DOCTOR = "UNKNOWN_DOCTOR"
+    UNKNOWN_PAYER = "UNKNOWN_PAYER"
+    # Khanza rules (khanza/)
+    NO_SCHEDULE = "NO_SCHEDULE"
+    QUOTA_FULL = "QUOTA_FULL"
+    PATIENT_CONFLICT = "PATIENT_CONFLICT"
+    BOOKING_SAME_DAY = "BOOKING_SAME_DAY"
+    DUPLICATE_REGISTRATION = "DUPLICATE_REGISTRATION"
+    KHANZA_REJECTED = "KHANZA_REJECTED"
+    # Transient
+    KHANZA_UNREACHABLE = "KHANZA_UNREACHABLE"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+
+    @property
+    def message(self) -> str:
+        return MESSAGES[self]
+
+
+MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_NIK: "NIK harus 16 digit angka dan bukan nol semua / NIK must be 16 digits, not all zeros.",
+    ErrorCode.MISSING_NAME: "Nama pasien kosong / Patient name is missing.",
+    ErrorCode.INVALID_NAME: "Nama berisi karakter yang tidak bisa disimpan di Khanza / Name has characters Khanza cannot store.",
+    ErrorCode.NAME_TOO_LONG: "Nama lebih dari 40 karakter (batas Khanza); singkat lalu kirim ulang / Name longer than Khanza's 40 characters; abbreviate and re-queue.",
+    ErrorCode.INVALID_BIRTH_DATE: "Tanggal lahir tidak valid, sebelum 1900 atau di masa depan / Birth date invalid, before 1900 or in the future.",
+    ErrorCode.INVALID_GENDER: "Jenis kelamin harus L/P (Laki-laki/Perempuan) / Gender must be L or P.",
+    ErrorCode.INVALID_PHONE: "Nomor HP tidak valid (contoh 0812..., +62812...) / Phone number not plausible.",
+    ErrorCode.MISSING_ADDRESS: "Alamat kosong / Address is missing.",
+    ErrorCode.INVALID_VISIT_DATE: "Tanggal periksa tidak valid / Visit date is not a valid date.",
+    ErrorCode.VISIT_DATE_PASSED: "Tanggal periksa sudah lewat / The visit date has already passed.",
+    ErrorCode.OUTSIDE_BOOKING_WINDOW: "Tanggal periksa di luar jangka pendaftaran (terlalu jauh, atau hari ini lewat jam tutup) / Visit date outside the booking window.",
+    ErrorCode.INVALID_PAYMENT: "Cara bayar harus umum, bpjs atau asuransi / Payment must be umum, bpjs or asuransi.",
+    ErrorCode.INVALID_BPJS_NUMBER: "Nomor kartu BPJS wajib 13 digit untuk pasien BPJS / BPJS number (13 digits) required for payment bpjs.",
+    ErrorCode.DUPLICATE_ID: "ID pendaftaran muncul lebih dari sekali dalam satu batch / Registration id appears more than once.",
+    ErrorCode.UNKNOWN_POLI: "Poliklinik tidak ada di mappings/poliklinik.yaml atau tidak aktif di Khanza / Clinic slug unmapped or not active in Khanza.",
+    ErrorCode.UNKNOWN_DOCTOR: "Dokter tidak ada di mappings/dokter.yaml atau tidak aktif di Khanza / Doctor slug unmapped or not active in Khanza.",
+    ErrorCode.UNKNOWN_PAYER: "Cara bayar tidak ada di mappings/penjab.yaml atau tidak aktif di Khanza / Payer unmapped or not active in Khanza.",
+    ErrorCode.NO_SCHEDULE: "Dokter tidak praktik di poliklinik ini pada hari tersebut (jadwal) / Doctor has no schedule at this clinic on that weekday.",
+    ErrorCode.QUOTA_FULL: "Kuota dokter untuk hari itu penuh / The doctor's quota for that day is full.",
+    ErrorCode.PATIENT_CONFLICT: "NIK/nomor BPJS bentrok dengan data pasien di Khanza; cek di loket / NIK and BPJS card disagree with Khanza's patient records; resolve at the desk.",
+    ErrorCode.BOOKING_SAME_DAY: "Pasien sudah punya booking lain di tanggal itu (Khanza: satu booking per hari) / Patient already has another booking that day.",
+    ErrorCode.DUPLICATE_REGISTRATION: "Pasien sudah terdaftar di poliklinik ini pada tanggal itu; nomor yang ada dipakai / Already registered at this clinic that day; existing numbers returned.",
+    ErrorCode.KHANZA_REJECTED: "Khanza menolak data ini; hubungi tim data / Khanza refused this row; contact the data team.",
+    ErrorCode.KHANZA_UNREACHABLE: "Khanza tidak bisa dihubungi; akan dicoba lagi otomatis / Khanza unreachable; will retry automatically.",
+    ErrorCode.TOO_MANY_ATTEMPTS: "Terlalu banyak percobaan gagal; perlu diperiksa tim data / Failed transiently too many times; needs review.",
+}

@@ -1,0 +1,1 @@
+"""One module per flow; each is a short @flow that reads like the mission, plus a `python -m` CLI."""

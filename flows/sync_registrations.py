@@ -1,0 +1,90 @@
+"""Extract pending website registrations -> check -> map -> load into Khanza -> write the numbers back.
+
+    python -m flows.sync_registrations [--batch-size N] [--max-batches N]
+"""
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger
+from prefect.states import Completed, Failed
+
+import outcomes
+from error_codes import ErrorCode
+from flows import reporting
+from khanza.db import is_transient
+from settings import get_settings
+from tasks.check import check_registrations
+from tasks.extract import extract_pending
+from tasks.limits import ensure_khanza_write_limit
+from tasks.load import load_into_khanza
+from tasks.map import map_registrations
+from tasks.resources import website_engine
+from tasks.retry import khanza_retry_options
+from tasks.write_back import write_back
+from website import store
+
+
+@flow(name="sync-registrations", persist_result=False)
+def sync_registrations(batch_size: int | None = None, max_batches: int | None = None):
+    settings = get_settings()
+    logger = get_run_logger()
+    ensure_khanza_write_limit(settings.khanza_concurrency_limit)
+    summary, checks = outcomes.RunSummary(), []
+    khanza_retry = khanza_retry_options(settings)
+
+    while max_batches is None or summary.batches < max_batches:
+        now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
+        now_local = datetime.now(settings.tz).replace(tzinfo=None)
+        batch = extract_pending(now_utc, batch_size or settings.batch_size)
+        if batch.empty:
+            break
+        valid, invalid, report = check_registrations(batch, now_local)
+        checks.append(report)
+        try:
+            mapped, unmapped = map_registrations.with_options(**khanza_retry)(valid)
+            loaded = load_into_khanza.with_options(**khanza_retry)(mapped, now_local)
+            result = outcomes.combine(outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # Retries exhausted: Khanza is offline. Nothing is lost: the rows stay pending.
+            summary.khanza_unreachable = True
+            done = outcomes.rejected(invalid)
+            rest = batch[~batch["id"].isin(done["id"])]
+            result = outcomes.combine(done, outcomes.deferred(rest, now_utc, settings))
+        write_back(result, now_utc)
+        summary.add(result)
+        logger.info("batch %d: %s", summary.batches, outcomes_line(result))
+        if summary.khanza_unreachable:
+            retry_at = outcomes.next_attempt(1, now_utc, settings)
+            others = store.defer_due(website_engine(settings), now_utc, retry_at,
+                                     ErrorCode.KHANZA_UNREACHABLE.value, ErrorCode.KHANZA_UNREACHABLE.message)
+            summary.by_outcome["deferred"] += others
+            break
+
+    reporting.publish_sync(summary, checks)
+    line = summary.line()
+    logger.info(line)
+    if summary.khanza_unreachable:
+        return Failed(message=line, data=summary.as_dict())
+    return Completed(message=line, data=summary.as_dict())
+
+
+def outcomes_line(result) -> str:
+    return ", ".join(f"{k}={v}" for k, v in result["outcome"].value_counts().items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-batches", type=int, default=None)
+    args = parser.parse_args(argv)
+    state = sync_registrations(batch_size=args.batch_size, max_batches=args.max_batches, return_state=True)
+    print(state.message)
+    return 0 if state.is_completed() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Khanza engines and the line between transient and permanent database errors."""
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, exc
+
+from settings import Settings
+
+# MariaDB/PyMySQL error numbers worth a retry: too many connections (1040), server shutdown (1053),
+# lock wait timeout (1205), deadlock (1213), connection killed (1927), can't connect (2003),
+# server gone away (2006), lost connection (2013), lost during query (2055), client timeout (4031).
+TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1927, 2003, 2006, 2013, 2055, 4031})
+# STRICT mode so a value Khanza's columns cannot hold fails loudly instead of being truncated.
+SESSION_INIT = "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'"
+
+
+class KhanzaUnavailable(Exception):
+    """Khanza could not be reached or did not answer in time (always transient)."""
+
+
+def make_engine(settings: Settings, database: str | None = None) -> Engine:
+    return create_engine(
+        settings.khanza_url(database),
+        hide_parameters=True,  # bound values are patient data: keep them out of error text
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        # Each registration's max()+1 must see what the desk committed a moment ago.
+        isolation_level="READ COMMITTED",
+        connect_args={
+            "connect_timeout": settings.khanza_connect_timeout,
+            "read_timeout": settings.khanza_read_timeout,
+            "write_timeout": settings.khanza_write_timeout,
+            "init_command": SESSION_INIT,
+        },
+    )
+
+
+def mysql_code(error: BaseException) -> int | None:
+    orig = getattr(error, "orig", error)
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for errors a later attempt can cure; integrity and data errors are never transient."""
+    if isinstance(error, KhanzaUnavailable):
+        return True
+    if isinstance(error, (exc.IntegrityError, exc.DataError, exc.ProgrammingError)):
+        return False
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError)):
+        code = mysql_code(error)
+        return code is None or code in TRANSIENT_CODES or isinstance(error, exc.InterfaceError)
+    return isinstance(error, (ConnectionError, TimeoutError))

@@ -1,0 +1,121 @@
+"""Find a patient by NIK (checking the BPJS card), or create one as Khanza's Mobile JKN `pasienbaru` does.
+
+Existing patients are never overwritten with website data: the desk has verified them, the
+website has not. Only `umur` is refreshed after a visit, as the desktop does.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Connection, exc, text
+
+from khanza import numbering
+from khanza.db import mysql_code
+from khanza.masterdata import MasterData
+from khanza.visits import umur_text
+
+EMPTY_CARD = {"", "-", None}
+
+_FIND = text(
+    "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
+    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab FROM pasien p "
+    "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
+    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE p.no_ktp = :nik"
+)
+
+
+class PatientConflict(Exception):
+    """Khanza's records and the registration disagree about who this is (never merged silently)."""
+
+
+def match(conn: Connection, nik: str, bpjs_number: str | None) -> dict | None:
+    """The patient with this NIK, or None. Raises PatientConflict when the NIK is on more than one
+    patient, or when a BPJS card is given and it belongs to another patient or differs from the
+    matched patient's card."""
+    rows = [dict(r) for r in conn.execute(_FIND, {"nik": nik}).mappings()]
+    if len(rows) > 1:
+        raise PatientConflict("NIK is on more than one patient")
+    patient = rows[0] if rows else None
+    if bpjs_number:
+        if patient and patient["no_peserta"] not in EMPTY_CARD and patient["no_peserta"] != bpjs_number:
+            raise PatientConflict("matched patient has another BPJS card")
+        other = conn.execute(
+            text("SELECT 1 FROM pasien WHERE no_peserta = :card AND (no_ktp IS NULL OR no_ktp <> :nik) LIMIT 1"),
+            {"card": bpjs_number, "nik": nik},
+        ).first()
+        if other:
+            raise PatientConflict("BPJS card belongs to another patient")
+    return patient
+
+
+def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date) -> dict:
+    """Every NOT NULL column filled with Khanza's own placeholders (rules.md §7, Mobile JKN column)."""
+    ph = md.placeholders
+    return {
+        "no_rkm_medis": no_rkm_medis,
+        "nm_pasien": reg["full_name"],
+        "no_ktp": reg["nik"],
+        "jk": reg["gender"],
+        "tmp_lahir": reg.get("birth_place") or "-",
+        "tgl_lahir": reg["birth_date"],
+        "nm_ibu": reg.get("mother_name") or "-",
+        "alamat": reg["address"],
+        "gol_darah": "-",
+        "pekerjaan": "-",
+        "stts_nikah": "JOMBLO",
+        "agama": "-",
+        "tgl_daftar": today,
+        "no_tlp": reg["phone"],
+        "umur": umur_text(reg["birth_date"], today),
+        "pnd": "-",
+        "keluarga": "SAUDARA",
+        "namakeluarga": "-",
+        "kd_pj": kd_pj,
+        "no_peserta": reg.get("bpjs_number") or "",
+        "kd_kel": ph["kd_kel"],
+        "kd_kec": ph["kd_kec"],
+        "kd_kab": ph["kd_kab"],
+        "pekerjaanpj": "-",
+        "alamatpj": reg["address"][:100],
+        "kelurahanpj": "-",
+        "kecamatanpj": "-",
+        "kabupatenpj": "-",
+        "perusahaan_pasien": ph["perusahaan_pasien"],
+        "suku_bangsa": ph["suku_bangsa"],
+        "bahasa_pasien": ph["bahasa_pasien"],
+        "cacat_fisik": ph["cacat_fisik"],
+        "email": reg.get("email") or "-",
+        "nip": "-",
+        "kd_prop": ph["kd_prop"],
+        "propinsipj": "-",
+    }
+
+
+def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date, attempts: int = 20) -> dict:
+    """Insert a new patient with the next no_rkm_medis and move Khanza's counter on.
+
+    The counter row is read FOR UPDATE; a number the desk took meanwhile (desktop inserts don't
+    lock) makes the insert hit the primary key, and we step to the next number, as Khanza's own
+    booking dialog retries.
+    """
+    stored = numbering.read_rm_counter(conn)
+    for _ in range(attempts):
+        candidate = md.rm_format.next_after(stored, today)
+        row = new_patient_row(reg, candidate, kd_pj, md, today)
+        try:
+            conn.execute(
+                text(f"INSERT INTO pasien ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"), row
+            )
+        except exc.IntegrityError as error:
+            if mysql_code(error) != 1062:
+                raise
+            stored = candidate
+            continue
+        numbering.write_rm_counter(conn, candidate)
+        return {**row, "nm_kel": "-", "nm_kec": "-", "nm_kab": "-"}
+    raise RuntimeError("no free no_rkm_medis after retries")
+
+
+def refresh_umur(conn: Connection, no_rkm_medis: str, birth: date, today: date) -> None:
+    conn.execute(text("UPDATE pasien SET umur = :umur WHERE no_rkm_medis = :rm"),
+                 {"umur": umur_text(birth, today), "rm": no_rkm_medis})

@@ -1,0 +1,163 @@
+"""reg_periksa and booking_registrasi rows with exactly the values the Khanza desktop writes
+(rules.md §4, §5), plus the lookups that decide them. Pure functions first."""
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime
+
+from sqlalchemy import Connection, text
+
+from khanza.numbering import day_range
+
+# ---------------------------------------------------------------- ages, as MySQL's TIMESTAMPDIFF counts them
+
+
+def full_years(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def full_months(birth: date, on: date) -> int:
+    return (on.year - birth.year) * 12 + on.month - birth.month - (on.day < birth.day)
+
+
+def _add_months(day: date, months: int) -> date:
+    """DATE_ADD(day, INTERVAL n MONTH): clamps to the month's last day like MariaDB."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def umur_daftar(birth: date, on: date) -> tuple[int, str]:
+    """umurdaftar/sttsumur: years if > 0, else months if > 0, else days."""
+    if (years := full_years(birth, on)) > 0:
+        return years, "Th"
+    if (months := full_months(birth, on)) > 0:
+        return months, "Bl"
+    return (on - birth).days, "Hr"
+
+
+def umur_text(birth: date, on: date) -> str:
+    """pasien.umur as the desktop's UpdateUmur writes it: '<y> Th <m> Bl <d> Hr'."""
+    months_total = full_months(birth, on)
+    years, months = divmod(months_total, 12)
+    days = (on - _add_months(birth, months_total)).days
+    return f"{years} Th {months} Bl {days} Hr"
+
+
+# ---------------------------------------------------------------- rows
+
+
+def visit_row(*, no_reg: str, no_rawat: str, visit_date: date, clock: datetime, kd_dokter: str,
+              patient: dict, kd_poli: str, kd_pj: str, fees: tuple[float, float],
+              new_patient: bool, first_visit_to_poli: bool) -> dict:
+    """The 19 reg_periksa values of an outpatient visit, as DlgReg writes them."""
+    stts_daftar = "Baru" if new_patient or patient.get("tgl_daftar") == visit_date else "Lama"
+    umur, sttsumur = umur_daftar(patient["tgl_lahir"], visit_date)
+    almt_pj = ", ".join([patient.get("alamat") or "", patient.get("nm_kel") or "-",
+                         patient.get("nm_kec") or "-", patient.get("nm_kab") or "-"])
+    return {
+        "no_reg": no_reg,
+        "no_rawat": no_rawat,
+        "tgl_registrasi": visit_date,
+        "jam_reg": clock.strftime("%H:%M:%S"),
+        "kd_dokter": kd_dokter,
+        "no_rkm_medis": patient["no_rkm_medis"],
+        "kd_poli": kd_poli,
+        "p_jawab": patient.get("namakeluarga") or "",
+        "almt_pj": almt_pj[:200],
+        "hubunganpj": patient.get("keluarga") or "",
+        "biaya_reg": fees[0] if stts_daftar == "Baru" else fees[1],
+        "stts": "Belum",
+        "stts_daftar": stts_daftar,
+        "status_lanjut": "Ralan",
+        "kd_pj": kd_pj,
+        "umurdaftar": umur,
+        "sttsumur": sttsumur,
+        "status_bayar": "Belum Bayar",
+        "status_poli": "Lama" if not first_visit_to_poli else "Baru",
+    }
+
+
+def booking_row(*, no_reg: str, visit_date: date, clock: datetime, no_rkm_medis: str, kd_dokter: str,
+                kd_poli: str, kd_pj: str) -> dict:
+    """A booking_registrasi row as Khanza's booking acceptance writes it (status Belum, limit_reg 1)."""
+    return {
+        "tanggal_booking": clock.date(),
+        "jam_booking": clock.strftime("%H:%M:%S"),
+        "no_rkm_medis": no_rkm_medis,
+        "tanggal_periksa": visit_date,
+        "kd_dokter": kd_dokter,
+        "kd_poli": kd_poli,
+        "no_reg": no_reg,
+        "kd_pj": kd_pj,
+        "limit_reg": 1,
+        "waktu_kunjungan": datetime.combine(visit_date, clock.time().replace(microsecond=0)),
+        "status": "Belum",
+    }
+
+
+# ---------------------------------------------------------------- SQL
+
+def _insert(conn: Connection, table: str, row: dict) -> None:
+    cols = ", ".join(row)
+    conn.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(':' + c for c in row)})"), row)
+
+
+def insert_visit(conn: Connection, row: dict) -> None:
+    _insert(conn, "reg_periksa", row)
+
+
+def insert_booking(conn: Connection, row: dict) -> None:
+    _insert(conn, "booking_registrasi", row)
+
+
+def existing_visit(conn: Connection, no_rkm_medis: str, kd_poli: str, day: date) -> tuple[str, str] | None:
+    """(no_rawat, no_reg) of the patient's live visit to this clinic that day, if any."""
+    lo, hi = day_range(day)
+    row = conn.execute(
+        text("SELECT no_rawat, no_reg FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
+             "AND no_rkm_medis = :rm AND kd_poli = :poli AND stts <> 'Batal' ORDER BY no_rawat LIMIT 1"),
+        {"lo": lo, "hi": hi, "rm": no_rkm_medis, "poli": kd_poli},
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def existing_booking(conn: Connection, no_rkm_medis: str, day: date) -> dict | None:
+    row = conn.execute(
+        text("SELECT kd_poli, kd_dokter, no_reg, status FROM booking_registrasi "
+             "WHERE no_rkm_medis = :rm AND tanggal_periksa = :day"),
+        {"rm": no_rkm_medis, "day": day},
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def first_visit_to_poli(conn: Connection, no_rkm_medis: str, kd_poli: str) -> bool:
+    return conn.execute(
+        text("SELECT 1 FROM reg_periksa WHERE no_rkm_medis = :rm AND kd_poli = :poli LIMIT 1"),
+        {"rm": no_rkm_medis, "poli": kd_poli},
+    ).first() is None
+
+
+def registrations_that_day(conn: Connection, kd_dokter: str, kd_poli: str, day: date) -> int:
+    """Live visits plus open bookings for the doctor at the clinic that day (what counts against kuota)."""
+    lo, hi = day_range(day)
+    params = {"lo": lo, "hi": hi, "dokter": kd_dokter, "poli": kd_poli, "day": day}
+    visits = conn.execute(
+        text("SELECT COUNT(*) FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
+             "AND kd_dokter = :dokter AND kd_poli = :poli AND stts <> 'Batal'"), params
+    ).scalar_one()
+    bookings = conn.execute(
+        text("SELECT COUNT(*) FROM booking_registrasi WHERE kd_dokter = :dokter AND tanggal_periksa = :day "
+             "AND kd_poli = :poli AND status = 'Belum'"), params
+    ).scalar_one()
+    return int(visits) + int(bookings)
+
+
+def renumber_visit(conn: Connection, no_rawat: str, no_reg: str) -> None:
+    conn.execute(text("UPDATE reg_periksa SET no_reg = :no_reg WHERE no_rawat = :no_rawat"),
+                 {"no_reg": no_reg, "no_rawat": no_rawat})
+
+
+def renumber_booking(conn: Connection, no_rkm_medis: str, day: date, no_reg: str) -> None:
+    conn.execute(text("UPDATE booking_registrasi SET no_reg = :no_reg WHERE no_rkm_medis = :rm "
+                      "AND tanggal_periksa = :day"), {"no_reg": no_reg, "rm": no_rkm_medis, "day": day})

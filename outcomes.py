@@ -1,0 +1,84 @@
+"""What happened to each registration in a run, and the run's summary (counts only, never patient data).
+
+Outcome rows: id, status (synced | rejected | deferred), outcome (created | duplicate | rejected |
+deferred), error_code, message, no_rkm_medis, no_rawat, no_reg, next_attempt_at.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from error_codes import ErrorCode
+from settings import Settings
+
+COLUMNS = ["id", "status", "outcome", "error_code", "message", "no_rkm_medis", "no_rawat", "no_reg",
+           "next_attempt_at"]
+
+
+def rejected(rejections: pd.DataFrame) -> pd.DataFrame:
+    """Rejections from checks or mapping (id, error_code, message) as outcome rows."""
+    out = rejections.reindex(columns=COLUMNS).astype("object")
+    out["status"] = "rejected"
+    out["outcome"] = "rejected"
+    return out
+
+
+def next_attempt(attempts: int, now: datetime, settings: Settings) -> datetime:
+    """Per-registration backoff: base * 2^(attempts-1), capped, with jitter so a backlog spreads out."""
+    base = max(settings.khanza_retry_delay_seconds, 1.0)
+    delay = min(base * 2 ** max(attempts - 1, 0), settings.deferral_max_seconds)
+    return now + timedelta(seconds=delay * random.uniform(0.75, 1.0))
+
+
+def deferred(batch: pd.DataFrame, now: datetime, settings: Settings,
+             code: ErrorCode = ErrorCode.KHANZA_UNREACHABLE) -> pd.DataFrame:
+    """Khanza could not be reached for these rows: they stay pending and come back later, unless they
+    have already failed transiently too often, in which case staff review them."""
+    rows = []
+    for reg_id, attempts in zip(batch["id"], batch["attempts"]):
+        attempts = int(attempts or 0)
+        if attempts >= settings.max_transient_attempts:
+            rows.append({"id": reg_id, "status": "rejected", "outcome": "rejected",
+                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value, "message": ErrorCode.TOO_MANY_ATTEMPTS.message})
+        else:
+            rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred", "error_code": code.value,
+                         "message": code.message, "next_attempt_at": next_attempt(attempts, now, settings)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def combine(*frames: pd.DataFrame) -> pd.DataFrame:
+    frames = [f.reindex(columns=COLUMNS).astype("object") for f in frames if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+class RunSummary:
+    """Counts by outcome and by error code across the batches of one run."""
+
+    def __init__(self) -> None:
+        self.by_outcome: Counter[str] = Counter()
+        self.by_error: Counter[str] = Counter()
+        self.batches = 0
+        self.khanza_unreachable = False
+
+    def add(self, outcomes: pd.DataFrame) -> None:
+        self.batches += 1
+        self.by_outcome.update(outcomes["outcome"].astype(str))
+        self.by_error.update(outcomes["error_code"].dropna().astype(str))
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_outcome.values())
+
+    def line(self) -> str:
+        parts = [f"{k}={self.by_outcome.get(k, 0)}" for k in ("created", "duplicate", "rejected", "deferred")]
+        text = f"{self.total} registrations: " + " ".join(parts)
+        if self.khanza_unreachable:
+            text += f" | Khanza offline: {self.by_outcome.get('deferred', 0)} deferred"
+        return text
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "by_outcome": dict(self.by_outcome), "by_error_code": dict(self.by_error),
+                "batches": self.batches, "khanza_unreachable": self.khanza_unreachable}

@@ -1,0 +1,98 @@
+"""The one place that reads the environment (and `.env`).
+
+Every knob of the pipeline is a field here; the README's settings table mirrors this class.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Khanza (names as the hospital already knows them)
+    khanza_db_host: str = "127.0.0.1"
+    khanza_db_port: int = 3306
+    khanza_db_name: str = "sik"
+    khanza_db_user: str = "root"
+    khanza_db_password: SecretStr = SecretStr("")
+
+    # Website registration store: any SQLAlchemy URL; the embedded default is a SQLite file.
+    website_db_url: SecretStr = SecretStr(f"sqlite:///{PROJECT_ROOT / 'data' / 'website.db'}")
+
+    mappings_dir: Path = PROJECT_ROOT / "mappings"
+    hospital_timezone: str = "Asia/Jakarta"
+
+    # Khanza numbering and target, mirroring setting/database.xml
+    khanza_urutnoreg: str = "dokter"  # dokter | poli | dokter + poli
+    khanza_basenoreg: str = ""  # "booking" = online and walk-in share one no_reg sequence
+    khanza_target: str = "reg_periksa"  # reg_periksa | booking
+
+    # Booking window (HARIDAFTAR / LIMITJAM in Khanza terms)
+    booking_max_days_ahead: int = 30
+    booking_same_day_cutoff_hour: int | None = 12
+
+    # Batching and retry behaviour
+    batch_size: int = Field(500, ge=1)
+    khanza_retries: int = Field(3, ge=0)
+    khanza_retry_delay_seconds: float = Field(10.0, ge=0)
+    khanza_connect_timeout: int = Field(10, ge=1)
+    khanza_read_timeout: int = Field(30, ge=1)
+    khanza_write_timeout: int = Field(30, ge=1)
+    khanza_lock_timeout_seconds: int = Field(30, ge=1)
+    khanza_concurrency_limit: str = "khanza-writes"  # Prefect global concurrency limit name
+    claim_lease_seconds: int = Field(600, ge=10)
+    max_transient_attempts: int = Field(50, ge=1)
+    deferral_max_seconds: int = Field(3600, ge=1)
+
+    @field_validator("hospital_timezone")
+    @classmethod
+    def _valid_tz(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+    @field_validator("khanza_target")
+    @classmethod
+    def _valid_target(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"reg_periksa", "booking"}:
+            raise ValueError("KHANZA_TARGET must be 'reg_periksa' or 'booking'")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.hospital_timezone)
+
+    @property
+    def noreg_scope(self) -> str:
+        """URUTNOREG normalised as koneksiDB does (lower-case, no spaces): dokter | poli | dokter+poli."""
+        scope = "".join(self.khanza_urutnoreg.lower().split())
+        return scope if scope in {"dokter", "poli", "dokter+poli"} else "dokter"
+
+    @property
+    def noreg_shared_with_booking(self) -> bool:
+        return self.khanza_basenoreg.strip().lower() == "booking"
+
+    def khanza_url(self, database: str | None = None) -> URL:
+        return URL.create(
+            "mysql+pymysql",
+            username=self.khanza_db_user,
+            password=self.khanza_db_password.get_secret_value() or None,
+            host=self.khanza_db_host,
+            port=self.khanza_db_port,
+            database=database or self.khanza_db_name,
+            query={"charset": "utf8mb4"},
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

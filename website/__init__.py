@@ -1,0 +1,1 @@
+"""The website registration store (the only code that speaks to the website database)."""
