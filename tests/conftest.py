@@ -20,7 +20,7 @@ from website import store
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 KHANZA_TEST_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-PG_TEST_DB = "khanza_sync_test"
+PG_TEST_DB = os.environ.get("PG_TEST_DB", "khanza_sync_test")
 TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
                         "set_no_rkm_medis", "set_urut_no_rkm_medis", "dokter", "poliklinik", "penjab",
                         "spesialis", "perusahaan_pasien", "suku_bangsa", "bahasa_pasien", "cacat_fisik",
