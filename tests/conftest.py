@@ -138,3 +138,15 @@ def insert_registrations(url: str, rows: list[dict]) -> None:
             conn.execute(text(f"INSERT INTO online_registrations ({cols}) VALUES ({', '.join(':' + c for c in row)})"),
                          row)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """The one Prefect test harness of the session (~12 s to start). Flow test folders request it from
+    their conftest with an autouse fixture; never start a second one (harnesses must not nest)."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
