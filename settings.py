@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     @field_validator("hospital_timezone")
     @classmethod
     def _valid_tz(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"HOSPITAL_TIMEZONE {value!r} is not a known time zone") from error
         return value
 
     @field_validator("khanza_target")
