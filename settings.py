@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     max_transient_attempts: int = Field(50, ge=1)
     deferral_max_seconds: int = Field(3600, ge=1)
 
+    @field_validator("booking_same_day_cutoff_hour", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        """An empty BOOKING_SAME_DAY_CUTOFF_HOUR (or 'none') means same-day registration all day."""
+        return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
+
     @field_validator("hospital_timezone")
     @classmethod
     def _valid_tz(cls, value: str) -> str:

@@ -3,7 +3,27 @@ from __future__ import annotations
 
 import pytest
 
+from settings import get_settings
+from tasks.resources import dispose_all
+from tests.conftest import KHANZA_TEST_DB
+
 
 @pytest.fixture(autouse=True)
 def _harness(prefect_harness):
     yield
+
+
+@pytest.fixture
+def flow_env(monkeypatch, khanza, website_url):
+    """Point the flows (which read settings from the environment) at the test databases."""
+    monkeypatch.setenv("KHANZA_DB_NAME", KHANZA_TEST_DB)
+    monkeypatch.setenv("WEBSITE_DB_URL", website_url)
+    monkeypatch.setenv("KHANZA_RETRIES", "1")
+    monkeypatch.setenv("KHANZA_RETRY_DELAY_SECONDS", "0.1")
+    monkeypatch.setenv("KHANZA_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("BOOKING_SAME_DAY_CUTOFF_HOUR", "")
+    get_settings.cache_clear()
+    dispose_all()
+    yield website_url
+    get_settings.cache_clear()
+    dispose_all()

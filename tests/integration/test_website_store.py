@@ -1,0 +1,94 @@
+"""The website store on SQLite and PostgreSQL, created from the shipped DDL."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from tests.conftest import insert_registrations, registration
+from website import store
+
+NOW = datetime(2026, 11, 27, 1, 0, 0)
+
+
+def test_claim_takes_due_pending_rows_oldest_first_and_leases_them(website_url):
+    rows = [registration(id=f"r{i}", created_at=NOW - timedelta(minutes=10 - i)) for i in range(5)]
+    rows.append(registration(id="later", created_at=NOW - timedelta(minutes=20), next_attempt_at=NOW + timedelta(hours=1)))
+    rows.append(registration(id="done", created_at=NOW - timedelta(minutes=30), status="synced"))
+    insert_registrations(website_url, rows)
+    engine = store.make_engine(website_url)
+    first = store.claim_pending(engine, 3, NOW, lease_seconds=600)
+    assert list(first["id"]) == ["r0", "r1", "r2"]
+    assert list(first["attempts"]) == [1, 1, 1]
+    second = store.claim_pending(engine, 10, NOW, lease_seconds=600)
+    assert list(second["id"]) == ["r3", "r4"]  # leased rows are invisible until the lease ends
+    assert store.claim_pending(engine, 10, NOW, 600).empty
+    after_lease = store.claim_pending(engine, 10, NOW + timedelta(hours=2), 600)
+    assert set(after_lease["id"]) == {"r0", "r1", "r2", "r3", "r4", "later"}
+    engine.dispose()
+
+
+def test_write_outcomes_per_status(website_url):
+    insert_registrations(website_url, [registration(id=i) for i in ("a", "b", "c", "d")])
+    engine = store.make_engine(website_url)
+    outcomes = pd.DataFrame([
+        {"id": "a", "status": "synced", "error_code": None, "message": None, "no_rkm_medis": "000101",
+         "no_rawat": "2026/11/28/000001", "no_reg": "001", "next_attempt_at": None},
+        {"id": "b", "status": "rejected", "error_code": "INVALID_NIK", "message": "NIK ...", "no_rkm_medis": None,
+         "no_rawat": None, "no_reg": None, "next_attempt_at": None},
+        {"id": "c", "status": "deferred", "error_code": "KHANZA_UNREACHABLE", "message": "later",
+         "no_rkm_medis": None, "no_rawat": None, "no_reg": None, "next_attempt_at": NOW + timedelta(minutes=5)},
+    ])
+    written = store.write_outcomes(engine, outcomes, NOW)
+    assert written == {"synced": 1, "rejected": 1, "deferred": 1}
+    got = store.fetch_rows(engine).set_index("id")
+    assert got.loc["a", ["status", "no_rkm_medis", "no_rawat", "no_reg"]].tolist() == ["synced", "000101", "2026/11/28/000001", "001"]
+    assert pd.notna(got.loc["a", "synced_at"])
+    assert got.loc["b", ["status", "error_code"]].tolist() == ["rejected", "INVALID_NIK"]
+    assert got.loc["c", ["status", "error_code"]].tolist() == ["pending", "KHANZA_UNREACHABLE"]
+    assert pd.Timestamp(got.loc["c", "next_attempt_at"]) == pd.Timestamp(NOW + timedelta(minutes=5))
+    assert got.loc["d", "status"] == "pending" and pd.isna(got.loc["d", "error_code"])
+    engine.dispose()
+
+
+def test_write_back_leaves_rows_the_website_changed_meanwhile(website_url):
+    insert_registrations(website_url, [registration(id="x", status="cancel_requested")])
+    engine = store.make_engine(website_url)
+    outcomes = pd.DataFrame([{"id": "x", "status": "synced", "no_reg": "001", "no_rawat": "r", "no_rkm_medis": "m"}])
+    assert store.write_outcomes(engine, outcomes, NOW) == {"synced": 0}
+    assert store.fetch_rows(engine).loc[0, "status"] == "cancel_requested"
+    engine.dispose()
+
+
+def test_concurrent_claims_never_take_the_same_row(website_url):
+    insert_registrations(website_url, [registration(id=f"c{i:03d}", created_at=NOW - timedelta(seconds=i))
+                                       for i in range(200)])
+    engine = store.make_engine(website_url)
+    taken: list[list[str]] = [[], [], [], []]
+
+    def worker(n):
+        while True:
+            batch = store.claim_pending(engine, 7, NOW, 600)
+            if batch.empty:
+                return
+            taken[n].extend(batch["id"])
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [i for part in taken for i in part]
+    assert len(everything) == 200 and len(set(everything)) == 200
+    engine.dispose()
+
+
+def test_defer_due_marks_every_untouched_due_row(website_url):
+    insert_registrations(website_url, [registration(id="p1"), registration(id="p2"),
+                                       registration(id="s", status="synced")])
+    engine = store.make_engine(website_url)
+    assert store.defer_due(engine, NOW + timedelta(hours=1), NOW + timedelta(hours=2), "KHANZA_UNREACHABLE", "m") == 2
+    assert store.count_due(engine, NOW + timedelta(hours=1)) == 0
+    assert store.count_due(engine, NOW + timedelta(hours=3)) == 2
+    engine.dispose()
