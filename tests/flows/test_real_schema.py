@@ -1,0 +1,99 @@
+"""Compatibility: the whole sync flow against Khanza's real table definitions (../shared/khanza/schema.sql)
+and its own sample rows, in strict SQL mode. Fails under CI=true when the reference files are missing."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from flows.sync_registrations import sync_registrations
+from khanza import ledger
+from khanza.db import make_engine
+from khanza.setup import run_sql_file
+from settings import PROJECT_ROOT, get_settings
+from tasks.resources import dispose_all
+from tests.conftest import CI, base_settings, hospital_today, insert_registrations, registration
+from website import store
+
+REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
+REAL_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test") + "_real"
+
+
+@pytest.fixture
+def real_khanza(khanza_server):
+    schema, seed = REFERENCE / "schema.sql", REFERENCE / "seed_sample.sql"
+    if not schema.exists() or not seed.exists():
+        message = f"Khanza reference schema not found at {REFERENCE}"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    settings = base_settings()
+    server = make_engine(settings, database="mysql")
+    with server.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{REAL_DB}`")
+        conn.exec_driver_sql(f"CREATE DATABASE `{REAL_DB}` CHARACTER SET latin1")
+    server.dispose()
+    engine = make_engine(settings, database=REAL_DB)
+    with engine.begin() as conn:
+        run_sql_file(conn, schema)
+        run_sql_file(conn, seed)
+        ledger.create_table(conn)
+    yield engine
+    engine.dispose()
+
+
+def next_wednesday():
+    day = hospital_today() + timedelta(days=1)
+    while day.weekday() != 2:
+        day += timedelta(days=1)
+    return day
+
+
+def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path, monkeypatch):
+    # The seed's own codes: clinic U0003, dr. Qotrunnada D0000003 (Wednesdays, kuota 30), payer A09 / BPJ.
+    (tmp_path / "poliklinik.yaml").write_text("penyakit-dalam: U0003\n")
+    (tmp_path / "dokter.yaml").write_text("dr-qotrunnada: D0000003\ndr-hilyatul: D0000004\n")
+    (tmp_path / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A09\n")
+    for key, value in {"KHANZA_DB_NAME": REAL_DB, "WEBSITE_DB_URL": website_url, "MAPPINGS_DIR": str(tmp_path),
+                       "KHANZA_RETRIES": "0", "BOOKING_SAME_DAY_CUTOFF_HOUR": ""}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    dispose_all()
+    wednesday = next_wednesday()
+    regs = [registration(id="real-new", poliklinik="penyakit-dalam", doctor="dr-qotrunnada", visit_date=wednesday,
+                         full_name="Ani Lestari", gender="Perempuan"),
+            registration(id="real-bpjs", poliklinik="penyakit-dalam", doctor="dr-qotrunnada", visit_date=wednesday,
+                         payment="bpjs", bpjs_number="0009876543210"),
+            registration(id="real-noschedule", poliklinik="penyakit-dalam", doctor="dr-hilyatul",
+                         visit_date=wednesday)]
+    insert_registrations(website_url, regs)
+    try:
+        state = sync_registrations(return_state=True)
+    finally:
+        get_settings.cache_clear()
+        dispose_all()
+    assert state.is_completed(), state.message
+
+    engine = store.make_engine(website_url)
+    web = store.fetch_rows(engine).set_index("id")
+    engine.dispose()
+    assert web.loc["real-noschedule", "error_code"] == "NO_SCHEDULE"
+    with real_khanza.connect() as conn:
+        conn.exec_driver_sql("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+        visits = {r.no_rawat: r for r in conn.execute(text("SELECT * FROM reg_periksa WHERE tgl_registrasi = :d"),
+                                                      {"d": wednesday})}
+        counter = conn.execute(text("SELECT no_rkm_medis FROM set_no_rkm_medis")).scalar()
+        patients = conn.execute(text("SELECT no_rkm_medis, kd_pj, no_peserta FROM pasien WHERE no_rkm_medis IN "
+                                     "('000063', '000064') ORDER BY no_rkm_medis")).all()
+    for reg_id in ("real-new", "real-bpjs"):
+        row = web.loc[reg_id]
+        assert row["status"] == "synced", row["error_code"]
+        visit = visits[row["no_rawat"]]
+        assert (visit.no_reg, visit.no_rkm_medis, visit.kd_poli, visit.kd_dokter) == (
+            row["no_reg"], row["no_rkm_medis"], "U0003", "D0000003")
+    # the seed's counter is 000062 (Straight, no prefix): the next two patients are 000063 and 000064
+    assert sorted(web.loc[["real-new", "real-bpjs"], "no_rkm_medis"]) == ["000063", "000064"] and counter == "000064"
+    assert [(p.kd_pj, p.no_peserta) for p in patients] == [("A09", ""), ("BPJ", "0009876543210")]
