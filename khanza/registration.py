@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, exc
 
 from error_codes import ErrorCode
+from outcomes import COLUMNS as OUTCOME_COLUMNS
 from khanza import ledger, masterdata, numbering, patients, schedule, visits
 from khanza.db import is_transient, mysql_code
 from khanza.locks import numbering_lock
@@ -22,7 +23,6 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
-OUTCOME_COLUMNS = ["id", "status", "outcome", "error_code", "message", "no_rkm_medis", "no_rawat", "no_reg"]
 MAX_INSERT_ATTEMPTS = 5  # as the desktop's isRegistrasi
 
 
@@ -131,6 +131,9 @@ def register(conn: Connection, reg: dict, ctx: Context) -> dict:
     created = patient is None
     if created:
         patient = patients.create(conn, reg, kd_pj, ctx.md, ctx.today)
+    khanza_knows_birth = patient["tgl_lahir"] is not None
+    if not khanza_knows_birth:  # Khanza allows it; the form's birth date gives the age at registration
+        patient = {**patient, "tgl_lahir": reg["birth_date"]}
     rm = patient["no_rkm_medis"]
 
     if booking:
@@ -146,7 +149,7 @@ def register(conn: Connection, reg: dict, ctx: Context) -> dict:
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=ctx.settings.khanza_target,
                   no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter,
                   tanggal=day, patient_created=created, created_at=ctx.clock)
-    if not booking:
+    if not booking and khanza_knows_birth:
         patients.refresh_umur(conn, rm, patient["tgl_lahir"], ctx.today)
     return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg)
 

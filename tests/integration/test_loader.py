@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from khanza.registration import load_batch
-from khanza.visits import umur_text
+from khanza.visits import full_years, umur_text
 from tests.conftest import base_settings, hospital_today
 
 CLOCK = datetime.combine(hospital_today(), datetime.min.time()).replace(hour=8, minute=30)
@@ -282,3 +282,14 @@ def test_one_bad_row_does_not_stop_the_batch(khanza):
     assert out[bad["id"]]["error_code"] in {"KHANZA_REJECTED", "NO_SCHEDULE"}
     assert out[good1["id"]]["status"] == out[good2["id"]]["status"] == "synced"
     assert rows(khanza, "SELECT COUNT(*) n FROM khanza_sync_ledger")[0]["n"] == 2
+
+
+def test_existing_patient_without_birth_date_in_khanza(khanza):
+    with khanza.begin() as conn:
+        conn.execute(text("UPDATE pasien SET tgl_lahir = NULL WHERE no_rkm_medis = '000050'"))
+    r = reg(nik="3310014107800001", birth_date=date(1980, 7, 1))
+    assert by_id(load(khanza, r))[r["id"]]["status"] == "synced"
+    visit = rows(khanza, "SELECT umurdaftar, sttsumur FROM reg_periksa")[0]
+    assert (visit["umurdaftar"], visit["sttsumur"]) == (full_years(date(1980, 7, 1), TOMORROW), "Th")
+    # Khanza's own umur is left as it was: it has no birth date to compute it from
+    assert rows(khanza, "SELECT umur FROM pasien WHERE no_rkm_medis = '000050'")[0]["umur"] == "40 Th 0 Bl 0 Hr"
