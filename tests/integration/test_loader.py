@@ -293,3 +293,23 @@ def test_existing_patient_without_birth_date_in_khanza(khanza):
     assert (visit["umurdaftar"], visit["sttsumur"]) == (full_years(date(1980, 7, 1), TOMORROW), "Th")
     # Khanza's own umur is left as it was: it has no birth date to compute it from
     assert rows(khanza, "SELECT umur FROM pasien WHERE no_rkm_medis = '000050'")[0]["umur"] == "40 Th 0 Bl 0 Hr"
+
+
+def test_new_patient_row_column_by_column(khanza):
+    """rules.md §7, Mobile JKN pasienbaru column: every pasien column the pipeline writes for a new patient."""
+    r = reg(nik="3310012020200004", full_name="José Müller", gender="L", birth_date=date(1975, 12, 20),
+            phone="081322220004", address="Perum Griya Asri B-4", birth_place="Klaten", mother_name="Maria",
+            email="jose@example.com", kd_pj="BPJ", payment="bpjs", bpjs_number="0001112223334")
+    rm = by_id(load(khanza, r))[r["id"]]["no_rkm_medis"]
+    row = rows(khanza, "SELECT * FROM pasien WHERE no_rkm_medis = :rm", rm=rm)[0]
+    assert row == {
+        "no_rkm_medis": "000101", "nm_pasien": "José Müller", "no_ktp": "3310012020200004", "jk": "L",
+        "tmp_lahir": "Klaten", "tgl_lahir": date(1975, 12, 20), "nm_ibu": "Maria", "alamat": "Perum Griya Asri B-4",
+        "gol_darah": "-", "pekerjaan": "-", "stts_nikah": "JOMBLO", "agama": "-", "tgl_daftar": CLOCK.date(),
+        "no_tlp": "081322220004", "umur": umur_text(date(1975, 12, 20), CLOCK.date()), "pnd": "-",
+        "keluarga": "SAUDARA", "namakeluarga": "-", "kd_pj": "BPJ", "no_peserta": "0001112223334",
+        "kd_kel": 1, "kd_kec": 1, "kd_kab": 1, "pekerjaanpj": "-", "alamatpj": "Perum Griya Asri B-4",
+        "kelurahanpj": "-", "kecamatanpj": "-", "kabupatenpj": "-", "perusahaan_pasien": "-", "suku_bangsa": 1,
+        "bahasa_pasien": 1, "cacat_fisik": 1, "email": "jose@example.com", "nip": "-", "kd_prop": 1,
+        "propinsipj": "-",
+    }
