@@ -14,12 +14,12 @@ apt_install() {
 if [ ! -x /usr/sbin/mariadbd ]; then
   log "installing mariadb-server"; apt_install mariadb-server mariadb-client
 fi
-if ! mariadb-admin ping -h127.0.0.1 -uroot --silent 2>/dev/null; then
-  if ! mariadb-admin ping --silent 2>/dev/null; then
+if ! mariadb-admin ping -h127.0.0.1 -uroot --silent >/dev/null 2>&1; then
+  if ! mariadb-admin ping --silent >/dev/null 2>&1; then
     log "starting MariaDB"
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-    for _ in $(seq 1 60); do mariadb-admin ping --silent 2>/dev/null && break; sleep 1; done
+    for _ in $(seq 1 60); do mariadb-admin ping --silent >/dev/null 2>&1 && break; sleep 1; done
   fi
   # A fresh Debian install lets root in only through the socket: allow TCP with an empty password (local test server only).
   if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1; then
@@ -27,7 +27,7 @@ if ! mariadb-admin ping -h127.0.0.1 -uroot --silent 2>/dev/null; then
     mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket; FLUSH PRIVILEGES;" || true
   fi
 fi
-mariadb-admin ping -h127.0.0.1 -uroot --silent || { log "MariaDB is not reachable on 127.0.0.1:3306"; exit 1; }
+mariadb-admin ping -h127.0.0.1 -uroot --silent >/dev/null 2>&1 || { log "MariaDB is not reachable on 127.0.0.1:3306"; exit 1; }
 
 # ---- PostgreSQL (website) on 127.0.0.1:5432, user postgres, trust
 if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
