@@ -38,6 +38,14 @@ class ErrorCode(str, Enum):
     # Transient
     KHANZA_UNREACHABLE = "KHANZA_UNREACHABLE"
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    # Cancellations and reconciliation (flows/reconcile_queue_numbers.py)
+    CANCELLED = "CANCELLED"
+    CANCELLED_IN_KHANZA = "CANCELLED_IN_KHANZA"
+    DELETED_IN_KHANZA = "DELETED_IN_KHANZA"
+    DOCTOR_UNAVAILABLE = "DOCTOR_UNAVAILABLE"
+    CANCELLED_NOT_OWNED = "CANCELLED_NOT_OWNED"
+    CANCEL_REFUSED_SERVED = "CANCEL_REFUSED_SERVED"
+    CANCEL_REFUSED_PAST = "CANCEL_REFUSED_PAST"
 
     @property
     def message(self) -> str:
@@ -70,4 +78,11 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.KHANZA_REJECTED: "Khanza menolak data ini; hubungi tim data / Khanza refused this row; contact the data team.",
     ErrorCode.KHANZA_UNREACHABLE: "Khanza tidak bisa dihubungi; akan dicoba lagi otomatis / Khanza unreachable; will retry automatically.",
     ErrorCode.TOO_MANY_ATTEMPTS: "Terlalu banyak percobaan gagal; perlu diperiksa tim data / Failed transiently too many times; needs review.",
+    ErrorCode.CANCELLED: "Pendaftaran dibatalkan sesuai permintaan / Registration cancelled as requested.",
+    ErrorCode.CANCELLED_IN_KHANZA: "Kunjungan dibatalkan oleh rumah sakit (Khanza) / The hospital cancelled this visit in Khanza.",
+    ErrorCode.DELETED_IN_KHANZA: "Kunjungan dihapus di Khanza / The visit was removed from Khanza.",
+    ErrorCode.DOCTOR_UNAVAILABLE: "Dokter berhalangan; booking dibatalkan rumah sakit / Doctor unavailable; the hospital cancelled the booking.",
+    ErrorCode.CANCELLED_NOT_OWNED: "Dibatalkan di website; kunjungan di Khanza dibuat di loket, batalkan di loket bila perlu / Cancelled on the website; the Khanza visit was made elsewhere, cancel it at the desk if needed.",
+    ErrorCode.CANCEL_REFUSED_SERVED: "Kunjungan sudah dilayani, tidak bisa dibatalkan / The visit has already been served; not cancelled.",
+    ErrorCode.CANCEL_REFUSED_PAST: "Tanggal periksa sudah lewat, tidak bisa dibatalkan / The visit date has passed; not cancelled.",
 }

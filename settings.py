@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     booking_same_day_cutoff_hour: int | None = 12
 
     # Batching and retry behaviour
-    batch_size: int = Field(500, ge=1)
+    batch_size: int = Field(1000, ge=1)
     khanza_retries: int = Field(3, ge=0)
     khanza_retry_delay_seconds: float = Field(10.0, ge=0)
     khanza_connect_timeout: int = Field(10, ge=1)

@@ -7,6 +7,7 @@ values, so no NIK or phone number can reach a result, log or artifact.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -26,7 +27,9 @@ class Rule:
     expectation: object  # a gx expectation instance
 
 
-def build_rules(max_days_ahead: int) -> list[Rule]:
+@lru_cache(maxsize=1)
+def _nik_expectation_class():
+    """Our custom expectation, defined once per process (GX registers every subclass it sees)."""
     import great_expectations.expectations as gxe  # heavy import: only where validation runs
 
     class ExpectColumnValuesToBeValidNik(gxe.ExpectColumnValuesToMatchRegex):
@@ -35,6 +38,13 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
         regex: str = NIK_REGEX
         description: str = "NIK is 16 digits, not all zeros"
 
+    return ExpectColumnValuesToBeValidNik
+
+
+def build_rules(max_days_ahead: int) -> list[Rule]:
+    import great_expectations.expectations as gxe
+
+    ExpectColumnValuesToBeValidNik = _nik_expectation_class()
     bpjs = 'payment=="bpjs"'
     return [
         Rule("id unique", ErrorCode.DUPLICATE_ID, gxe.ExpectColumnValuesToBeUnique(column="id")),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
@@ -14,10 +15,10 @@ import outcomes
 from error_codes import ErrorCode
 from flows import reporting
 from khanza.db import is_transient
-from settings import get_settings
+from settings import Settings, get_settings
 from tasks.check import check_registrations
 from tasks.extract import extract_pending
-from tasks.limits import ensure_khanza_write_limit
+from tasks.limits import khanza_write_slot
 from tasks.load import load_into_khanza
 from tasks.map import map_registrations
 from tasks.resources import website_engine
@@ -26,43 +27,54 @@ from tasks.write_back import write_back
 from website import store
 
 
+def sync_batch(batch: pd.DataFrame, now_utc: datetime, now_local: datetime, settings: Settings
+               ) -> tuple[pd.DataFrame, list[dict], bool]:
+    """check -> map -> load -> write back for one claimed batch: (outcomes, data-check report, Khanza offline).
+
+    Khanza access is retried on transient errors; when the retries are exhausted the batch's rows are
+    deferred (still pending, KHANZA_UNREACHABLE), never lost. Backfill runs the same function."""
+    khanza_retry = khanza_retry_options(settings)
+    valid, invalid, report = check_registrations(batch, now_local)
+    unreachable = False
+    try:
+        mapped, unmapped = map_registrations.with_options(**khanza_retry)(valid)
+        loaded = load_into_khanza.with_options(**khanza_retry)(mapped, now_local)
+        result = outcomes.combine(outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        unreachable = True
+        done = outcomes.rejected(invalid)
+        rest = batch[~batch["id"].isin(done["id"])]
+        result = outcomes.combine(done, outcomes.deferred(rest, now_utc, settings))
+    write_back(result, now_utc)
+    return result, report, unreachable
+
+
 @flow(name="sync-registrations", persist_result=False)
 def sync_registrations(batch_size: int | None = None, max_batches: int | None = None):
     settings = get_settings()
     logger = get_run_logger()
-    ensure_khanza_write_limit(settings.khanza_concurrency_limit)
     summary, checks = outcomes.RunSummary(), []
-    khanza_retry = khanza_retry_options(settings)
 
-    while max_batches is None or summary.batches < max_batches:
-        now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
-        now_local = datetime.now(settings.tz).replace(tzinfo=None)
-        batch = extract_pending(now_utc, batch_size or settings.batch_size)
-        if batch.empty:
-            break
-        valid, invalid, report = check_registrations(batch, now_local)
-        checks.append(report)
-        try:
-            mapped, unmapped = map_registrations.with_options(**khanza_retry)(valid)
-            loaded = load_into_khanza.with_options(**khanza_retry)(mapped, now_local)
-            result = outcomes.combine(outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            # Retries exhausted: Khanza is offline. Nothing is lost: the rows stay pending.
-            summary.khanza_unreachable = True
-            done = outcomes.rejected(invalid)
-            rest = batch[~batch["id"].isin(done["id"])]
-            result = outcomes.combine(done, outcomes.deferred(rest, now_utc, settings))
-        write_back(result, now_utc)
-        summary.add(result)
-        logger.info("batch %d: %s", summary.batches, outcomes_line(result))
-        if summary.khanza_unreachable:
-            retry_at = outcomes.next_attempt(1, now_utc, settings)
-            others = store.defer_due(website_engine(settings), now_utc, retry_at,
-                                     ErrorCode.KHANZA_UNREACHABLE.value, ErrorCode.KHANZA_UNREACHABLE.message)
-            summary.by_outcome["deferred"] += others
-            break
+    with khanza_write_slot(settings.khanza_concurrency_limit):
+        while max_batches is None or summary.batches < max_batches:
+            now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
+            now_local = datetime.now(settings.tz).replace(tzinfo=None)
+            batch = extract_pending(now_utc, batch_size or settings.batch_size)
+            if batch.empty:
+                break
+            result, report, unreachable = sync_batch(batch, now_utc, now_local, settings)
+            checks.append(report)
+            summary.add(result)
+            logger.info("batch %d: %s", summary.batches, outcomes_line(result))
+            if unreachable:
+                summary.khanza_unreachable = True
+                retry_at = outcomes.next_attempt(1, now_utc, settings)
+                others = store.defer_due(website_engine(settings), now_utc, retry_at,
+                                         ErrorCode.KHANZA_UNREACHABLE.value, ErrorCode.KHANZA_UNREACHABLE.message)
+                summary.by_outcome["deferred"] += others
+                break
 
     reporting.publish_sync(summary, checks)
     line = summary.line()

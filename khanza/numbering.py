@@ -1,20 +1,22 @@
 """Where every Khanza number is made: no_rawat, no_reg (the queue number) and no_rkm_medis.
 
-Pure formatting functions first (unit-tested), then the allocation queries. Allocation runs inside
-the registration's transaction while the pipeline holds its MariaDB named lock (see
-`khanza.locks`), so two pipeline writers never read the same maximum. Desk staff using the Khanza
-desktop take no lock at all, so the caller also retries on a duplicate no_rawat / no_rkm_medis and
-re-checks no_reg after commit (`registration.py`).
+Pure formatting functions first (unit-tested), then the DayBook: a batch reads each visit day's
+numbers once, while it holds the pipeline's MariaDB named lock (`khanza.locks`), so two pipeline
+writers never use the same maximum, and allocates from it in memory as it inserts. Desk staff using
+the Khanza desktop take no lock at all, so the caller re-reads the day when a no_rawat collides,
+steps past a taken no_rkm_medis, and after commit checks that no other visit shares a no_reg
+(`shared_no_regs`) before any number is written back (`registration.py`).
 
 Every query reads one day's rows through an index: reg_periksa has no index on tgl_registrasi,
 but its primary key no_rawat starts with the date, so a no_rawat prefix range reads only that day.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 # ---------------------------------------------------------------- pure formatting
 
@@ -94,69 +96,103 @@ class RmFormat:
         return self.decorate(self.next_core(self.core_of(stored)), day)
 
 
-# ---------------------------------------------------------------- allocation queries
+# ---------------------------------------------------------------- the day's numbers (allocation)
 
 
-def next_no_rawat(conn: Connection, day: date) -> str:
-    lo, hi = day_range(day)
-    last = conn.execute(
-        text(
-            "SELECT no_rawat FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
-            "ORDER BY no_rawat DESC LIMIT 1"
-        ),
-        {"lo": lo, "hi": hi},
-    ).scalar()
-    counter = int(last[-6:]) if last and last[-6:].isdigit() else 0
-    return format_no_rawat(day, counter + 1)
-
-
-def _scope_sql(scope: str, date_column_filter: str, poli_col: str = "kd_poli") -> str:
+def scope_key(scope: str, kd_dokter: str, kd_poli: str) -> tuple[str, ...]:
+    """Which no_reg sequence a registration draws from (Khanza's URUTNOREG)."""
     if scope == "poli":
-        return f"{date_column_filter} AND {poli_col} = :kd_poli"
+        return (kd_poli,)
     if scope == "dokter+poli":
-        return f"{date_column_filter} AND kd_dokter = :kd_dokter AND {poli_col} = :kd_poli"
-    return f"{date_column_filter} AND kd_dokter = :kd_dokter"
+        return (kd_dokter, kd_poli)
+    return (kd_dokter,)
 
 
-def max_no_reg(conn: Connection, day: date, scope: str, kd_dokter: str, kd_poli: str,
-               *, visits: bool, bookings: bool) -> int:
-    """Highest no_reg used in the scope that day, over visits and/or bookings (0 if none)."""
+@dataclass
+class DayBook:
+    """What one registration day already holds, read once per batch under the numbering lock and kept
+    current as the batch inserts: the last no_rawat counter, the highest no_reg of every sequence
+    (visits and bookings apart), and live registrations per (doctor, clinic) for the quota."""
+
+    day: date
+    scope: str
+    last_rawat: int = 0
+    visit_max: dict[tuple, int] = field(default_factory=dict)
+    booking_max: dict[tuple, int] = field(default_factory=dict)
+    live: Counter = field(default_factory=Counter)  # (kd_dokter, kd_poli) -> live visits + open bookings
+
+    def next_no_rawat(self) -> str:
+        return format_no_rawat(self.day, self.last_rawat + 1)
+
+    def next_no_reg(self, kd_dokter: str, kd_poli: str, *, visits: bool, bookings: bool) -> str:
+        key = scope_key(self.scope, kd_dokter, kd_poli)
+        top = max(self.visit_max.get(key, 0) if visits else 0, self.booking_max.get(key, 0) if bookings else 0)
+        return format_no_reg(top + 1)
+
+    def taken(self, kd_dokter: str, kd_poli: str) -> int:
+        return self.live[(kd_dokter, kd_poli)]
+
+    def add(self, kd_dokter: str, kd_poli: str, no_reg: str, *, no_rawat: str | None = None,
+            booking: bool = False, new_registration: bool = True) -> None:
+        """Record numbers now in use (and, for a new registration, one more place taken in the quota)."""
+        key = scope_key(self.scope, kd_dokter, kd_poli)
+        book = self.booking_max if booking else self.visit_max
+        book[key] = max(book.get(key, 0), int(no_reg))
+        if no_rawat:
+            self.last_rawat = max(self.last_rawat, int(no_rawat[-6:]))
+        if new_registration:
+            self.live[(kd_dokter, kd_poli)] += 1
+
+
+def _as_int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def read_days(conn: Connection, days: set[date], scope: str) -> dict[date, DayBook]:
+    """One indexed read per day of reg_periksa (a no_rawat prefix range) and one read of bookings."""
+    books = {day: DayBook(day=day, scope=scope) for day in days}
+    for day, book in books.items():
+        lo, hi = day_range(day)
+        for kd_dokter, kd_poli, top_rawat, top_reg, live in conn.execute(text(
+            "SELECT kd_dokter, kd_poli, MAX(no_rawat), MAX(CAST(no_reg AS SIGNED)), "
+            "SUM(IFNULL(stts, '') <> 'Batal') FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
+            "GROUP BY kd_dokter, kd_poli"), {"lo": lo, "hi": hi}):
+            if top_rawat and top_rawat[-6:].isdigit():
+                book.last_rawat = max(book.last_rawat, int(top_rawat[-6:]))
+            key = scope_key(scope, kd_dokter, kd_poli)
+            book.visit_max[key] = max(book.visit_max.get(key, 0), _as_int(top_reg))
+            book.live[(kd_dokter, kd_poli)] += _as_int(live)
+    if days:
+        # booking_registrasi has no index on tanggal_periksa: one scan per batch, not per registration.
+        stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, MAX(CAST(no_reg AS SIGNED)), SUM(status = 'Belum') "
+                    "FROM booking_registrasi WHERE tanggal_periksa IN :days GROUP BY tanggal_periksa, kd_dokter, "
+                    "kd_poli").bindparams(bindparam("days", expanding=True))
+        for day, kd_dokter, kd_poli, top_reg, open_ in conn.execute(stmt, {"days": sorted(days)}):
+            book = books[day]
+            key = scope_key(scope, kd_dokter, kd_poli)
+            book.booking_max[key] = max(book.booking_max.get(key, 0), _as_int(top_reg))
+            book.live[(kd_dokter, kd_poli)] += _as_int(open_)
+    return books
+
+
+def shared_no_regs(conn: Connection, day: date, scope: str, *, visits: bool, bookings: bool) -> set[tuple]:
+    """(scope key, no_reg) pairs that more than one live visit / open booking holds that day."""
     lo, hi = day_range(day)
-    params = {"lo": lo, "hi": hi, "day": day, "kd_dokter": kd_dokter, "kd_poli": kd_poli}
-    best = 0
+    holders: Counter = Counter()
     if visits:
-        where = _scope_sql(scope, "no_rawat >= :lo AND no_rawat < :hi")
-        best = max(best, conn.execute(
-            text(f"SELECT COALESCE(MAX(CAST(no_reg AS SIGNED)), 0) FROM reg_periksa WHERE {where}"), params
-        ).scalar_one())
+        for kd_dokter, kd_poli, no_reg in conn.execute(text(
+            "SELECT kd_dokter, kd_poli, no_reg FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
+            "AND IFNULL(stts, '') <> 'Batal'"), {"lo": lo, "hi": hi}):
+            holders[(scope_key(scope, kd_dokter, kd_poli), no_reg)] += 1
     if bookings:
-        # Scope columns are indexed (kd_dokter / kd_poli); the date filter then narrows a doctor's bookings.
-        where = _scope_sql(scope, "tanggal_periksa = :day")
-        best = max(best, conn.execute(
-            text(f"SELECT COALESCE(MAX(CAST(no_reg AS SIGNED)), 0) FROM booking_registrasi WHERE {where} "
-                 "AND status <> 'Batal'"), params
-        ).scalar_one())
-    return int(best)
-
-
-def no_reg_holders(conn: Connection, day: date, scope: str, kd_dokter: str, kd_poli: str,
-                   no_reg: str, *, visits: bool, bookings: bool) -> int:
-    """How many live visits and/or open bookings hold this no_reg in the scope that day."""
-    lo, hi = day_range(day)
-    params = {"lo": lo, "hi": hi, "day": day, "kd_dokter": kd_dokter, "kd_poli": kd_poli, "no_reg": no_reg}
-    count = 0
-    if visits:
-        where = _scope_sql(scope, "no_rawat >= :lo AND no_rawat < :hi")
-        count += conn.execute(
-            text(f"SELECT COUNT(*) FROM reg_periksa WHERE {where} AND no_reg = :no_reg AND stts <> 'Batal'"), params
-        ).scalar_one()
-    if bookings:
-        where_b = _scope_sql(scope, "tanggal_periksa = :day")
-        count += conn.execute(
-            text(f"SELECT COUNT(*) FROM booking_registrasi WHERE {where_b} AND no_reg = :no_reg "
-                 "AND status = 'Belum'"), params
-        ).scalar_one()
-    return int(count)
+        for kd_dokter, kd_poli, no_reg in conn.execute(text(
+            "SELECT kd_dokter, kd_poli, no_reg FROM booking_registrasi WHERE tanggal_periksa = :day "
+            "AND status = 'Belum'"), {"day": day}):
+            holders[(scope_key(scope, kd_dokter, kd_poli), no_reg)] += 1
+    return {pair for pair, count in holders.items() if count > 1}
 
 
 def read_rm_format(conn: Connection) -> RmFormat:

@@ -5,9 +5,10 @@ website has not. Only `umur` is refreshed after a visit, as the desktop does.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, exc, text
+from sqlalchemy import Connection, bindparam, exc, text
 
 from khanza import numbering
 from khanza.db import mysql_code
@@ -20,32 +21,54 @@ _FIND = text(
     "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
     "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab FROM pasien p "
     "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
-    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE p.no_ktp = :nik"
-)
+    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE p.no_ktp IN :niks"
+).bindparams(bindparam("niks", expanding=True))
+_CARDS = text("SELECT no_peserta, no_ktp FROM pasien WHERE no_peserta IN :cards").bindparams(
+    bindparam("cards", expanding=True))
 
 
 class PatientConflict(Exception):
     """Khanza's records and the registration disagree about who this is (never merged silently)."""
 
 
-def match(conn: Connection, nik: str, bpjs_number: str | None) -> dict | None:
-    """The patient with this NIK, or None. Raises PatientConflict when the NIK is on more than one
-    patient, or when a BPJS card is given and it belongs to another patient or differs from the
-    matched patient's card."""
-    rows = [dict(r) for r in conn.execute(_FIND, {"nik": nik}).mappings()]
-    if len(rows) > 1:
-        raise PatientConflict("NIK is on more than one patient")
-    patient = rows[0] if rows else None
-    if bpjs_number:
-        if patient and patient["no_peserta"] not in EMPTY_CARD and patient["no_peserta"] != bpjs_number:
-            raise PatientConflict("matched patient has another BPJS card")
-        other = conn.execute(
-            text("SELECT 1 FROM pasien WHERE no_peserta = :card AND (no_ktp IS NULL OR no_ktp <> :nik) LIMIT 1"),
-            {"card": bpjs_number, "nik": nik},
-        ).first()
-        if other:
-            raise PatientConflict("BPJS card belongs to another patient")
-    return patient
+@dataclass
+class PatientIndex:
+    """The batch's patients, read once: by NIK, and the NIKs holding each BPJS card given in the batch.
+    Patients the batch creates are added as it goes."""
+
+    by_nik: dict[str, list[dict]] = field(default_factory=dict)
+    card_holders: dict[str, set] = field(default_factory=dict)
+
+    def add(self, patient: dict) -> None:
+        self.by_nik.setdefault(patient["no_ktp"], []).append(patient)
+        if patient.get("no_peserta") not in EMPTY_CARD:
+            self.card_holders.setdefault(patient["no_peserta"], set()).add(patient["no_ktp"])
+
+    def match(self, nik: str, bpjs_number: str | None) -> dict | None:
+        """The patient with this NIK, or None. Raises PatientConflict when the NIK is on more than one
+        patient, or when a BPJS card is given and it belongs to another patient or differs from the
+        matched patient's card."""
+        found = self.by_nik.get(nik, [])
+        if len(found) > 1:
+            raise PatientConflict("NIK is on more than one patient")
+        patient = found[0] if found else None
+        if bpjs_number:
+            if patient and patient["no_peserta"] not in EMPTY_CARD and patient["no_peserta"] != bpjs_number:
+                raise PatientConflict("matched patient has another BPJS card")
+            if self.card_holders.get(bpjs_number, set()) - {nik}:
+                raise PatientConflict("BPJS card belongs to another patient")
+        return patient
+
+
+def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIndex:
+    index = PatientIndex()
+    if niks:
+        for row in conn.execute(_FIND, {"niks": sorted(set(niks))}).mappings():
+            index.add(dict(row))
+    if cards:
+        for card, nik in conn.execute(_CARDS, {"cards": sorted(set(cards))}):
+            index.card_holders.setdefault(card, set()).add(nik)
+    return index
 
 
 def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date) -> dict:

@@ -1,6 +1,11 @@
 """One website registration = one Khanza transaction: patient (found or created), visit or booking,
 ledger row. A batch shares one connection and holds the pipeline's numbering lock throughout.
 
+Per batch, under the lock, the loader reads once what it needs to decide (the patients by NIK, their
+visit history, each visit day's numbers and quota use) and keeps that current as it inserts, so
+each registration costs only its own writes. After the loop it checks that no desk registration
+took one of its queue numbers meanwhile, and renumbers before anything is written back.
+
 Transient database errors (Khanza gone, lock timeouts) propagate so the Prefect task retries the
 whole batch; the ledger makes that retry idempotent. Anything else is this registration's own
 problem: it is rejected with a code and the batch goes on.
@@ -8,17 +13,18 @@ problem: it is rejected with a code and the batch goes on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, exc
 
 from error_codes import ErrorCode
-from outcomes import COLUMNS as OUTCOME_COLUMNS
 from khanza import ledger, masterdata, numbering, patients, schedule, visits
 from khanza.db import is_transient, mysql_code
 from khanza.locks import numbering_lock
+from outcomes import COLUMNS as OUTCOME_COLUMNS
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +40,15 @@ class Rejected(Exception):
 
 
 @dataclass
-class Context:
+class Batch:
+    """What the loader knows while it works through one batch."""
+
     settings: Settings
     md: masterdata.MasterData
     clock: datetime  # now, in the hospital's time zone (naive wall-clock)
+    people: patients.PatientIndex = field(default_factory=patients.PatientIndex)
+    history: dict[str, list[dict]] = field(default_factory=dict)  # no_rkm_medis -> visits
+    days: dict[date, numbering.DayBook] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -52,6 +63,10 @@ class Context:
         """Which tables share the no_reg sequence we number in (BASENOREG=booking joins both)."""
         shared = self.settings.noreg_shared_with_booking
         return {"visits": shared or not self.booking, "bookings": shared or self.booking}
+
+    def reread_day(self, conn: Connection, day: date) -> numbering.DayBook:
+        self.days[day] = numbering.read_days(conn, {day}, self.settings.noreg_scope)[day]
+        return self.days[day]
 
 
 def outcome(reg_id: str, status: str, kind: str, code: ErrorCode | None = None, message: str | None = None,
@@ -68,29 +83,46 @@ def from_ledger(entry: dict) -> dict:
                    no_rkm_medis=entry["no_rkm_medis"], no_rawat=entry["no_rawat"], no_reg=entry["no_reg"])
 
 
-def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: datetime) -> pd.DataFrame:
+def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: datetime,
+               md: masterdata.MasterData | None = None) -> pd.DataFrame:
     """Load mapped registrations into Khanza; returns one outcome row per registration."""
     results: list[dict] = []
+    records = regs.to_dict("records")
     with engine.connect() as conn:
         with conn.begin():
-            md = masterdata.load(conn)
-            done = ledger.lookup(conn, regs["id"].tolist())
-        ctx = Context(settings=settings, md=md, clock=clock)
+            md = md or masterdata.load(conn)
+            done = ledger.lookup(conn, [r["id"] for r in records])
+        batch = Batch(settings=settings, md=md, clock=clock)
+        todo = [r for r in records if r["id"] not in done]
         with numbering_lock(conn, f"khanza_sync:{settings.khanza_db_name}", settings.khanza_lock_timeout_seconds):
-            for reg in regs.to_dict("records"):
+            with conn.begin():
+                _read_batch_state(conn, batch, todo)
+            created: list[tuple[dict, dict]] = []
+            for reg in records:
                 if reg["id"] in done:  # already in Khanza: a crashed or retried run is repaired here
                     results.append(from_ledger(done[reg["id"]]))
                     continue
-                results.append(_load_one(conn, reg, ctx))
+                result = _load_one(conn, reg, batch)
+                results.append(result)
+                if result["outcome"] == "created":
+                    created.append((reg, result))
+            _verify_no_reg(conn, batch, created)
     return pd.DataFrame(results, columns=OUTCOME_COLUMNS)
 
 
-def _load_one(conn: Connection, reg: dict, ctx: Context) -> dict:
+def _read_batch_state(conn: Connection, batch: Batch, todo: list[dict]) -> None:
+    batch.people = patients.read_index(conn, [r["nik"] for r in todo],
+                                       [r["bpjs_number"] for r in todo if r.get("bpjs_number")])
+    rms = [p["no_rkm_medis"] for found in batch.people.by_nik.values() for p in found]
+    batch.history = visits.patient_history(conn, rms)
+    batch.days = numbering.read_days(conn, {r["visit_date"] for r in todo}, batch.settings.noreg_scope)
+
+
+def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
     try:
         with conn.begin():
-            result = register(conn, reg, ctx)
-        if result["outcome"] == "created":
-            _verify_no_reg(conn, reg, result, ctx)
+            result, on_commit = register(conn, reg, batch)
+        on_commit()  # the batch's memory follows only what was committed
         return result
     except Rejected as rejection:
         return outcome(reg["id"], "rejected", "rejected", rejection.code, rejection.message)
@@ -105,60 +137,76 @@ def _load_one(conn: Connection, reg: dict, ctx: Context) -> dict:
         return outcome(reg["id"], "rejected", "rejected", ErrorCode.KHANZA_REJECTED)
 
 
-def register(conn: Connection, reg: dict, ctx: Context) -> dict:
-    """Everything for one registration, inside the caller's transaction."""
+def register(conn: Connection, reg: dict, batch: Batch):
+    """Everything for one registration, inside the caller's transaction.
+
+    Returns (outcome, on_commit): on_commit updates the batch's memory once the transaction is committed."""
     day: date = reg["visit_date"]
     kd_poli, kd_dokter, kd_pj = reg["kd_poli"], reg["kd_dokter"], reg["kd_pj"]
-    booking = ctx.booking
+    target = batch.settings.khanza_target
 
-    patient = patients.match(conn, reg["nik"], reg.get("bpjs_number"))
+    patient = batch.people.match(reg["nik"], reg.get("bpjs_number"))
+    history = batch.history.get(patient["no_rkm_medis"], []) if patient else []
     if patient is not None:
-        duplicate = _existing_registration(conn, patient["no_rkm_medis"], kd_poli, day, booking)
+        duplicate = _existing_registration(conn, patient["no_rkm_medis"], history, kd_poli, day, batch.booking)
         if duplicate is not None:
             no_rawat, no_reg = duplicate
-            ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=ctx.settings.khanza_target,
+            ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=target,
                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli,
-                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=ctx.clock)
+                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=batch.clock)
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
-                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg)
+                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
 
-    quota = schedule.quota_for(ctx.md, kd_dokter, kd_poli, day)
+    book = batch.days[day]
+    quota = schedule.quota_for(batch.md, kd_dokter, kd_poli, day)
     if quota is None:
         raise Rejected(ErrorCode.NO_SCHEDULE)
-    if visits.registrations_that_day(conn, kd_dokter, kd_poli, day) >= quota:
+    if book.taken(kd_dokter, kd_poli) >= quota:
         raise Rejected(ErrorCode.QUOTA_FULL)
 
     created = patient is None
     if created:
-        patient = patients.create(conn, reg, kd_pj, ctx.md, ctx.today)
+        patient = patients.create(conn, reg, kd_pj, batch.md, batch.today)
     khanza_knows_birth = patient["tgl_lahir"] is not None
     if not khanza_knows_birth:  # Khanza allows it; the form's birth date gives the age at registration
         patient = {**patient, "tgl_lahir": reg["birth_date"]}
     rm = patient["no_rkm_medis"]
 
-    if booking:
-        no_reg = numbering.format_no_reg(
-            numbering.max_no_reg(conn, day, ctx.settings.noreg_scope, kd_dokter, kd_poli, **ctx.sequence) + 1)
-        visits.insert_booking(conn, visits.booking_row(no_reg=no_reg, visit_date=day, clock=ctx.clock,
+    if batch.booking:
+        no_reg = book.next_no_reg(kd_dokter, kd_poli, **batch.sequence)
+        visits.insert_booking(conn, visits.booking_row(no_reg=no_reg, visit_date=day, clock=batch.clock,
                                                        no_rkm_medis=rm, kd_dokter=kd_dokter, kd_poli=kd_poli,
                                                        kd_pj=kd_pj))
         no_rawat = None
     else:
-        first_visit = created or visits.first_visit_to_poli(conn, rm, kd_poli)
-        no_rawat, no_reg = _insert_visit(conn, reg, patient, created, first_visit, ctx)
-    ledger.record(conn, registration_id=reg["id"], outcome="created", target=ctx.settings.khanza_target,
-                  no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter,
-                  tanggal=day, patient_created=created, created_at=ctx.clock)
-    if not booking and khanza_knows_birth:
-        patients.refresh_umur(conn, rm, patient["tgl_lahir"], ctx.today)
-    return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg)
+        first_visit = not any(v["kd_poli"] == kd_poli for v in history)
+        no_rawat, no_reg = _insert_visit(conn, reg, patient, created, first_visit, batch)
+        if not created and khanza_knows_birth:  # a new patient's umur was written a moment ago
+            patients.refresh_umur(conn, rm, patient["tgl_lahir"], batch.today)
+    ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
+                  no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter, tanggal=day,
+                  patient_created=created, created_at=batch.clock)
+
+    def on_commit():
+        if created:
+            batch.people.add(patient)
+        batch.days[day].add(kd_dokter, kd_poli, no_reg, no_rawat=no_rawat, booking=batch.booking)
+        if no_rawat:
+            batch.history.setdefault(rm, []).append(
+                {"no_rkm_medis": rm, "kd_poli": kd_poli, "no_rawat": no_rawat, "no_reg": no_reg, "stts": "Belum"})
+
+    return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg), on_commit
 
 
-def _existing_registration(conn, rm, kd_poli, day, booking) -> tuple[str | None, str] | None:
+def _nothing():
+    return None
+
+
+def _existing_registration(conn, rm, history, kd_poli, day, booking) -> tuple[str | None, str] | None:
     """The patient's live visit (or, in booking mode, booking) at this clinic that day."""
-    visit = visits.existing_visit(conn, rm, kd_poli, day)
+    visit = visits.live_visit(history, kd_poli, day)
     if visit is not None:
-        return visit
+        return visit["no_rawat"], visit["no_reg"]
     if booking:
         held = visits.existing_booking(conn, rm, day)
         if held is not None:
@@ -169,16 +217,17 @@ def _existing_registration(conn, rm, kd_poli, day, booking) -> tuple[str | None,
     return None
 
 
-def _insert_visit(conn, reg, patient, created, first_visit, ctx) -> tuple[str, str]:
-    """Allocate no_rawat/no_reg and insert; a no_rawat taken by the desk meanwhile is retried like the desktop."""
+def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch) -> tuple[str, str]:
+    """Insert with the day's next numbers; a no_rawat the desk took meanwhile makes us re-read the day
+    and try again, as the desktop retries its own insert."""
     day, kd_dokter, kd_poli = reg["visit_date"], reg["kd_dokter"], reg["kd_poli"]
+    book = batch.days[day]
     for attempt in range(MAX_INSERT_ATTEMPTS):
-        no_rawat = numbering.next_no_rawat(conn, day)
-        no_reg = numbering.format_no_reg(
-            numbering.max_no_reg(conn, day, ctx.settings.noreg_scope, kd_dokter, kd_poli, **ctx.sequence) + 1)
-        row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=ctx.clock,
+        no_rawat = book.next_no_rawat()
+        no_reg = book.next_no_reg(kd_dokter, kd_poli, **batch.sequence)
+        row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=batch.clock,
                                kd_dokter=kd_dokter, patient=patient, kd_poli=kd_poli, kd_pj=reg["kd_pj"],
-                               fees=ctx.md.active_poli[kd_poli], new_patient=created,
+                               fees=batch.md.active_poli[kd_poli], new_patient=created,
                                first_visit_to_poli=first_visit)
         try:
             visits.insert_visit(conn, row)
@@ -186,24 +235,63 @@ def _insert_visit(conn, reg, patient, created, first_visit, ctx) -> tuple[str, s
         except exc.IntegrityError as error:
             if mysql_code(error) != 1062 or attempt == MAX_INSERT_ATTEMPTS - 1:
                 raise
+            book = batch.reread_day(conn, day)
     raise AssertionError("unreachable")
 
 
-def _verify_no_reg(conn: Connection, reg: dict, result: dict, ctx: Context) -> None:
-    """After commit: if a desk registration took the same no_reg in this scope, take a new one now,
-    before the number is written back to the website (i.e. before the patient is told)."""
-    day, kd_dokter, kd_poli = reg["visit_date"], reg["kd_dokter"], reg["kd_poli"]
-    scope = ctx.settings.noreg_scope
+def _verify_no_reg(conn: Connection, batch: Batch, created: list[tuple[dict, dict]]) -> None:
+    """After commit: if a desk registration took one of our no_reg in its scope, give ours a new one
+    now, before the numbers are written back to the website (i.e. before the patient is told)."""
+    scope = batch.settings.noreg_scope
     for _ in range(MAX_INSERT_ATTEMPTS):
+        clashes = []
         with conn.begin():
-            if numbering.no_reg_holders(conn, day, scope, kd_dokter, kd_poli, result["no_reg"], **ctx.sequence) <= 1:
-                return
-            new = numbering.format_no_reg(
-                numbering.max_no_reg(conn, day, scope, kd_dokter, kd_poli, **ctx.sequence) + 1)
-            if ctx.booking:
-                visits.renumber_booking(conn, result["no_rkm_medis"], day, new)
-            else:
-                visits.renumber_visit(conn, result["no_rawat"], new)
-            ledger.update_no_reg(conn, reg["id"], new)
-        log.info("registration %s: queue number taken by the desk meanwhile, renumbered", reg["id"])
-        result["no_reg"] = new
+            shared = {day: numbering.shared_no_regs(conn, day, scope, **batch.sequence)
+                      for day in {reg["visit_date"] for reg, _ in created}}
+        for reg, result in created:
+            key = numbering.scope_key(scope, reg["kd_dokter"], reg["kd_poli"])
+            if (key, result["no_reg"]) in shared[reg["visit_date"]]:
+                clashes.append((reg, result))
+        if not clashes:
+            return
+        for reg, result in clashes:
+            day = reg["visit_date"]
+            with conn.begin():
+                book = batch.reread_day(conn, day)
+                new = book.next_no_reg(reg["kd_dokter"], reg["kd_poli"], **batch.sequence)
+                if batch.booking:
+                    visits.renumber_booking(conn, result["no_rkm_medis"], day, new)
+                else:
+                    visits.renumber_visit(conn, result["no_rawat"], new)
+                ledger.update_no_reg(conn, reg["id"], new)
+            book.add(reg["kd_dokter"], reg["kd_poli"], new, booking=batch.booking, new_registration=False)
+            log.info("registration %s: queue number taken by the desk meanwhile, renumbered", reg["id"])
+            result["no_reg"] = new
+        created = clashes  # only the renumbered ones need another look
+
+
+def predict(engine: Engine, mapped: pd.DataFrame, settings: Settings, planned: Counter) -> list[dict]:
+    """A dry run of load_batch, from reads only: already in Khanza (ledger), no schedule, quota full, or
+    create. `planned` counts predicted creations per (doctor, clinic, day) across a run's pages."""
+    rows: list[dict] = []
+    if mapped.empty:
+        return rows
+    records = mapped.to_dict("records")
+    with engine.connect() as conn, conn.begin():
+        md = masterdata.load(conn)
+        done = ledger.lookup(conn, [r["id"] for r in records])
+        days = numbering.read_days(conn, {r["visit_date"] for r in records}, settings.noreg_scope)
+    for reg in records:
+        key = (reg["kd_dokter"], reg["kd_poli"], reg["visit_date"])
+        if reg["id"] in done:
+            rows.append({"id": reg["id"], "would": "write back existing Khanza numbers", "error_code": None})
+            continue
+        quota = schedule.quota_for(md, *key)
+        if quota is None:
+            rows.append({"id": reg["id"], "would": "reject", "error_code": ErrorCode.NO_SCHEDULE.value})
+        elif days[key[2]].taken(key[0], key[1]) + planned[key] >= quota:
+            rows.append({"id": reg["id"], "would": "reject", "error_code": ErrorCode.QUOTA_FULL.value})
+        else:
+            planned[key] += 1
+            rows.append({"id": reg["id"], "would": "create in Khanza", "error_code": None})
+    return rows

@@ -5,9 +5,9 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
-from khanza.numbering import day_range
+from khanza.numbering import no_rawat_prefix
 
 # ---------------------------------------------------------------- ages, as MySQL's TIMESTAMPDIFF counts them
 
@@ -111,15 +111,23 @@ def insert_booking(conn: Connection, row: dict) -> None:
     _insert(conn, "booking_registrasi", row)
 
 
-def existing_visit(conn: Connection, no_rkm_medis: str, kd_poli: str, day: date) -> tuple[str, str] | None:
-    """(no_rawat, no_reg) of the patient's live visit to this clinic that day, if any."""
-    lo, hi = day_range(day)
-    row = conn.execute(
-        text("SELECT no_rawat, no_reg FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
-             "AND no_rkm_medis = :rm AND kd_poli = :poli AND stts <> 'Batal' ORDER BY no_rawat LIMIT 1"),
-        {"lo": lo, "hi": hi, "rm": no_rkm_medis, "poli": kd_poli},
-    ).first()
-    return (row[0], row[1]) if row else None
+def patient_history(conn: Connection, rms: list[str]) -> dict[str, list[dict]]:
+    """Every visit of the batch's existing patients (indexed on no_rkm_medis), for status_poli and
+    the one-visit-per-clinic-per-day rule."""
+    history: dict[str, list[dict]] = {rm: [] for rm in rms}
+    if rms:
+        stmt = text("SELECT no_rkm_medis, kd_poli, no_rawat, no_reg, stts FROM reg_periksa "
+                    "WHERE no_rkm_medis IN :rms").bindparams(bindparam("rms", expanding=True))
+        for row in conn.execute(stmt, {"rms": sorted(set(rms))}).mappings():
+            history[row["no_rkm_medis"]].append(dict(row))
+    return history
+
+
+def live_visit(history: list[dict], kd_poli: str, day: date) -> dict | None:
+    """The patient's visit to this clinic that day that is not cancelled, if any."""
+    prefix = no_rawat_prefix(day)
+    return next((v for v in sorted(history, key=lambda v: v["no_rawat"])
+                 if v["kd_poli"] == kd_poli and v["no_rawat"].startswith(prefix) and v["stts"] != "Batal"), None)
 
 
 def existing_booking(conn: Connection, no_rkm_medis: str, day: date) -> dict | None:
@@ -129,28 +137,6 @@ def existing_booking(conn: Connection, no_rkm_medis: str, day: date) -> dict | N
         {"rm": no_rkm_medis, "day": day},
     ).mappings().first()
     return dict(row) if row else None
-
-
-def first_visit_to_poli(conn: Connection, no_rkm_medis: str, kd_poli: str) -> bool:
-    return conn.execute(
-        text("SELECT 1 FROM reg_periksa WHERE no_rkm_medis = :rm AND kd_poli = :poli LIMIT 1"),
-        {"rm": no_rkm_medis, "poli": kd_poli},
-    ).first() is None
-
-
-def registrations_that_day(conn: Connection, kd_dokter: str, kd_poli: str, day: date) -> int:
-    """Live visits plus open bookings for the doctor at the clinic that day (what counts against kuota)."""
-    lo, hi = day_range(day)
-    params = {"lo": lo, "hi": hi, "dokter": kd_dokter, "poli": kd_poli, "day": day}
-    visits = conn.execute(
-        text("SELECT COUNT(*) FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
-             "AND kd_dokter = :dokter AND kd_poli = :poli AND stts <> 'Batal'"), params
-    ).scalar_one()
-    bookings = conn.execute(
-        text("SELECT COUNT(*) FROM booking_registrasi WHERE kd_dokter = :dokter AND tanggal_periksa = :day "
-             "AND kd_poli = :poli AND status = 'Belum'"), params
-    ).scalar_one()
-    return int(visits) + int(bookings)
 
 
 def renumber_visit(conn: Connection, no_rawat: str, no_reg: str) -> None:

@@ -5,7 +5,6 @@ from datetime import datetime
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
 
 from khanza import registration
 from settings import get_settings
@@ -15,10 +14,9 @@ from tasks.resources import khanza_engine
 @task(name="load-khanza", cache_policy=NO_CACHE, persist_result=False)
 def load_into_khanza(mapped: pd.DataFrame, now_local: datetime) -> pd.DataFrame:
     """Patient + visit + ledger, one transaction per registration. Retried (see tasks.retry) as a
-    whole batch on transient errors: the ledger turns already-loaded rows into repairs."""
+    whole batch on transient errors: the ledger turns already-loaded rows into repairs.
+    The caller holds the Khanza write slot (tasks.limits.khanza_write_slot)."""
     settings = get_settings()
     if mapped.empty:
         return pd.DataFrame(columns=registration.OUTCOME_COLUMNS)
-    # strict: if the limit cannot be taken we fail rather than write unthrottled.
-    with concurrency(settings.khanza_concurrency_limit, occupy=1, strict=True):
-        return registration.load_batch(khanza_engine(settings), mapped, settings, now_local)
+    return registration.load_batch(khanza_engine(settings), mapped, settings, now_local)

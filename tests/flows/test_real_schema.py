@@ -15,7 +15,13 @@ from khanza.db import make_engine
 from khanza.setup import run_sql_file
 from settings import PROJECT_ROOT, get_settings
 from tasks.resources import dispose_all
-from tests.conftest import CI, base_settings, hospital_today, insert_registrations, registration
+from tests.conftest import (
+    CI,
+    base_settings,
+    hospital_today,
+    insert_registrations,
+    registration,
+)
 from website import store
 
 REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))

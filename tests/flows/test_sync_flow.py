@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 from prefect import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy import text
 
 from flows.sync_registrations import main, sync_registrations
@@ -90,9 +91,9 @@ def test_run_leaves_artifacts_without_patient_data(flow_env):
     regs = [registration(id="art-1"), registration(id="art-2", nik="99")]
     insert_registrations(flow_env, regs)
     state = sync_registrations(return_state=True)
+    run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts()
-    mine = [a for a in artifacts if a.flow_run_id == state.state_details.flow_run_id]
+        mine = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
     keys = {a.key for a in mine}
     assert {"sync-summary", "sync-outcomes", "sync-data-checks"} <= keys
     blob = " ".join(str(a.data) for a in mine)

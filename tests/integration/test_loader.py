@@ -259,10 +259,10 @@ def test_no_reg_taken_by_desk_after_our_insert_is_renumbered(khanza):
 
     original = registration._verify_no_reg
 
-    def desk_races_then_verify(conn, reg_, result, ctx):
-        day = reg_["visit_date"]
-        desk_visit(khanza, day, result["no_reg"], 900)  # same doctor, same number, committed by "the desk"
-        return original(conn, reg_, result, ctx)
+    def desk_races_then_verify(conn, batch, created):
+        for reg_, result in created:  # same doctor, same number, committed by "the desk" before we check
+            desk_visit(khanza, reg_["visit_date"], result["no_reg"], 900)
+        return original(conn, batch, created)
 
     registration._verify_no_reg = desk_races_then_verify
     try:
@@ -313,3 +313,24 @@ def test_new_patient_row_column_by_column(khanza):
         "bahasa_pasien": 1, "cacat_fisik": 1, "email": "jose@example.com", "nip": "-", "kd_prop": 1,
         "propinsipj": "-",
     }
+
+
+def test_no_rawat_taken_by_desk_after_the_day_was_read_is_retried(khanza):
+    """The desk inserts (unlocked max()+1) between our read of the day and our insert: our insert hits
+    the no_rawat primary key, we re-read the day and take the next numbers, as the desktop would."""
+    from khanza import registration
+
+    original = registration._read_batch_state
+
+    def read_then_desk_registers(conn, batch, todo):
+        original(conn, batch, todo)
+        desk_visit(khanza, TOMORROW, "001", 1)  # the desk takes no_rawat ...000001 and no_reg 001
+
+    registration._read_batch_state = read_then_desk_registers
+    try:
+        r = reg()
+        out = by_id(load(khanza, r))[r["id"]]
+    finally:
+        registration._read_batch_state = original
+    assert out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000002" and out["no_reg"] == "002"
+    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 2

@@ -3,7 +3,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from data_checks.normalize import clean_text, normalize_phone, parse_dates, shorten, to_latin1
+from data_checks.normalize import (
+    clean_text,
+    normalize_phone,
+    parse_dates,
+    shorten,
+    to_latin1,
+)
 
 
 @pytest.mark.parametrize("raw", ["081234567890", "0812-3456-7890", "0812 3456 7890", "+62 812-3456-7890",

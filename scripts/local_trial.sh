@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Local trial of Khanza Sync as it runs for real: a Prefect server, the process work pool, the global
+# concurrency limit, `prefect deploy --all`, a worker, one sync run triggered through the worker, the UI URL.
+#
+#   scripts/local_trial.sh            start everything (idempotent) and trigger a sync run
+#   scripts/local_trial.sh --ui-check ...and screenshot the run in headless Chromium into artifacts/
+#   scripts/local_trial.sh stop       stop the server and worker this script started
+#
+# Defaults keep it away from anything real: Prefect on port 4250 with PREFECT_HOME under /tmp, a demo Khanza
+# database `khanza_trial` on the local MariaDB, a SQLite website store in data/trial_website.db.
+# Override with KHANZA_DB_NAME / WEBSITE_DB_URL (and TRIAL_SEED=0 to keep your data), PREFECT_TRIAL_PORT,
+# PREFECT_HOME. The Prefect server uses SQLite in PREFECT_HOME unless PREFECT_SERVER_DATABASE_CONNECTION_URL
+# is set, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/prefect (database must exist; needs asyncpg).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PORT=${PREFECT_TRIAL_PORT:-4250}
+TRIAL=${TRIAL_DIR:-/tmp/khanza-sync-trial}
+mkdir -p "$TRIAL"
+export PREFECT_HOME=${PREFECT_HOME:-$TRIAL/prefect-home}
+export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
+export DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
+export KHANZA_SYNC_HOME=$ROOT PYTHONPATH=$ROOT
+export KHANZA_DB_NAME=${KHANZA_DB_NAME:-khanza_trial}
+export WEBSITE_DB_URL=${WEBSITE_DB_URL:-sqlite:///$ROOT/data/trial_website.db}
+PY=$ROOT/.venv/bin/python
+PREFECT=$ROOT/.venv/bin/prefect
+log() { printf '[trial] %s\n' "$*"; }
+
+stop() {
+  for name in worker server; do
+    if [ -f "$TRIAL/$name.pid" ]; then
+      pid=$(cat "$TRIAL/$name.pid")
+      kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -0 "$pid" 2>/dev/null && kill -9 -- "-$pid" 2>/dev/null || true
+      rm -f "$TRIAL/$name.pid"; log "stopped $name ($pid)"
+    fi
+  done
+}
+if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
+UI_CHECK=""; [ "${1:-}" = "--ui-check" ] && UI_CHECK=1
+
+[ -x "$PY" ] || make setup
+
+# 1. Prefect server (SQLite in PREFECT_HOME by default)
+if ! curl -fsS "$PREFECT_API_URL/health" >/dev/null 2>&1; then
+  log "starting prefect server on 127.0.0.1:$PORT (PREFECT_HOME=$PREFECT_HOME, log $TRIAL/server.log)"
+  setsid "$PREFECT" server start --host 127.0.0.1 --port "$PORT" >"$TRIAL/server.log" 2>&1 &
+  echo $! >"$TRIAL/server.pid"
+  for _ in $(seq 1 180); do curl -fsS "$PREFECT_API_URL/health" >/dev/null 2>&1 && break; sleep 1; done
+fi
+curl -fsS "$PREFECT_API_URL/health" >/dev/null || { log "server did not come up, see $TRIAL/server.log"; exit 1; }
+
+# 2. The process work pool and the global concurrency limit on Khanza writes
+"$PREFECT" work-pool inspect khanza-sync >/dev/null 2>&1 || "$PREFECT" work-pool create khanza-sync --type process
+"$PREFECT" gcl inspect khanza-writes >/dev/null 2>&1 || "$PREFECT" gcl create khanza-writes --limit 1
+
+# 3. Trial data (demo Khanza DB + website store with sample registrations)
+if [ "${TRIAL_SEED:-1}" = "1" ]; then "$PY" scripts/ui_check.py seed; fi
+
+# 4. Every deployment in prefect.yaml
+log "prefect deploy --all"
+"$PREFECT" --no-prompt deploy --all
+
+# 5. A worker for the pool (its environment is what the flow runs see)
+if [ ! -f "$TRIAL/worker.pid" ] || ! kill -0 "$(cat "$TRIAL/worker.pid")" 2>/dev/null; then
+  log "starting worker (log $TRIAL/worker.log)"
+  setsid "$PREFECT" worker start --pool khanza-sync >"$TRIAL/worker.log" 2>&1 &
+  echo $! >"$TRIAL/worker.pid"
+fi
+
+# 6. One sync run through the worker
+out=$("$PREFECT" deployment run 'sync-registrations/sync-registrations')
+echo "$out"
+RUN_ID=$(echo "$out" | grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' | head -1)
+log "UI:       http://127.0.0.1:$PORT"
+log "this run: http://127.0.0.1:$PORT/runs/flow-run/$RUN_ID"
+log "other flows: $PREFECT deployment run 'reconcile-queue-numbers/reconcile-queue-numbers'"
+log "             $PREFECT deployment run 'backfill-registrations/backfill-registrations' --param start=YYYY-MM-DD --param end=YYYY-MM-DD --param dry_run=true"
+log "stop with:   scripts/local_trial.sh stop"
+
+# 7. Optional: the run in the real UI, screenshots in artifacts/
+if [ -n "$UI_CHECK" ]; then
+  command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  "$PY" scripts/ui_check.py screenshot --flow-run-id "$RUN_ID"
+fi

@@ -1,0 +1,91 @@
+"""`prefect deploy --all` against a real local `prefect server` (its own PREFECT_HOME and port): every
+deployment in prefect.yaml is accepted, with its schedules, time zone, work pool and concurrency limit.
+
+Slow (~30-60 s: a server start), but part of `make test`: a prefect.yaml the server refuses must not land.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from settings import PROJECT_ROOT
+
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory):
+    port = free_port()
+    home = tmp_path_factory.mktemp("prefect_home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api", DO_NOT_TRACK="1",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
+               KHANZA_SYNC_HOME=str(PROJECT_ROOT), PYTHONPATH=str(PROJECT_ROOT))
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail("prefect server did not start: " + (home / "server.log").read_text()[-2000:])
+            time.sleep(1)
+        yield env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def run(env, *args) -> subprocess.CompletedProcess:
+    result = subprocess.run([PREFECT, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"prefect {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_prefect_deploy_all_succeeds(local_server):
+    env = local_server
+    run(env, "work-pool", "create", "khanza-sync", "--type", "process")
+    run(env, "gcl", "create", "khanza-writes", "--limit", "1")
+    run(env, "--no-prompt", "deploy", "--all")
+
+    api = env["PREFECT_API_URL"]
+    deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+    by_name = {d["name"]: d for d in deployments}
+    expected = [d["name"] for d in yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]]
+    assert sorted(by_name) == sorted(expected)
+    assert {"sync-registrations", "reconcile-queue-numbers", "publish-master-data",
+            "backfill-registrations"} <= set(by_name)
+    for name, dep in by_name.items():
+        assert dep["work_pool_name"] == "khanza-sync", name
+        assert dep["concurrency_limit"] == 1 or (dep.get("global_concurrency_limit") or {}).get("limit") == 1, name
+        for schedule in dep["schedules"]:
+            assert schedule["schedule"]["timezone"] == "Asia/Jakarta", name
+    assert by_name["backfill-registrations"]["schedules"] == []
+    assert [s["schedule"]["cron"] for s in by_name["publish-master-data"]["schedules"]] == ["0 2 * * *"]
+    assert by_name["reconcile-queue-numbers"]["schedules"][0]["schedule"]["cron"] == "*/15 5-20 * * *"
+    schema = by_name["backfill-registrations"]["parameter_openapi_schema"]
+    assert set(schema["required"]) == {"start", "end"}

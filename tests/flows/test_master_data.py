@@ -1,0 +1,115 @@
+"""publish_master_data: Khanza's active clinics, doctors, schedules and remaining quota land in the website
+database (SQLite and PostgreSQL, tables created by the flow), and stale mapping entries are reported."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from sqlalchemy import text
+
+from flows.publish_master_data import publish_master_data
+from flows.sync_registrations import sync_registrations
+from settings import PROJECT_ROOT, get_settings
+from tasks.resources import dispose_all
+from tests.conftest import hospital_today, insert_registrations, registration
+from website import master_data, store
+
+
+@pytest.fixture
+def fresh_master(flow_env):
+    """No master tables yet: the flow must create them."""
+    engine = store.make_engine(flow_env)
+    with engine.begin() as conn:
+        for table in master_data.TABLES:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    engine.dispose()
+    return flow_env
+
+
+def read(url, table) -> pd.DataFrame:
+    engine = store.make_engine(url)
+    try:
+        return master_data.read_table(engine, table)
+    finally:
+        engine.dispose()
+
+
+def test_master_data_tables_filled_and_quota_counts_registrations(fresh_master, khanza):
+    tomorrow = hospital_today() + timedelta(days=1)
+    insert_registrations(fresh_master, [registration(id=f"q{i}") for i in range(3)])
+    assert sync_registrations(return_state=True).is_completed()
+    with khanza.begin() as conn:  # a desk cancellation frees a place again
+        conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' ORDER BY no_rawat LIMIT 1"))
+
+    state = publish_master_data(days_ahead=7, return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message.startswith("published 10 clinics, 12 doctors, 78 sessions")
+
+    clinics = read(fresh_master, "khanza_clinics").set_index("kd_poli")
+    assert "LAMA" not in clinics.index and "-" not in clinics.index  # inactive clinic, placeholder
+    assert clinics.loc["OBG", "slug"] == "kandungan" and clinics.loc["INT", "nm_poli"] == "Poli Penyakit Dalam"
+    doctors = read(fresh_master, "khanza_doctors").set_index("kd_dokter")
+    assert "D099" not in doctors.index and doctors.loc["D001", "slug"] == "dr-ahmad-sppd"
+    schedules = read(fresh_master, "khanza_schedules")
+    d012 = schedules[schedules["kd_dokter"] == "D012"]
+    assert d012[["hari_kerja", "jam_mulai", "jam_selesai", "kuota"]].values.tolist() == [
+        ["RABU", "08:00:00", "12:00:00", 2]]
+
+    quota = read(fresh_master, "khanza_quota")
+    quota["visit_date"] = pd.to_datetime(quota["visit_date"]).dt.date
+    assert set(quota["visit_date"]) == {hospital_today() + timedelta(days=d) for d in range(8)}
+    assert len(quota) == 8 * 11 + 1 + (hospital_today().weekday() == 2)  # 11 daily sessions, D012 on Wednesdays
+    row = quota[(quota["visit_date"] == tomorrow) & (quota["kd_dokter"] == "D001")].iloc[0]
+    assert (row["kuota"], row["registered"], row["remaining"]) == (30, 2, 28)  # 3 synced, 1 cancelled
+
+    # Publishing again gives the same rows (a snapshot, not an append).
+    assert publish_master_data(days_ahead=7, return_state=True).is_completed()
+    again = read(fresh_master, "khanza_quota")
+    again["visit_date"] = pd.to_datetime(again["visit_date"]).dt.date
+    cols = ["visit_date", "kd_dokter", "kd_poli", "kuota", "registered", "remaining"]
+    pd.testing.assert_frame_equal(again[cols].sort_values(cols).reset_index(drop=True),
+                                  quota[cols].sort_values(cols).reset_index(drop=True))
+
+
+def test_stale_mapping_entries_are_reported(fresh_master, khanza, monkeypatch, tmp_path):
+    maps = tmp_path / "mappings"
+    shutil.copytree(PROJECT_ROOT / "mappings", maps)
+    with open(maps / "dokter.yaml", "a") as f:
+        f.write("dr-pensiun: D099\ndr-hantu: D777\n")
+    with open(maps / "poliklinik.yaml", "a") as f:
+        f.write("poli-tutup: LAMA\n")
+    with open(maps / "penjab.yaml", "a") as f:
+        f.write("lama: X01\n")
+    monkeypatch.setenv("MAPPINGS_DIR", str(maps))
+    get_settings.cache_clear()
+    dispose_all()
+    with khanza.begin() as conn:  # a doctor without any schedule any more
+        conn.execute(text("DELETE FROM jadwal WHERE kd_dokter = 'D010'"))
+
+    state = publish_master_data(days_ahead=3, return_state=True)
+    assert state.is_completed(), state.message
+    assert "5 mapping problems" in state.message
+
+    async def problems():
+        async with get_client() as client:
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+        return {a.key: a for a in arts}
+    arts = asyncio.run(problems())
+    assert {"master-data-summary", "master-data-mapping-problems", "master-data-quota"} <= set(arts)
+    found = {(p["slug"], p["code"]): p["problem"] for p in json.loads(arts["master-data-mapping-problems"].data)}
+    assert found == {
+        ("dr-pensiun", "D099"): "inactive in Khanza (status 0)",
+        ("dr-hantu", "D777"): "unknown code: not in Khanza",
+        ("poli-tutup", "LAMA"): "inactive in Khanza (status 0)",
+        ("lama", "X01"): "inactive in Khanza (status 0)",
+        ("dr-joko-sptht", "D010"): "active but no schedule (jadwal): nothing to book",
+    }
+    doctors = read(fresh_master, "khanza_doctors").set_index("kd_dokter")
+    assert "D010" in doctors.index  # still an active doctor; only unbookable
