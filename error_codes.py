@@ -37,6 +37,7 @@ class ErrorCode(str, Enum):
     KHANZA_REJECTED = "KHANZA_REJECTED"
     # Transient
     KHANZA_UNREACHABLE = "KHANZA_UNREACHABLE"
+    KHANZA_BUSY = "KHANZA_BUSY"
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
     # Cancellations and reconciliation (flows/reconcile_queue_numbers.py)
     CANCELLED = "CANCELLED"
@@ -77,6 +78,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.DUPLICATE_REGISTRATION: "Pasien sudah terdaftar di poliklinik ini pada tanggal itu; nomor yang ada dipakai / Already registered at this clinic that day; existing numbers returned.",
     ErrorCode.KHANZA_REJECTED: "Khanza menolak data ini; hubungi tim data / Khanza refused this row; contact the data team.",
     ErrorCode.KHANZA_UNREACHABLE: "Khanza tidak bisa dihubungi; akan dicoba lagi otomatis / Khanza unreachable; will retry automatically.",
+    ErrorCode.KHANZA_BUSY: "Nomor antrian sedang dipakai bersamaan di loket; akan dicoba lagi otomatis / Numbers taken concurrently at the desk; will retry automatically.",
     ErrorCode.TOO_MANY_ATTEMPTS: "Terlalu banyak percobaan gagal; perlu diperiksa tim data / Failed transiently too many times; needs review.",
     ErrorCode.CANCELLED: "Pendaftaran dibatalkan sesuai permintaan / Registration cancelled as requested.",
     ErrorCode.CANCELLED_IN_KHANZA: "Kunjungan dibatalkan oleh rumah sakit (Khanza) / The hospital cancelled this visit in Khanza.",

@@ -35,18 +35,32 @@ def next_attempt(attempts: int, now: datetime, settings: Settings) -> datetime:
 
 def deferred(batch: pd.DataFrame, now: datetime, settings: Settings,
              code: ErrorCode = ErrorCode.KHANZA_UNREACHABLE) -> pd.DataFrame:
-    """Khanza could not be reached for these rows: they stay pending and come back later, unless they
-    have already failed transiently too often, in which case staff review them."""
+    """Khanza could not be reached for these rows: they stay pending and come back later.
+
+    They are never rejected here, even after MAX_TRANSIENT_ATTEMPTS: with Khanza away nobody can tell
+    whether an earlier attempt already committed them, so a row at the limit is flagged for review
+    (TOO_MANY_ATTEMPTS, still pending, at the longest backoff) and the ledger decides when Khanza is back.
+    Waiting is bounded anyway: once the visit date has passed the data checks reject it."""
     rows = []
     for reg_id, attempts in zip(batch["id"], batch["attempts"]):
         attempts = int(attempts or 0)
         if attempts >= settings.max_transient_attempts:
-            rows.append({"id": reg_id, "status": "rejected", "outcome": "rejected",
-                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value, "message": ErrorCode.TOO_MANY_ATTEMPTS.message})
+            rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred",
+                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value, "message": ErrorCode.TOO_MANY_ATTEMPTS.message,
+                         "next_attempt_at": now + timedelta(seconds=settings.deferral_max_seconds)})
         else:
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred", "error_code": code.value,
                          "message": code.message, "next_attempt_at": next_attempt(attempts, now, settings)})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def with_backoff(result: pd.DataFrame, attempts: pd.Series, now: datetime, settings: Settings) -> pd.DataFrame:
+    """Give deferred rows that have no retry time yet (e.g. KHANZA_BUSY from the loader) their backoff."""
+    due = (result["status"] == "deferred") & result["next_attempt_at"].isna()
+    if due.any():
+        tries = result.loc[due, "id"].map(attempts).fillna(0).astype(int)
+        result.loc[due, "next_attempt_at"] = [next_attempt(n, now, settings) for n in tries]
+    return result
 
 
 def combine(*frames: pd.DataFrame) -> pd.DataFrame:

@@ -113,6 +113,9 @@ def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | N
     out["visit_date"] = parse_dates(df["visit_date"])
     out["payment"] = each("payment", clean_text, str.lower)
     out["bpjs_number"] = each("bpjs_number", clean_text, lambda v: v.replace(" ", ""))
+    # A card number only matters (and is only checked) for BPJS payment; on other payments it is dropped,
+    # so an unchecked value never reaches pasien.no_peserta or patient matching.
+    out.loc[out["payment"] != "bpjs", "bpjs_number"] = None
     out["attempts"] = df["attempts"]
 
     # Helper columns (the suite checks them; they never leave the pipeline)

@@ -19,7 +19,7 @@ from settings import Settings, get_settings
 from tasks.check import check_registrations
 from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot
-from tasks.load import load_into_khanza
+from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
 from tasks.resources import website_engine
 from tasks.retry import khanza_retry_options
@@ -29,26 +29,44 @@ from website import store
 
 def sync_batch(batch: pd.DataFrame, now_utc: datetime, now_local: datetime, settings: Settings
                ) -> tuple[pd.DataFrame, list[dict], bool]:
-    """check -> map -> load -> write back for one claimed batch: (outcomes, data-check report, Khanza offline).
+    """ledger repair -> check -> map -> load -> write back for one claimed batch:
+    (outcomes, data-check report, Khanza offline).
 
     Khanza access is retried on transient errors; when the retries are exhausted the batch's rows are
     deferred (still pending, KHANZA_UNREACHABLE), never lost. Backfill runs the same function."""
     khanza_retry = khanza_retry_options(settings)
-    valid, invalid, report = check_registrations(batch, now_local)
-    unreachable = False
     try:
-        mapped, unmapped = map_registrations.with_options(**khanza_retry)(valid)
-        loaded = load_into_khanza.with_options(**khanza_retry)(mapped, now_local)
-        result = outcomes.combine(outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
+        # The ledger first: a registration a cut-off run already loaded is repaired, never re-judged
+        # (its visit date may have passed since, but the patient has the visit).
+        repaired = repair_from_ledger.with_options(**khanza_retry)(batch)
     except Exception as error:
         if not is_transient(error):
             raise
-        unreachable = True
-        done = outcomes.rejected(invalid)
-        rest = batch[~batch["id"].isin(done["id"])]
-        result = outcomes.combine(done, outcomes.deferred(rest, now_utc, settings))
+        # Khanza is away: report only the data problems that no ledger entry could contradict.
+        _, invalid, report = check_registrations(batch, now_local)
+        invalid = invalid[invalid["error_code"] != ErrorCode.VISIT_DATE_PASSED.value]
+        return _deferred_batch(batch, invalid, report, now_utc, settings)
+    fresh = batch[~batch["id"].isin(repaired["id"])]
+    valid, invalid, report = check_registrations(fresh, now_local)
+    try:
+        mapped, unmapped = map_registrations.with_options(**khanza_retry)(valid)
+        loaded = load_into_khanza.with_options(**khanza_retry)(mapped, now_local)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        return _deferred_batch(fresh, invalid, report, now_utc, settings, repaired)
+    result = outcomes.combine(repaired, outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
+    result = outcomes.with_backoff(result, batch.set_index("id")["attempts"], now_utc, settings)
     write_back(result, now_utc)
-    return result, report, unreachable
+    return result, report, False
+
+
+def _deferred_batch(batch, invalid, report, now_utc, settings, repaired=None):
+    """Retries exhausted, Khanza offline: rejections stand, every other row waits (pending), none is lost."""
+    rest = batch[~batch["id"].isin(invalid["id"])]
+    result = outcomes.combine(repaired, outcomes.rejected(invalid), outcomes.deferred(rest, now_utc, settings))
+    write_back(result, now_utc)
+    return result, report, True
 
 
 @flow(name="sync-registrations", persist_result=False)

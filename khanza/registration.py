@@ -13,6 +13,7 @@ problem: it is rejected with a code and the batch goes on.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,11 @@ from settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_INSERT_ATTEMPTS = 5  # as the desktop's isRegistrasi
+NIK, BPJS = re.compile(r"\d{16}"), re.compile(r"\d{13}")
+
+
+class NumbersBusy(Exception):
+    """The desk took every no_rawat we tried: transient, for this registration only."""
 
 
 class Rejected(Exception):
@@ -83,18 +89,31 @@ def from_ledger(entry: dict) -> dict:
                    no_rkm_medis=entry["no_rkm_medis"], no_rawat=entry["no_rawat"], no_reg=entry["no_reg"])
 
 
+def already_loaded(engine: Engine, ids: list[str]) -> pd.DataFrame:
+    """Outcomes of the registrations the ledger already holds (a crashed or cut-off run's work)."""
+    with engine.connect() as conn, conn.begin():
+        done = ledger.lookup(conn, ids)
+    return pd.DataFrame([from_ledger(entry) for entry in done.values()], columns=OUTCOME_COLUMNS)
+
+
 def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: datetime,
                md: masterdata.MasterData | None = None) -> pd.DataFrame:
     """Load mapped registrations into Khanza; returns one outcome row per registration."""
     results: list[dict] = []
     records = regs.to_dict("records")
     with engine.connect() as conn:
-        with conn.begin():
-            md = md or masterdata.load(conn)
-            done = ledger.lookup(conn, [r["id"] for r in records])
-        batch = Batch(settings=settings, md=md, clock=clock)
-        todo = [r for r in records if r["id"] not in done]
         with numbering_lock(conn, f"khanza_sync:{settings.khanza_db_name}", settings.khanza_lock_timeout_seconds):
+            # The ledger is read under the lock: a run that overlaps ours (a lease ran out) has finished
+            # writing by now, and what it loaded is repaired here instead of inserted twice.
+            with conn.begin():
+                md = md or masterdata.load(conn)
+                done = ledger.lookup(conn, [r["id"] for r in records])
+            batch = Batch(settings=settings, md=md, clock=clock)
+            # Defence in depth for callers that skip the data checks: a NIK or card that is not plain
+            # digits would break the batch's shared lookups, so it is this row's rejection instead.
+            refused = {r["id"]: outcome(r["id"], "rejected", "rejected", code)
+                       for r in records if r["id"] not in done and (code := _malformed(r))}
+            todo = [r for r in records if r["id"] not in done and r["id"] not in refused]
             with conn.begin():
                 _read_batch_state(conn, batch, todo)
             created: list[tuple[dict, dict]] = []
@@ -102,12 +121,24 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
                 if reg["id"] in done:  # already in Khanza: a crashed or retried run is repaired here
                     results.append(from_ledger(done[reg["id"]]))
                     continue
+                if reg["id"] in refused:
+                    results.append(refused[reg["id"]])
+                    continue
                 result = _load_one(conn, reg, batch)
                 results.append(result)
                 if result["outcome"] == "created":
                     created.append((reg, result))
             _verify_no_reg(conn, batch, created)
     return pd.DataFrame(results, columns=OUTCOME_COLUMNS)
+
+
+def _malformed(reg: dict) -> ErrorCode | None:
+    if not isinstance(reg.get("nik"), str) or not NIK.fullmatch(reg["nik"]):
+        return ErrorCode.INVALID_NIK
+    card = reg.get("bpjs_number")
+    if card is not None and not (isinstance(card, str) and BPJS.fullmatch(card)):
+        return ErrorCode.INVALID_BPJS_NUMBER
+    return None
 
 
 def _read_batch_state(conn: Connection, batch: Batch, todo: list[dict]) -> None:
@@ -126,6 +157,12 @@ def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
         return result
     except Rejected as rejection:
         return outcome(reg["id"], "rejected", "rejected", rejection.code, rejection.message)
+    except NumbersBusy:
+        # Not in Khanza (its transaction rolled back, and we hold the lock): safe to retry later, or,
+        # after too many attempts, to hand to staff.
+        if int(reg.get("attempts") or 0) >= batch.settings.max_transient_attempts:
+            return outcome(reg["id"], "rejected", "rejected", ErrorCode.TOO_MANY_ATTEMPTS)
+        return outcome(reg["id"], "deferred", "deferred", ErrorCode.KHANZA_BUSY)
     except patients.PatientConflict:
         return outcome(reg["id"], "rejected", "rejected", ErrorCode.PATIENT_CONFLICT)
     except Exception as error:  # noqa: BLE001 - one bad row must not stop the batch
@@ -233,10 +270,10 @@ def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch) -> tup
             visits.insert_visit(conn, row)
             return no_rawat, no_reg
         except exc.IntegrityError as error:
-            if mysql_code(error) != 1062 or attempt == MAX_INSERT_ATTEMPTS - 1:
+            if mysql_code(error) != 1062:
                 raise
             book = batch.reread_day(conn, day)
-    raise AssertionError("unreachable")
+    raise NumbersBusy(f"no_rawat taken {MAX_INSERT_ATTEMPTS} times in a row")
 
 
 def _verify_no_reg(conn: Connection, batch: Batch, created: list[tuple[dict, dict]]) -> None:

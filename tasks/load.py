@@ -20,3 +20,10 @@ def load_into_khanza(mapped: pd.DataFrame, now_local: datetime) -> pd.DataFrame:
     if mapped.empty:
         return pd.DataFrame(columns=registration.OUTCOME_COLUMNS)
     return registration.load_batch(khanza_engine(settings), mapped, settings, now_local)
+
+
+@task(name="repair-from-ledger", cache_policy=NO_CACHE, persist_result=False)
+def repair_from_ledger(batch: pd.DataFrame) -> pd.DataFrame:
+    """Registrations of this batch already in Khanza (a crashed or cut-off run loaded them): their
+    outcomes come from the ledger, before any check could reject them (e.g. a visit date now past)."""
+    return registration.already_loaded(khanza_engine(get_settings()), batch["id"].tolist())

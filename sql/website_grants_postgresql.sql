@@ -1,0 +1,22 @@
+-- Khanza Sync's own PostgreSQL role on the website database: read registrations, write back
+-- statuses and Khanza's numbers. Nothing else (least privilege).
+--
+-- Run as the database owner, once, after sql/website_postgresql.sql:
+--     psql -d website -v khanza_sync_password="$KHANZA_SYNC_WEB_PASSWORD" -f sql/website_grants_postgresql.sql
+-- (the password comes from your password manager via the environment; never write it into this file).
+-- Then WEBSITE_DB_URL=postgresql+psycopg://khanza_sync:<password>@<host>:5432/website in .env only.
+--
+-- Rotate:  ALTER ROLE khanza_sync PASSWORD '<new>';  then update WEBSITE_DB_URL and restart the worker.
+-- Not granted: INSERT, DELETE, TRUNCATE, DDL, UPDATE of what the patient typed (nik, names, dates...).
+CREATE ROLE khanza_sync LOGIN PASSWORD :'khanza_sync_password' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+
+GRANT CONNECT ON DATABASE :"DBNAME" TO khanza_sync;
+GRANT USAGE ON SCHEMA public TO khanza_sync;
+
+-- website/store.py: claim_pending, count_due, fetch_rows read the table (FOR UPDATE SKIP LOCKED needs
+-- an UPDATE right too, which the column grant below gives).
+GRANT SELECT ON online_registrations TO khanza_sync;
+
+-- claim lease, write_outcomes and defer_due touch only the pipeline's own columns.
+GRANT UPDATE (status, attempts, error_code, last_error, next_attempt_at, no_rkm_medis, no_rawat, no_reg, synced_at)
+    ON online_registrations TO khanza_sync;

@@ -1,0 +1,214 @@
+"""Concurrent writers: Khanza desk staff numbering walk-ins with their unlocked max()+1 into the same doctor
+and day while the pipeline loads, two pipeline loads at once, and concurrent claims on the website store."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+import data_checks
+import mappings
+from khanza import masterdata
+from khanza.db import make_engine
+from khanza.registration import load_batch
+from tests.conftest import KHANZA_TEST_DB, insert_registrations
+from tests.faults.desk import DeskSimulator, seed_patients
+from tests.faults.helpers import ledger_frame, registrations, tomorrow, visit_count
+from tests.faults.invariants import audit
+from website import store
+
+DOCTOR = ("penyakit-dalam", "dr-ahmad-sppd", "D001", "INT")
+
+
+def check_and_map(fault_env, batch: pd.DataFrame) -> pd.DataFrame:
+    settings = fault_env.settings
+    valid, invalid, _ = data_checks.check(batch, settings, datetime.now(settings.tz).replace(tzinfo=None))
+    with fault_env.khanza.connect() as conn:
+        md = masterdata.load(conn)
+    codes = mappings.KhanzaCodes(poli=frozenset(md.active_poli), dokter=frozenset(md.active_dokter),
+                                 penjab=frozenset(md.active_penjab))
+    mapped, unmapped = mappings.apply(valid, mappings.load(settings.mappings_dir), codes)
+    assert invalid.empty and unmapped.empty
+    return mapped
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def raise_quota(khanza, kd_dokter: str, kuota: int = 2000) -> None:
+    with khanza.begin() as conn:
+        conn.execute(text("UPDATE jadwal SET kuota = :k WHERE kd_dokter = :d"), {"k": kuota, "d": kd_dokter})
+
+
+@pytest.fixture
+def direct_conn_args(khanza):
+    url = khanza.url
+    return {"host": url.host, "port": url.port or 3306, "user": url.username, "password": url.password or ""}
+
+
+@pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
+def test_desk_walk_ins_and_two_pipeline_loads_at_once(fault_env, direct_conn_args, caplog):
+    poli, doctor, kd_dokter, kd_poli = DOCTOR
+    raise_quota(fault_env.khanza, kd_dokter)
+    regs = registrations(60, prefix="busy", poliklinik=poli, doctor=doctor)
+    ids = [r["id"] for r in regs]
+    insert_registrations(fault_env.website_url, regs)
+
+    # Two workers claim at the same moment: disjoint halves.
+    barrier = threading.Barrier(2)
+
+    def claim(_):
+        barrier.wait()
+        return store.claim_pending(fault_env.web, 30, now_utc(), 60)
+
+    with ThreadPoolExecutor(2) as pool:
+        claims = list(pool.map(claim, range(2)))
+    assert sorted(len(c) for c in claims) == [30, 30]
+    assert not set(claims[0]["id"]) & set(claims[1]["id"])
+    batches = [check_and_map(fault_env, c) for c in claims]
+
+    desk = DeskSimulator(direct_conn_args, KHANZA_TEST_DB, day=tomorrow(), kd_dokter=kd_dokter, kd_poli=kd_poli,
+                         patients=seed_patients(direct_conn_args, KHANZA_TEST_DB, 20), clerks=2, per_clerk=5000,
+                         pause=(0.004, 0.015)).start()
+    while desk.stats.inserted < 20:  # the desk is busy before the pipeline starts
+        time.sleep(0.01)
+    engine = make_engine(fault_env.settings)  # the pipeline's own engine (through the proxy, no faults)
+    clock = datetime.now(fault_env.settings.tz).replace(tzinfo=None)
+    desk_before = desk.stats.inserted
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = list(pool.map(lambda b: load_batch(engine, b, fault_env.settings, clock), batches))
+        desk_during = desk.stats.inserted - desk_before
+    finally:
+        stats = desk.stop()
+        engine.dispose()
+    for frame in outcomes:
+        store.write_outcomes(fault_env.web, frame, now_utc())
+
+    assert not stats.errors
+    assert desk_during >= 10, "the desk must still have been registering while the pipeline loaded"
+    result = pd.concat(outcomes)
+    refusals = Counter(r.getMessage().split(": ", 1)[-1] for r in caplog.records if "refused by Khanza" in r.getMessage())
+    assert (result["status"] == "synced").all() and (result["outcome"] == "created").all(), \
+        (result["error_code"].value_counts().to_dict(), dict(refusals))
+    assert visit_count(fault_env.khanza) == 60 + stats.inserted
+    report = audit(fault_env.khanza, fault_env.web, ids)
+    assert report.synced == 60 and not report.problems, report.summary()
+    # The pipeline's numbers really interleave with the desk's (same doctor, same day).
+    with fault_env.khanza.connect() as conn:
+        order = [r[0] for r in conn.execute(text(
+            "SELECT l.registration_id IS NOT NULL FROM reg_periksa r LEFT JOIN khanza_sync_ledger l "
+            "ON l.no_rawat = r.no_rawat ORDER BY r.no_rawat"))]
+    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    assert switches >= 2, "pipeline and desk visits did not interleave"
+
+
+def overlapping_loads(fault_env, n: int = 16):
+    """Two loads of the SAME claimed registrations (a lease that ran out while a slow run still held them).
+    The test holds the pipeline's numbering lock until both loads are queued on it, so both read the ledger
+    before either writes: the worst interleaving, made deterministic."""
+    regs = registrations(n, prefix="twice")
+    insert_registrations(fault_env.website_url, regs)
+    batch = check_and_map(fault_env, store.claim_pending(fault_env.web, n, now_utc(), 60))
+    engine = make_engine(fault_env.settings)
+    clock = datetime.now(fault_env.settings.tz).replace(tzinfo=None)
+    lock_name = f"khanza_sync:{fault_env.settings.khanza_db_name}"
+    holder = fault_env.khanza.connect()
+    try:
+        assert holder.execute(text("SELECT GET_LOCK(:n, 5)"), {"n": lock_name}).scalar() == 1
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(load_batch, engine, batch, fault_env.settings, clock) for _ in range(2)]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                waiting = holder.execute(text(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT GET_LOCK%%'"
+                )).scalar()
+                if waiting >= 2:
+                    break
+                time.sleep(0.02)
+            holder.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock_name})
+            outcomes = [f.result(timeout=60) for f in futures]
+    finally:
+        holder.close()
+        engine.dispose()
+    return [r["id"] for r in regs], outcomes
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_overlapping_loads_never_make_a_second_visit(fault_env):
+    ids, outcomes = overlapping_loads(fault_env)
+    first = outcomes[0] if (outcomes[0]["outcome"] == "created").all() else outcomes[1]
+    assert (first["outcome"] == "created").all()
+    store.write_outcomes(fault_env.web, first, now_utc())
+    assert visit_count(fault_env.khanza) == len(ids) and len(ledger_frame(fault_env.khanza)) == len(ids)
+    report = audit(fault_env.khanza, fault_env.web, ids)
+    assert report.synced == len(ids) and not report.problems, report.summary()
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_overlapping_loads_both_report_the_same_synced_numbers(fault_env):
+    ids, outcomes = overlapping_loads(fault_env)
+    # Whichever run writes back first must not tell a patient with a visit that they were rejected.
+    for frame in reversed(outcomes):
+        store.write_outcomes(fault_env.web, frame.sort_values("id"), now_utc())
+    for frame in outcomes:
+        assert (frame["status"] == "synced").all(), frame["error_code"].value_counts().to_dict()
+    columns = ["id", "no_rawat", "no_reg", "no_rkm_medis"]
+    assert outcomes[0].sort_values("id")[columns].reset_index(drop=True).equals(
+        outcomes[1].sort_values("id")[columns].reset_index(drop=True))
+    report = audit(fault_env.khanza, fault_env.web, ids)
+    assert not report.problems, report.summary()
+
+
+@pytest.mark.parametrize("website_url", ["postgresql", "sqlite"], indirect=True)
+def test_concurrent_claims_take_disjoint_rows(fault_env):
+    regs = registrations(200, prefix="claim")
+    insert_registrations(fault_env.website_url, regs)
+    barrier = threading.Barrier(4)
+
+    def worker(_):
+        taken = []
+        barrier.wait()
+        while True:
+            batch = store.claim_pending(fault_env.web, 7, now_utc(), 60)
+            if batch.empty:
+                return taken
+            taken.extend(batch["id"])
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = list(pool.map(worker, range(4)))
+    every = [i for part in claimed for i in part]
+    assert len(every) == len(set(every)) == 200, "a row was claimed twice or never"
+    assert sum(1 for part in claimed if part) >= 2, "the workers did not really run concurrently"
+    attempts = store.fetch_rows(fault_env.web)["attempts"]
+    assert (attempts == 1).all()
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_desk_winning_every_no_rawat_race_does_not_reject_the_registration(fault_env, direct_conn_args):
+    """Deterministic race: just before each of the pipeline's INSERTs into reg_periksa, a desk clerk commits a
+    walk-in with the same max()+1 no_rawat. Five times in a row (a busy morning at the desk)."""
+    poli, doctor, kd_dokter, kd_poli = DOCTOR
+    desk = DeskSimulator(direct_conn_args, KHANZA_TEST_DB, day=tomorrow(), kd_dokter=kd_dokter, kd_poli=kd_poli,
+                         patients=seed_patients(direct_conn_args, KHANZA_TEST_DB, 3))
+    regs = registrations(3, prefix="race", poliklinik=poli, doctor=doctor)
+    ids = [r["id"] for r in regs]
+    insert_registrations(fault_env.website_url, regs)
+    for nth in range(1, 6):
+        fault_env.proxy.call_before_query(nth, desk.walk_in_now, match=b"INSERT INTO reg_periksa")
+
+    from tests.faults.helpers import make_due, run_sync
+
+    first = run_sync()
+    assert fault_env.proxy.calls == 5 and desk.stats.inserted == 5
+    make_due(fault_env.web)
+    run_sync()  # a later run: the race is over
+    report = audit(fault_env.khanza, fault_env.web, ids)
+    assert report.synced == 3 and not report.problems, (first.message, report.summary(), dict(report.by_error))
