@@ -26,6 +26,7 @@ SET @ddl = NULL;
 -- Master data the pipeline reads (khanza/masterdata.py, patients.match)
 GRANT SELECT ON poliklinik TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON dokter TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+GRANT SELECT ON spesialis TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';  -- publish_master_data: specialty names
 GRANT SELECT ON penjab TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON jadwal TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON kelurahan TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Date, DateTime, Engine, bindparam, text
+from sqlalchemy import Date, DateTime, Engine, bindparam, inspect, text
 
 from settings import PROJECT_ROOT
 from sqlfiles import statements
@@ -26,6 +26,10 @@ TABLES = {
 
 
 def create_tables(engine: Engine) -> None:
+    """Create the tables when one is missing. When all exist nothing is run: PostgreSQL refuses even
+    `CREATE TABLE IF NOT EXISTS` to a role without CREATE on the schema, as the pipeline's role is."""
+    if set(TABLES) <= set(inspect(engine).get_table_names()):
+        return
     with engine.begin() as conn:
         for stmt in statements(DDL_FILES[engine.dialect.name]):
             conn.exec_driver_sql(stmt)

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, exc, text
 
 from settings import PROJECT_ROOT
 from sqlfiles import statements
-from website import store
+from website import master_data, store
 
 _spec = importlib.util.spec_from_file_location("_khanza_sync_test_root_conftest_lp",
                                                Path(__file__).resolve().parents[1] / "conftest.py")
@@ -77,7 +77,10 @@ def website_role(postgres_url):
     admin = store.make_engine(postgres_url)
     with admin.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
+        for table in master_data.TABLES:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     store.create_schema(admin)
+    master_data.create_tables(admin)  # the owner creates the website tables; the role only fills them
     body = (WEBSITE_GRANTS.read_text()
             .replace(":'khanza_sync_password'", f"'{password}'")
             .replace(':"DBNAME"', f'"{root.PG_TEST_DB}"')
@@ -226,3 +229,36 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
     assert counter == "000102"  # two new patients: Khanza's counter moved on (DELETE + INSERT allowed)
     if target == "reg_periksa":
         assert demo_umur != "40 Th 0 Bl 0 Hr"  # refreshed through the column grant UPDATE (umur)
+
+
+def test_reconcile_and_master_data_run_as_the_restricted_users(flow_as_restricted_users, khanza, postgres_url):
+    from flows.publish_master_data import publish_master_data
+    from flows.reconcile_queue_numbers import reconcile_queue_numbers
+    from flows.sync_registrations import sync_registrations
+
+    root.insert_registrations(postgres_url, [root.registration(id="lp-r1"), root.registration(id="lp-r2")])
+    assert sync_registrations(return_state=True).is_completed()
+    web = store.make_engine(postgres_url)
+    try:
+        synced = store.fetch_rows(web).set_index("id")
+        with khanza.begin() as conn:  # the desk cancels one visit
+            conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' WHERE no_rawat = :r"),
+                         {"r": synced.loc["lp-r1", "no_rawat"]})
+        with web.begin() as conn:  # the patient cancels the other on the website
+            conn.execute(text("UPDATE online_registrations SET status = 'cancel_requested' WHERE id = 'lp-r2'"))
+
+        state = reconcile_queue_numbers(return_state=True)
+        assert state.is_completed(), state.message
+        rows = store.fetch_rows(web).set_index("id")
+        assert rows.loc["lp-r1", ["status", "error_code"]].tolist() == ["cancelled", "CANCELLED_IN_KHANZA"]
+        assert rows.loc["lp-r2", "status"] == "cancelled"
+        with khanza.connect() as conn:
+            assert conn.execute(text("SELECT stts FROM reg_periksa WHERE no_rawat = :r"),
+                                {"r": synced.loc["lp-r2", "no_rawat"]}).scalar() == "Batal"
+
+        state = publish_master_data(return_state=True)
+        assert state.is_completed(), state.message
+        assert len(master_data.read_table(web, "khanza_clinics")) > 0
+        assert len(master_data.read_table(web, "khanza_quota")) > 0
+    finally:
+        web.dispose()
