@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import backlog, references  # noqa: E402
 from bench import build_khanza as B  # noqa: E402
 from bench import common as C  # noqa: E402
+from settings import Settings  # noqa: E402
 from bench.verify import verify  # noqa: E402
 
 STAGE_ROWS = [("extract", "extract (claim from website)"), ("data_checks", "data checks (pandas + GX)"),
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{t} {v[1]:.0f} MB" for t, v in sorted(sizes.items())))
     say(f"Khanza {C.SMALL_DB}: {int(meta_small['n_visits']):,} visits, built in {meta_small['build_seconds']} s")
     say(f"Backlog: {n:,} pending over 7 days: {mix['existing']:,} existing patients, {mix['new']:,} new, "
-        f"{mix['bpjs']:,} BPJS, {mix['invalid']:,} invalid; batch size {500} (default)")
+        f"{mix['bpjs']:,} BPJS, {mix['invalid']:,} invalid; batch size {Settings(_env_file=None).batch_size} (default)")
     say("")
     for key, title in [("big", "1,000,000-visit history"), ("small", "10,000-visit history"),
                        ("big100k", "1,000,000-visit history, 100,000 backlog")]:
