@@ -14,13 +14,19 @@ from __future__ import annotations
 import time
 
 import pymysql
+from sqlalchemy import create_engine
 
 from bench.backlog import Truth
 from khanza import masterdata, visits
 from khanza.db import SESSION_INIT
-from khanza.numbering import RmFormat, day_range, format_no_rawat, format_no_reg, no_rawat_prefix
+from khanza.numbering import (
+    RmFormat,
+    day_range,
+    format_no_rawat,
+    format_no_reg,
+    no_rawat_prefix,
+)
 from khanza.patients import new_patient_row
-from sqlalchemy import create_engine
 
 LEDGER_COLS = ["registration_id", "outcome", "target", "no_rkm_medis", "no_rawat", "no_reg", "kd_poli",
                "kd_dokter", "tanggal", "patient_created", "created_at"]

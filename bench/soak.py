@@ -49,8 +49,8 @@ def parse_args(argv=None):
 
 def build_registrations(n: int, rng: random.Random) -> list[dict]:
     """Valid registrations over the next 10 days, ~5% returning patients (NIK seen before), ~3% invalid."""
-    from tests.faults.helpers import CLINICS, fake_nik
     from tests.conftest import hospital_today, registration
+    from tests.faults.helpers import CLINICS, fake_nik
 
     base = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)
     today = hospital_today()

@@ -24,8 +24,9 @@ def run_sql_file(conn: Connection, path: Path) -> None:
         conn.exec_driver_sql(stmt)
 
 
-def create_demo_database(settings: Settings, name: str) -> None:
-    """Drop and create `name` with the fixture schema, demo master data and the ledger."""
+def recreate_database(settings: Settings, name: str, *sql_files: Path) -> None:
+    """Drop and create the latin1 database `name` (as Khanza's are), load the SQL files, add the ledger.
+    For demo, test and benchmark databases only: never point it at a hospital's Khanza."""
     server = make_engine(settings, database="mysql")
     with server.begin() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
@@ -33,10 +34,15 @@ def create_demo_database(settings: Settings, name: str) -> None:
     server.dispose()
     engine = make_engine(settings, database=name)
     with engine.begin() as conn:
-        run_sql_file(conn, FIXTURE_SCHEMA)
-        run_sql_file(conn, DEMO_DATA)
+        for path in sql_files:
+            run_sql_file(conn, path)
         ledger.create_table(conn)
     engine.dispose()
+
+
+def create_demo_database(settings: Settings, name: str) -> None:
+    """Drop and create `name` with the fixture schema, demo master data and the ledger."""
+    recreate_database(settings, name, FIXTURE_SCHEMA, DEMO_DATA)
 
 
 def main(argv: list[str] | None = None) -> None:

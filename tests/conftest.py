@@ -130,6 +130,15 @@ def registration(**overrides) -> dict:
     return base
 
 
+def website_rows(url: str):
+    """The website table as a DataFrame indexed by registration id."""
+    engine = store.make_engine(url)
+    try:
+        return store.fetch_rows(engine).set_index("id")
+    finally:
+        engine.dispose()
+
+
 def insert_registrations(url: str, rows: list[dict]) -> None:
     engine = store.make_engine(url)
     with engine.begin() as conn:

@@ -13,8 +13,15 @@ import pytest
 
 from settings import PROJECT_ROOT
 from tests.conftest import insert_registrations
-from tests.faults.helpers import (claim_and_map, ledger_frame, make_due, registrations, rows_by_id, run_sync,
-                                  visit_count)
+from tests.faults.helpers import (
+    claim_and_map,
+    ledger_frame,
+    make_due,
+    registrations,
+    rows_by_id,
+    run_sync,
+    visit_count,
+)
 from tests.faults.invariants import audit
 from website import store
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import insert_registrations
-from tests.faults.helpers import ledger_frame, registrations, rows_by_id, run_sync, visit_count
+from tests.faults.helpers import (
+    ledger_frame,
+    registrations,
+    rows_by_id,
+    run_sync,
+    visit_count,
+)
 from tests.faults.invariants import audit
 
 

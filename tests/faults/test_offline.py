@@ -10,7 +10,14 @@ import pytest
 
 from error_codes import ErrorCode
 from tests.conftest import insert_registrations
-from tests.faults.helpers import ledger_frame, make_due, registrations, rows_by_id, run_sync, visit_count
+from tests.faults.helpers import (
+    ledger_frame,
+    make_due,
+    registrations,
+    rows_by_id,
+    run_sync,
+    visit_count,
+)
 from tests.faults.invariants import audit
 
 

@@ -12,8 +12,15 @@ from error_codes import ErrorCode
 from khanza.db import make_engine
 from khanza.registration import load_batch
 from tests.conftest import hospital_today, insert_registrations
-from tests.faults.helpers import (claim_and_map, ledger_frame, make_due, registrations, rows_by_id, run_sync,
-                                  visit_count)
+from tests.faults.helpers import (
+    claim_and_map,
+    ledger_frame,
+    make_due,
+    registrations,
+    rows_by_id,
+    run_sync,
+    visit_count,
+)
 from tests.faults.invariants import audit
 
 

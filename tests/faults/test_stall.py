@@ -8,7 +8,13 @@ import pytest
 
 from error_codes import ErrorCode
 from tests.conftest import insert_registrations
-from tests.faults.helpers import make_due, registrations, rows_by_id, run_sync, visit_count
+from tests.faults.helpers import (
+    make_due,
+    registrations,
+    rows_by_id,
+    run_sync,
+    visit_count,
+)
 from tests.faults.invariants import audit
 
 

@@ -22,16 +22,13 @@ from flows.backfill_registrations import backfill_registrations, main
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from settings import PROJECT_ROOT, get_settings
 from tasks.resources import dispose_all
-from tests.conftest import hospital_today, insert_registrations, registration
+from tests.conftest import (
+    hospital_today,
+    insert_registrations,
+    registration,
+    website_rows,
+)
 from website import store
-
-
-def web_rows(url) -> pd.DataFrame:
-    engine = store.make_engine(url)
-    try:
-        return store.fetch_rows(engine).set_index("id")
-    finally:
-        engine.dispose()
 
 
 def khanza_state(khanza) -> dict:
@@ -50,14 +47,14 @@ def test_dry_run_writes_nothing(flow_env, khanza):
                          + [registration(id="bad-nik", nik="123"), registration(id="bad-poli", poliklinik="jantung"),
                             rejected(registration(id="was-rejected"), "UNKNOWN_DOCTOR"),
                             registration(id="later", visit_date=tomorrow + timedelta(days=5))])
-    web_before, khanza_before = web_rows(flow_env), khanza_state(khanza)
+    web_before, khanza_before = website_rows(flow_env), khanza_state(khanza)
 
     state = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", dry_run=True, return_state=True)
     assert state.is_completed(), state.message
     assert state.message.startswith("DRY RUN")
     assert "re-queue 1 rejected" in state.message and "create in Khanza 4" in state.message
     assert "reject 2" in state.message
-    pd.testing.assert_frame_equal(web_rows(flow_env), web_before)  # not even a claim (attempts, lease)
+    pd.testing.assert_frame_equal(website_rows(flow_env), web_before)  # not even a claim (attempts, lease)
     assert khanza_state(khanza) == khanza_before
 
     async def dry_run_table():
@@ -96,7 +93,7 @@ def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khan
     first = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", return_state=True)
     assert first.is_completed(), first.message
     assert "re-queued 2 rejected" in first.message and "4 registrations: created=3" in first.message
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     assert (web.loc[["p1", "p2", "new-doc"], "status"] == "synced").all()
     assert web.loc["still-bad", ["status", "error_code"]].tolist() == ["rejected", "INVALID_NIK"]
     assert web.loc["outside", "status"] == "pending" and web.loc["outside", "attempts"] == 0  # window respected
@@ -106,7 +103,7 @@ def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khan
     second = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", return_state=True)
     assert second.is_completed(), second.message
     assert "created=0" in second.message and "duplicate=0" in second.message
-    pd.testing.assert_frame_equal(web_rows(flow_env), web)
+    pd.testing.assert_frame_equal(website_rows(flow_env), web)
     assert khanza_state(khanza) == khanza_after_first
 
 
@@ -116,7 +113,7 @@ def test_window_by_submission_day_and_cli(flow_env, khanza):
                                     registration(id="new", created_at=now - timedelta(minutes=1))])
     day = (datetime.now(get_settings().tz) - timedelta(days=3)).date()
     assert main(["--start", day.isoformat(), "--end", day.isoformat(), "--by", "submitted"]) == 0
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     assert web.loc["old", "status"] == "synced" and web.loc["new", "status"] == "pending"
 
 
@@ -138,7 +135,7 @@ def test_no_patient_data_in_logs_or_artifacts(flow_env, khanza):
     end = tomorrow + timedelta(days=2)
     runs = [backfill_registrations(start=tomorrow, end=end, dry_run=True, return_state=True),
             backfill_registrations(start=tomorrow, end=end, batch_size=100, return_state=True)]
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     synced = web.index[web["status"] == "synced"][:3]
     engine = store.make_engine(flow_env)
     with engine.begin() as conn:

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from flows.sync_registrations import sync_registrations
-from khanza import ledger
 from khanza.db import make_engine
-from khanza.setup import run_sql_file
+from khanza.setup import recreate_database
 from settings import PROJECT_ROOT, get_settings
 from tasks.resources import dispose_all
 from tests.conftest import (
@@ -37,16 +36,8 @@ def real_khanza(khanza_server):
             pytest.fail(message)
         pytest.skip(message)
     settings = base_settings()
-    server = make_engine(settings, database="mysql")
-    with server.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{REAL_DB}`")
-        conn.exec_driver_sql(f"CREATE DATABASE `{REAL_DB}` CHARACTER SET latin1")
-    server.dispose()
+    recreate_database(settings, REAL_DB, schema, seed)
     engine = make_engine(settings, database=REAL_DB)
-    with engine.begin() as conn:
-        run_sql_file(conn, schema)
-        run_sql_file(conn, seed)
-        ledger.create_table(conn)
     yield engine
     engine.dispose()
 

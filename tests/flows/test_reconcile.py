@@ -21,18 +21,15 @@ from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
 from settings import get_settings
 from tasks.resources import dispose_all
-from tests.conftest import hospital_today, insert_registrations, registration
+from tests.conftest import (
+    hospital_today,
+    insert_registrations,
+    registration,
+    website_rows,
+)
 from website import store
 
 KHANZA_TABLES = ["reg_periksa", "booking_registrasi", "pasien", "khanza_sync_ledger"]
-
-
-def web_rows(url) -> pd.DataFrame:
-    engine = store.make_engine(url)
-    try:
-        return store.fetch_rows(engine).set_index("id")
-    finally:
-        engine.dispose()
 
 
 def set_web(url, reg_id, **values) -> None:
@@ -99,14 +96,14 @@ def booking_mode(monkeypatch, flow_env):
 def test_cancelled_or_deleted_in_khanza_reaches_website(flow_env, khanza):
     insert_registrations(flow_env, [registration(id=f"k{i}") for i in range(3)])
     sync_all()
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     khanza_exec(khanza, "UPDATE reg_periksa SET stts = 'Batal' WHERE no_rawat = :r", r=web.loc["k0", "no_rawat"])
     khanza_exec(khanza, "DELETE FROM reg_periksa WHERE no_rawat = :r", r=web.loc["k1", "no_rawat"])  # Mobile JKN style
     before = khanza_checksums(khanza)
 
     state = reconcile()
     assert "3 synced rows checked" in state.message and "2 cancelled/deleted in Khanza" in state.message
-    after = web_rows(flow_env)
+    after = website_rows(flow_env)
     assert after.loc["k0", ["status", "error_code"]].tolist() == ["cancelled", "CANCELLED_IN_KHANZA"]
     assert after.loc["k1", ["status", "error_code"]].tolist() == ["cancelled", "DELETED_IN_KHANZA"]
     assert after.loc["k2", "status"] == "synced" and pd.isna(after.loc["k2", "error_code"])
@@ -114,14 +111,14 @@ def test_cancelled_or_deleted_in_khanza_reaches_website(flow_env, khanza):
 
     again = reconcile()
     assert "1 synced rows checked, 0 updated from Khanza, 0 cancelled/deleted" in again.message
-    pd.testing.assert_frame_equal(web_rows(flow_env), after)
+    pd.testing.assert_frame_equal(website_rows(flow_env), after)
 
 
 def test_doctor_clinic_date_and_queue_number_changes_reach_website(flow_env, khanza):
     insert_registrations(flow_env, [registration(id="move", local_queue_number="LCL-0001"),
                                     registration(id="odd"), registration(id="same")])
     sync_all()
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     moved_day = hospital_today() + timedelta(days=3)
     # The desk moves one visit to another internist, two days later, with a new queue number...
     khanza_exec(khanza, "UPDATE reg_periksa SET kd_dokter = 'D011', tgl_registrasi = :d, no_reg = '007' "
@@ -130,7 +127,7 @@ def test_doctor_clinic_date_and_queue_number_changes_reach_website(flow_env, kha
     khanza_exec(khanza, "UPDATE reg_periksa SET kd_dokter = 'D099' WHERE no_rawat = :r", r=web.loc["odd", "no_rawat"])
 
     state = reconcile()
-    after = web_rows(flow_env)
+    after = website_rows(flow_env)
     assert after.loc["move", "doctor"] == "dr-kartika-sppd"
     assert pd.to_datetime(after.loc["move", "visit_date"]).date() == moved_day
     assert after.loc["move", "no_reg"] == "007" and after.loc["move", "status"] == "synced"
@@ -147,7 +144,7 @@ def test_doctor_clinic_date_and_queue_number_changes_reach_website(flow_env, kha
 
     again = reconcile()
     assert "0 updated from Khanza" in again.message
-    pd.testing.assert_frame_equal(web_rows(flow_env), after)
+    pd.testing.assert_frame_equal(website_rows(flow_env), after)
 
 
 def await_rows(key, state):
@@ -158,7 +155,7 @@ def await_rows(key, state):
 def test_booking_checked_in_moved_and_cancelled_in_khanza(booking_mode, khanza):
     insert_registrations(booking_mode, [registration(id=f"b{i}") for i in range(3)])
     sync_all()
-    web = web_rows(booking_mode)
+    web = website_rows(booking_mode)
     assert web["no_rawat"].isna().all() and (web["status"] == "synced").all()
     day = hospital_today() + timedelta(days=1)
     rm0, rm1, rm2 = (web.loc[f"b{i}", "no_rkm_medis"] for i in range(3))
@@ -174,14 +171,14 @@ def test_booking_checked_in_moved_and_cancelled_in_khanza(booking_mode, khanza):
     khanza_exec(khanza, "UPDATE booking_registrasi SET status = 'Dokter Berhalangan' WHERE no_rkm_medis = :rm", rm=rm2)
 
     reconcile()
-    after = web_rows(booking_mode)
+    after = website_rows(booking_mode)
     assert after.loc["b0", "no_rawat"] == no_rawat and after.loc["b0", "status"] == "synced"
     assert pd.to_datetime(after.loc["b1", "visit_date"]).date() == moved
     assert after.loc["b2", ["status", "error_code"]].tolist() == ["cancelled", "DOCTOR_UNAVAILABLE"]
 
     again = reconcile()
     assert "0 updated from Khanza" in again.message
-    pd.testing.assert_frame_equal(web_rows(booking_mode), after)
+    pd.testing.assert_frame_equal(website_rows(booking_mode), after)
 
 
 # ---------------------------------------------------------------- website -> Khanza (cancellations)
@@ -190,7 +187,7 @@ def test_booking_checked_in_moved_and_cancelled_in_khanza(booking_mode, khanza):
 def test_cancel_requests_are_done_the_khanza_way(flow_env, khanza):
     insert_registrations(flow_env, [registration(id=f"c{i}") for i in range(3)])
     sync_all()
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     insert_registrations(flow_env, [registration(id="never-synced", status="cancel_requested")])
     khanza_exec(khanza, "UPDATE reg_periksa SET stts = 'Sudah' WHERE no_rawat = :r", r=web.loc["c1", "no_rawat"])
     for reg_id in ("c0", "c1"):
@@ -198,7 +195,7 @@ def test_cancel_requests_are_done_the_khanza_way(flow_env, khanza):
 
     state = reconcile()
     assert "2 cancellations done, 1 refused" in state.message
-    after = web_rows(flow_env)
+    after = website_rows(flow_env)
     with khanza.connect() as conn:
         stts = dict(conn.execute(text("SELECT no_rawat, stts FROM reg_periksa")).fetchall())
         ledger_ids = {r[0] for r in conn.execute(text("SELECT registration_id FROM khanza_sync_ledger"))}
@@ -213,7 +210,7 @@ def test_cancel_requests_are_done_the_khanza_way(flow_env, khanza):
 
     again = reconcile()
     assert "0 cancellations done, 0 refused" in again.message
-    pd.testing.assert_frame_equal(web_rows(flow_env), after)
+    pd.testing.assert_frame_equal(website_rows(flow_env), after)
 
 
 def test_cancel_request_for_a_booking(booking_mode, khanza):
@@ -223,7 +220,7 @@ def test_cancel_request_for_a_booking(booking_mode, khanza):
     reconcile()
     with khanza.connect() as conn:
         assert conn.execute(text("SELECT status FROM booking_registrasi")).scalar() == "Batal"
-    assert web_rows(booking_mode).loc["bk", "status"] == "cancelled"
+    assert website_rows(booking_mode).loc["bk", "status"] == "cancelled"
 
 
 def test_cancelled_while_being_loaded_is_finished_in_khanza(flow_env, khanza):
@@ -234,7 +231,7 @@ def test_cancelled_while_being_loaded_is_finished_in_khanza(flow_env, khanza):
     reconcile()
     with khanza.connect() as conn:
         assert conn.execute(text("SELECT stts FROM reg_periksa")).scalar() == "Batal"
-    assert web_rows(flow_env).loc["race", "status"] == "cancelled"
+    assert website_rows(flow_env).loc["race", "status"] == "cancelled"
 
 
 # ---------------------------------------------------------------- findings, Khanza untouched
@@ -243,7 +240,7 @@ def test_cancelled_while_being_loaded_is_finished_in_khanza(flow_env, khanza):
 def test_suspicious_things_are_reported_not_fixed(flow_env, khanza):
     insert_registrations(flow_env, [registration(id="a"), registration(id="gone-from-website")])
     sync_all()
-    web = web_rows(flow_env)
+    web = website_rows(flow_env)
     day = hospital_today() + timedelta(days=1)
     # A walk-in at the desk got the same queue number for the same doctor that day.
     desk_visit(khanza, no_rawat=day.strftime("%Y/%m/%d/") + "000099", no_reg=web.loc["a", "no_reg"], day=day,
@@ -264,4 +261,4 @@ def test_suspicious_things_are_reported_not_fixed(flow_env, khanza):
     shared = findings[findings["finding"] == "shared_no_reg"]
     assert len(shared) == 1 and f"no_reg={web.loc['a', 'no_reg']}" in shared.iloc[0]["detail"]
     assert "kd_dokter=D001" in shared.iloc[0]["detail"]
-    assert web_rows(flow_env).loc["ghost", "status"] == "synced"  # reported, not changed
+    assert website_rows(flow_env).loc["ghost", "status"] == "synced"  # reported, not changed

@@ -12,16 +12,8 @@ from sqlalchemy import text
 from flows.sync_registrations import main, sync_registrations
 from settings import get_settings
 from tasks.resources import dispose_all
-from tests.conftest import insert_registrations, registration
+from tests.conftest import insert_registrations, registration, website_rows
 from website import store
-
-
-def website_rows(url) -> pd.DataFrame:
-    engine = store.make_engine(url)
-    try:
-        return store.fetch_rows(engine).set_index("id")
-    finally:
-        engine.dispose()
 
 
 def test_sync_end_to_end(flow_env, khanza):

@@ -6,14 +6,24 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
+from hostile_strategies import (
+    CONTROL,
+    NAME_OK,
+    NIK_OK,
+    PHONE_OK,
+    TZ,
+    hostile_rows,
+    must_be_rejected,
+    must_pass_checks,
+    root,
+    today,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import data_checks
 import mappings
 from error_codes import ErrorCode
-from hostile_strategies import (CONTROL, NAME_OK, NIK_OK, PHONE_OK, TZ, hostile_rows, must_be_rejected,
-                                must_pass_checks, root, today)
 from settings import PROJECT_ROOT
 from website.store import INPUT_COLUMNS
 

@@ -11,6 +11,23 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 import pytest
+from hostile_strategies import (
+    CONTROL,
+    KHANZA_RULE_CODES,
+    KNOWN_CODES,
+    NAME_OK,
+    NIK_OK,
+    PHONE_OK,
+    SQLI,
+    TZ,
+    fold,
+    for_postgres,
+    hostile_rows,
+    must_be_rejected,
+    must_pass_checks,
+    root,
+    today,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -19,8 +36,6 @@ import data_checks
 import mappings
 import outcomes
 from error_codes import ErrorCode
-from hostile_strategies import (CONTROL, KHANZA_RULE_CODES, KNOWN_CODES, NAME_OK, NIK_OK, PHONE_OK, SQLI, TZ, fold,
-                                for_postgres, hostile_rows, must_be_rejected, must_pass_checks, root, today)
 from khanza import ledger as khanza_ledger
 from khanza import masterdata, registration
 from website import store
