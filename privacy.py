@@ -85,11 +85,23 @@ def _mask_match(match: re.Match) -> str:
     return "".join(out)
 
 
+# ISO dates ("2026-11-28", also in ranges like "2026-11-28..2026-11-30") are not identifiers: they are
+# set aside before masking, so two dates side by side never add up to a 16-digit "NIK".
+# Only a real-looking date standing alone counts, so a NIK typed in dashed groups is still masked whole.
+_ISO_DATE = re.compile(r"(?<![\d-])(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?!\d|[-.]\d)")
+
+
 def mask(text: str) -> str:
     """`text` with every NIK, BPJS number and phone number masked to its last four digits."""
     if not text or not any(ch.isdigit() for ch in text):
         return text
-    return _CANDIDATE.sub(_mask_match, text)
+    pieces = _ISO_DATE.split(text)
+    dates = _ISO_DATE.findall(text)
+    out = [_CANDIDATE.sub(_mask_match, pieces[0])]
+    for date_text, piece in zip(dates, pieces[1:]):
+        out.append(date_text)
+        out.append(_CANDIDATE.sub(_mask_match, piece))
+    return "".join(out)
 
 
 class PiiFilter(logging.Filter):
