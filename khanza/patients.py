@@ -71,6 +71,14 @@ def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIn
     return index
 
 
+def _fit(text: str, limit: int) -> str:
+    """Cut at the last word boundary that fits (alamatpj is shorter than alamat)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit + 1].rsplit(" ", 1)[0].rstrip(" ,.-")
+    return cut if cut else text[:limit]
+
+
 def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date) -> dict:
     """Every NOT NULL column filled with Khanza's own placeholders (rules.md §7, Mobile JKN column)."""
     ph = md.placeholders
@@ -99,7 +107,7 @@ def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, to
         "kd_kec": ph["kd_kec"],
         "kd_kab": ph["kd_kab"],
         "pekerjaanpj": "-",
-        "alamatpj": reg["address"][:100],
+        "alamatpj": _fit(reg["address"], 100),
         "kelurahanpj": "-",
         "kecamatanpj": "-",
         "kabupatenpj": "-",

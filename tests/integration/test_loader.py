@@ -334,3 +334,13 @@ def test_no_rawat_taken_by_desk_after_the_day_was_read_is_retried(khanza):
         registration._read_batch_state = original
     assert out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000002" and out["no_reg"] == "002"
     assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 2
+
+
+def test_long_address_fits_alamatpj_at_a_word_boundary(khanza):
+    address = "Jalan Panglima Besar Jenderal Sudirman Nomor 123 RT 004 RW 007 Kelurahan Kebonsari Kecamatan Sumbersari Kabupaten"
+    r = reg(address=address)
+    rm = by_id(load(khanza, r))[r["id"]]["no_rkm_medis"]
+    row = rows(khanza, "SELECT alamat, alamatpj FROM pasien WHERE no_rkm_medis = :rm", rm=rm)[0]
+    assert row["alamat"] == address
+    assert len(row["alamatpj"]) <= 100 and address.startswith(row["alamatpj"])
+    assert address[len(row["alamatpj"])] == " "  # cut between words
