@@ -83,7 +83,7 @@ def main() -> None:
     pd.set_option("display.max_colwidth", 60)
     rows = store.fetch_rows(web)[["id", "status", "local_queue_number", "no_rkm_medis", "no_rawat", "no_reg",
                                   "error_code", "last_error"]]
-    print(rows.to_string(index=False))
+    print(rows.astype(object).where(rows.notna(), "").to_string(index=False))
     print("\nKhanza reg_periksa rows written")
     with make_engine(settings).connect() as conn:
         visits = pd.read_sql(text("SELECT no_rawat, no_reg, tgl_registrasi, kd_dokter, kd_poli, no_rkm_medis, "
