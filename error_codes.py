@@ -38,6 +38,7 @@ class ErrorCode(str, Enum):
     # Transient
     KHANZA_UNREACHABLE = "KHANZA_UNREACHABLE"
     KHANZA_BUSY = "KHANZA_BUSY"
+    PIPELINE_ERROR = "PIPELINE_ERROR"
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
     # Cancellations and reconciliation (flows/reconcile_queue_numbers.py)
     CANCELLED = "CANCELLED"
@@ -79,6 +80,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.KHANZA_REJECTED: "Khanza menolak data ini; hubungi tim data / Khanza refused this row; contact the data team.",
     ErrorCode.KHANZA_UNREACHABLE: "Khanza tidak bisa dihubungi; akan dicoba lagi otomatis / Khanza unreachable; will retry automatically.",
     ErrorCode.KHANZA_BUSY: "Nomor antrian sedang dipakai bersamaan di loket; akan dicoba lagi otomatis / Numbers taken concurrently at the desk; will retry automatically.",
+    ErrorCode.PIPELINE_ERROR: "Kesalahan pada pipeline (bukan data pasien); tim data melihatnya di Prefect, akan dicoba lagi / Pipeline error, not the registration's data; visible to the data team in Prefect, will retry.",
     ErrorCode.TOO_MANY_ATTEMPTS: "Terlalu banyak percobaan gagal; perlu diperiksa tim data / Failed transiently too many times; needs review.",
     ErrorCode.CANCELLED: "Pendaftaran dibatalkan sesuai permintaan / Registration cancelled as requested.",
     ErrorCode.CANCELLED_IN_KHANZA: "Kunjungan dibatalkan oleh rumah sakit (Khanza) / The hospital cancelled this visit in Khanza.",

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     khanza_connect_timeout: int = Field(10, ge=1)
     khanza_read_timeout: int = Field(30, ge=1)
     khanza_write_timeout: int = Field(30, ge=1)
-    khanza_lock_timeout_seconds: int = Field(30, ge=1)
+    khanza_lock_timeout_seconds: int = Field(20, ge=1)  # below the read timeout
     khanza_concurrency_limit: str = "khanza-writes"  # Prefect global concurrency limit name
     claim_lease_seconds: int = Field(600, ge=10)
     max_transient_attempts: int = Field(50, ge=1)
@@ -82,9 +82,12 @@ class Settings(BaseSettings):
 
     @property
     def noreg_scope(self) -> str:
-        """URUTNOREG normalised as koneksiDB does (lower-case, no spaces): dokter | poli | dokter+poli."""
+        """URUTNOREG normalised as koneksiDB does (lower-case, no spaces): dokter | poli | dokter+poli.
+        An unknown value falls back as the desktop's: doctor, or clinic when BASENOREG=booking."""
         scope = "".join(self.khanza_urutnoreg.lower().split())
-        return scope if scope in {"dokter", "poli", "dokter+poli"} else "dokter"
+        if scope in {"dokter", "poli", "dokter+poli"}:
+            return scope
+        return "poli" if self.noreg_shared_with_booking else "dokter"
 
     @property
     def noreg_shared_with_booking(self) -> bool:

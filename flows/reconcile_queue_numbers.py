@@ -67,13 +67,13 @@ def process_cancellations(k_engine: Engine, w_engine: Engine, today: date) -> Ou
             swept = row["status"] == "cancelled"
             if swept and (entry is None or entry["outcome"] != "created"):
                 continue  # nothing of ours in Khanza to finish cancelling
-            result = cancellation.cancel(conn, row["id"], entry, kr._as_date(row["visit_date"]), today)
+            result = cancellation.cancel(conn, row["id"], entry, kr.as_date(row["visit_date"]), today)
             if result.khanza_changed:
                 out.counts["cancelled in Khanza"] += 1
             if swept:
                 if not result.cancelled:
                     out.findings.append(kr.Finding("cancelled_but_live", row["id"], result.detail,
-                                                   kr._as_date(row["visit_date"])))
+                                                   kr.as_date(row["visit_date"])))
                 continue
             if result.cancelled:
                 out.counts["cancelled"] += 1
@@ -86,7 +86,7 @@ def process_cancellations(k_engine: Engine, w_engine: Engine, today: date) -> Ou
                                     "error_code": result.reason.value, "last_error": result.reason.message,
                                     **_numbers(entry), "reason": f"cancel refused: {result.detail}"})
                 out.findings.append(kr.Finding("cancel_refused", row["id"], result.reason.value,
-                                               kr._as_date(row["visit_date"])))
+                                               kr.as_date(row["visit_date"])))
     out.counts["website rows updated"] += wr.apply_changes(w_engine, out.changes)
     return out
 
@@ -109,7 +109,7 @@ def compare_with_khanza(k_engine: Engine, w_engine: Engine, settings: Settings, 
     out.counts["synced rows checked"] = len(web)
     for row in web.to_dict("records"):
         entry = entries.get(row["id"])
-        state = kr.locate(entry, kr._as_date(row["visit_date"]), snap, owned) if entry else None
+        state = kr.locate(entry, kr.as_date(row["visit_date"]), snap, owned) if entry else None
         change, findings = kr.compare(row, entry, state, maps, today)
         out.findings += findings
         if change:

@@ -41,18 +41,20 @@ def sync_batch(batch: pd.DataFrame, now_utc: datetime, now_local: datetime, sett
         repaired = repair_from_ledger.with_options(**khanza_retry)(batch)
     except Exception as error:
         if not is_transient(error):
+            _defer_on_error(batch, now_utc, settings)
             raise
         # Khanza is away: report only the data problems that no ledger entry could contradict.
         _, invalid, report = check_registrations(batch, now_local)
         invalid = invalid[invalid["error_code"] != ErrorCode.VISIT_DATE_PASSED.value]
         return _deferred_batch(batch, invalid, report, now_utc, settings)
     fresh = batch[~batch["id"].isin(repaired["id"])]
-    valid, invalid, report = check_registrations(fresh, now_local)
     try:
+        valid, invalid, report = check_registrations(fresh, now_local)
         mapped, unmapped = map_registrations.with_options(**khanza_retry)(valid)
-        loaded = load_into_khanza.with_options(**khanza_retry)(mapped, now_local)
+        loaded = load_into_khanza.with_options(**khanza_retry)(mapped)
     except Exception as error:
         if not is_transient(error):
+            _defer_on_error(fresh, now_utc, settings, repaired)
             raise
         return _deferred_batch(fresh, invalid, report, now_utc, settings, repaired)
     result = outcomes.combine(repaired, outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
@@ -67,6 +69,16 @@ def _deferred_batch(batch, invalid, report, now_utc, settings, repaired=None):
     result = outcomes.combine(repaired, outcomes.rejected(invalid), outcomes.deferred(rest, now_utc, settings))
     write_back(result, now_utc)
     return result, report, True
+
+
+def _defer_on_error(batch, now_utc, settings, repaired=None) -> None:
+    """A fault of ours (not Khanza's, not the data's): the batch's rows wait with PIPELINE_ERROR and the
+    usual backoff instead of coming back at every lease, and the run fails for the data team to see."""
+    try:
+        write_back.fn(outcomes.combine(repaired, outcomes.deferred(batch, now_utc, settings,
+                                                                   ErrorCode.PIPELINE_ERROR)), now_utc)
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        get_run_logger().error("could not mark the batch's registrations PIPELINE_ERROR; they return when their lease ends")
 
 
 @flow(name="sync-registrations", persist_result=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import Connection, bindparam, text
 
@@ -151,48 +151,76 @@ def _as_int(value) -> int:
         return 0
 
 
+# The desk can move a visit to another date without changing its no_rawat (whose prefix keeps the old
+# date). Day reads therefore scan this many days of no_rawat on either side and judge by tgl_registrasi;
+# still an indexed range whose size depends on daily volume, not on years of history.
+MOVED_VISIT_WINDOW_DAYS = 14
+
+
+def _window(days: set[date]) -> tuple[str, str]:
+    return (day_range(min(days) - timedelta(days=MOVED_VISIT_WINDOW_DAYS))[0],
+            day_range(max(days) + timedelta(days=MOVED_VISIT_WINDOW_DAYS))[1])
+
+
 def read_days(conn: Connection, days: set[date], scope: str) -> dict[date, DayBook]:
-    """One indexed read per day of reg_periksa (a no_rawat prefix range) and one read of bookings."""
+    """One indexed read of reg_periksa (a no_rawat range around the batch's days) and one of bookings.
+
+    A day's no_rawat counter follows the no_rawat prefix (the primary key is what must stay unique);
+    its queue numbers and quota use follow tgl_registrasi, as Khanza's own max(no_reg) does."""
     books = {day: DayBook(day=day, scope=scope) for day in days}
-    for day, book in books.items():
-        lo, hi = day_range(day)
-        for kd_dokter, kd_poli, top_rawat, top_reg, live in conn.execute(text(
-            "SELECT kd_dokter, kd_poli, MAX(no_rawat), MAX(CAST(no_reg AS SIGNED)), "
-            "SUM(IFNULL(stts, '') <> 'Batal') FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
-            "GROUP BY kd_dokter, kd_poli"), {"lo": lo, "hi": hi}):
-            if top_rawat and top_rawat[-6:].isdigit():
-                book.last_rawat = max(book.last_rawat, int(top_rawat[-6:]))
+    if not days:
+        return books
+    by_prefix = {no_rawat_prefix(day)[:-1]: book for day, book in books.items()}
+    lo, hi = _window(days)
+    stmt = text(
+        "SELECT LEFT(no_rawat, 10), tgl_registrasi, kd_dokter, kd_poli, MAX(no_rawat), MAX(CAST(no_reg AS SIGNED)), "
+        "SUM(IFNULL(stts, '') <> 'Batal') FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
+        "AND (LEFT(no_rawat, 10) IN :prefixes OR tgl_registrasi IN :days) "
+        "GROUP BY LEFT(no_rawat, 10), tgl_registrasi, kd_dokter, kd_poli"
+    ).bindparams(bindparam("prefixes", expanding=True), bindparam("days", expanding=True))
+    rows = conn.execute(stmt, {"lo": lo, "hi": hi, "prefixes": sorted(by_prefix), "days": sorted(days)})
+    for prefix, tgl, kd_dokter, kd_poli, top_rawat, top_reg, live in rows:
+        if prefix in by_prefix and top_rawat and top_rawat[-6:].isdigit():
+            book = by_prefix[prefix]
+            book.last_rawat = max(book.last_rawat, int(top_rawat[-6:]))
+        if tgl in books:
+            book = books[tgl]
             key = scope_key(scope, kd_dokter, kd_poli)
             book.visit_max[key] = max(book.visit_max.get(key, 0), _as_int(top_reg))
             book.live[(kd_dokter, kd_poli)] += _as_int(live)
-    if days:
-        # booking_registrasi has no index on tanggal_periksa: one scan per batch, not per registration.
-        stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, MAX(CAST(no_reg AS SIGNED)), SUM(status = 'Belum') "
-                    "FROM booking_registrasi WHERE tanggal_periksa IN :days GROUP BY tanggal_periksa, kd_dokter, "
-                    "kd_poli").bindparams(bindparam("days", expanding=True))
-        for day, kd_dokter, kd_poli, top_reg, open_ in conn.execute(stmt, {"days": sorted(days)}):
-            book = books[day]
-            key = scope_key(scope, kd_dokter, kd_poli)
-            book.booking_max[key] = max(book.booking_max.get(key, 0), _as_int(top_reg))
-            book.live[(kd_dokter, kd_poli)] += _as_int(open_)
+    # booking_registrasi has no index on tanggal_periksa: one scan per batch, not per registration.
+    stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, MAX(CAST(no_reg AS SIGNED)), SUM(status = 'Belum') "
+                "FROM booking_registrasi WHERE tanggal_periksa IN :days GROUP BY tanggal_periksa, kd_dokter, "
+                "kd_poli").bindparams(bindparam("days", expanding=True))
+    for day, kd_dokter, kd_poli, top_reg, open_ in conn.execute(stmt, {"days": sorted(days)}):
+        book = books[day]
+        key = scope_key(scope, kd_dokter, kd_poli)
+        book.booking_max[key] = max(book.booking_max.get(key, 0), _as_int(top_reg))
+        book.live[(kd_dokter, kd_poli)] += _as_int(open_)
     return books
 
 
-def shared_no_regs(conn: Connection, day: date, scope: str, *, visits: bool, bookings: bool) -> set[tuple]:
-    """(scope key, no_reg) pairs that more than one live visit / open booking holds that day."""
-    lo, hi = day_range(day)
+def shared_no_regs(conn: Connection, days: set[date], scope: str, *, visits: bool, bookings: bool
+                   ) -> dict[date, set[tuple]]:
+    """Per day: the (scope key, no_reg) pairs that more than one live visit / open booking holds."""
     holders: Counter = Counter()
-    if visits:
-        for kd_dokter, kd_poli, no_reg in conn.execute(text(
-            "SELECT kd_dokter, kd_poli, no_reg FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
-            "AND IFNULL(stts, '') <> 'Batal'"), {"lo": lo, "hi": hi}):
-            holders[(scope_key(scope, kd_dokter, kd_poli), no_reg)] += 1
-    if bookings:
-        for kd_dokter, kd_poli, no_reg in conn.execute(text(
-            "SELECT kd_dokter, kd_poli, no_reg FROM booking_registrasi WHERE tanggal_periksa = :day "
-            "AND status = 'Belum'"), {"day": day}):
-            holders[(scope_key(scope, kd_dokter, kd_poli), no_reg)] += 1
-    return {pair for pair, count in holders.items() if count > 1}
+    if visits and days:
+        lo, hi = _window(days)
+        stmt = text("SELECT tgl_registrasi, kd_dokter, kd_poli, no_reg FROM reg_periksa WHERE no_rawat >= :lo "
+                    "AND no_rawat < :hi AND tgl_registrasi IN :days AND IFNULL(stts, '') <> 'Batal'"
+                    ).bindparams(bindparam("days", expanding=True))
+        for day, kd_dokter, kd_poli, no_reg in conn.execute(stmt, {"lo": lo, "hi": hi, "days": sorted(days)}):
+            holders[(day, scope_key(scope, kd_dokter, kd_poli), no_reg)] += 1
+    if bookings and days:
+        stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, no_reg FROM booking_registrasi "
+                    "WHERE tanggal_periksa IN :days AND status = 'Belum'").bindparams(bindparam("days", expanding=True))
+        for day, kd_dokter, kd_poli, no_reg in conn.execute(stmt, {"days": sorted(days)}):
+            holders[(day, scope_key(scope, kd_dokter, kd_poli), no_reg)] += 1
+    shared: dict[date, set[tuple]] = {day: set() for day in days}
+    for (day, key, no_reg), count in holders.items():
+        if count > 1:
+            shared[day].add((key, no_reg))
+    return shared
 
 
 def read_rm_format(conn: Connection) -> RmFormat:

@@ -27,6 +27,10 @@ _CARDS = text("SELECT no_peserta, no_ktp FROM pasien WHERE no_peserta IN :cards"
     bindparam("cards", expanding=True))
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class PatientConflict(Exception):
     """Khanza's records and the registration disagree about who this is (never merged silently)."""
 
@@ -40,9 +44,12 @@ class PatientIndex:
     card_holders: dict[str, set] = field(default_factory=dict)
 
     def add(self, patient: dict) -> None:
-        self.by_nik.setdefault(patient["no_ktp"], []).append(patient)
-        if patient.get("no_peserta") not in EMPTY_CARD:
-            self.card_holders.setdefault(patient["no_peserta"], set()).add(patient["no_ktp"])
+        # Keys are stripped: MariaDB's latin1 comparison ignores trailing spaces, so the query finds
+        # 'NIK ' for 'NIK', and the match must too (or a second patient would be created).
+        nik, card = _strip(patient["no_ktp"]), _strip(patient.get("no_peserta"))
+        self.by_nik.setdefault(nik, []).append(patient)
+        if card not in EMPTY_CARD:
+            self.card_holders.setdefault(card, set()).add(nik)
 
     def match(self, nik: str, bpjs_number: str | None) -> dict | None:
         """The patient with this NIK, or None. Raises PatientConflict when the NIK is on more than one
@@ -53,7 +60,8 @@ class PatientIndex:
             raise PatientConflict("NIK is on more than one patient")
         patient = found[0] if found else None
         if bpjs_number:
-            if patient and patient["no_peserta"] not in EMPTY_CARD and patient["no_peserta"] != bpjs_number:
+            own_card = _strip(patient["no_peserta"]) if patient else None
+            if own_card not in EMPTY_CARD and own_card != bpjs_number:
                 raise PatientConflict("matched patient has another BPJS card")
             if self.card_holders.get(bpjs_number, set()) - {nik}:
                 raise PatientConflict("BPJS card belongs to another patient")
@@ -67,7 +75,7 @@ def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIn
             index.add(dict(row))
     if cards:
         for card, nik in conn.execute(_CARDS, {"cards": sorted(set(cards))}):
-            index.card_holders.setdefault(card, set()).add(nik)
+            index.card_holders.setdefault(_strip(card), set()).add(_strip(nik))
     return index
 
 
@@ -76,7 +84,7 @@ def _fit(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit + 1].rsplit(" ", 1)[0].rstrip(" ,.-")
-    return cut if cut else text[:limit]
+    return cut if 0 < len(cut) <= limit else text[:limit]
 
 
 def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date) -> dict:

@@ -201,14 +201,19 @@ def is_live(state: KhanzaState) -> bool:
 # ---------------------------------------------------------------- the comparison (pure)
 
 
-def _as_date(value) -> date | None:
+def as_date(value) -> date | None:
+    """A website date as a date; None when missing or not a real date (SQLite can hold '2026-02-30'),
+    so one junk row never stops a reconcile run."""
     if value is None or (not isinstance(value, (date, datetime, str)) and pd.isna(value)):
         return None
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    return date.fromisoformat(str(value)[:10])
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
 
 
 def _blank(value) -> str | None:
@@ -237,7 +242,7 @@ def compare(web: dict, entry: dict | None, state: KhanzaState | None, maps: mapp
 
     A change is {"id", "expected_status", column: new value..., "reason"}; only changed columns appear."""
     reg_id, findings = web["id"], []
-    web_date = _as_date(web.get("visit_date"))
+    web_date = as_date(web.get("visit_date"))
     if entry is None:
         return None, [Finding("synced_without_visit", reg_id, "no ledger entry", web_date)]
     reason = cancelled_reason(state)

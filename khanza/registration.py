@@ -34,6 +34,10 @@ MAX_INSERT_ATTEMPTS = 5  # as the desktop's isRegistrasi
 NIK, BPJS = re.compile(r"\d{16}"), re.compile(r"\d{13}")
 
 
+class KhanzaSetupError(RuntimeError):
+    """Khanza lacks something every registration needs (not one row's problem, not transient)."""
+
+
 class NumbersBusy(Exception):
     """The desk took every no_rawat we tried: transient, for this registration only."""
 
@@ -51,14 +55,14 @@ class Batch:
 
     settings: Settings
     md: masterdata.MasterData
-    clock: datetime  # now, in the hospital's time zone (naive wall-clock)
+    fixed_clock: datetime | None = None  # tests pin the clock; otherwise each registration reads it
     people: patients.PatientIndex = field(default_factory=patients.PatientIndex)
     history: dict[str, list[dict]] = field(default_factory=dict)  # no_rkm_medis -> visits
     days: dict[date, numbering.DayBook] = field(default_factory=dict)
 
-    @property
-    def today(self) -> date:
-        return self.clock.date()
+    def now(self) -> datetime:
+        """Wall-clock time in the hospital's zone (naive), read per registration as the desktop's clock is."""
+        return self.fixed_clock or datetime.now(self.settings.tz).replace(tzinfo=None)
 
     @property
     def booking(self) -> bool:
@@ -89,16 +93,30 @@ def from_ledger(entry: dict) -> dict:
                    no_rkm_medis=entry["no_rkm_medis"], no_rawat=entry["no_rawat"], no_reg=entry["no_reg"])
 
 
-def already_loaded(engine: Engine, ids: list[str]) -> pd.DataFrame:
-    """Outcomes of the registrations the ledger already holds (a crashed or cut-off run's work)."""
-    with engine.connect() as conn, conn.begin():
-        done = ledger.lookup(conn, ids)
-    return pd.DataFrame([from_ledger(entry) for entry in done.values()], columns=OUTCOME_COLUMNS)
+def already_loaded(engine: Engine, ids: list[str], settings: Settings) -> pd.DataFrame:
+    """Outcomes of the registrations the ledger already holds (a crashed or cut-off run's work).
+
+    Their queue numbers get the same check as fresh ones before they are written back: the desk may
+    have taken one of them while the run that made them was down."""
+    with engine.connect() as conn:
+        with numbering_lock(conn, f"khanza_sync:{settings.khanza_db_name}", settings.khanza_lock_timeout_seconds):
+            with conn.begin():
+                done = ledger.lookup(conn, ids)
+            results = [from_ledger(entry) for entry in done.values()]
+            today = datetime.now(settings.tz).date()
+            batch = Batch(settings=settings, md=masterdata.MasterData())
+            created = [({"id": e["registration_id"], "visit_date": e["tanggal"], "kd_dokter": e["kd_dokter"],
+                         "kd_poli": e["kd_poli"]}, result)
+                       for e, result in zip(done.values(), results)
+                       if e["outcome"] == "created" and e["tanggal"] >= today and e["target"] == settings.khanza_target]
+            _verify_no_reg(conn, batch, created)
+    return pd.DataFrame(results, columns=OUTCOME_COLUMNS)
 
 
-def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: datetime,
+def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: datetime | None = None,
                md: masterdata.MasterData | None = None) -> pd.DataFrame:
-    """Load mapped registrations into Khanza; returns one outcome row per registration."""
+    """Load mapped registrations into Khanza; returns one outcome row per registration.
+    `clock` pins the wall-clock time (tests); by default each registration reads the hospital's clock."""
     results: list[dict] = []
     records = regs.to_dict("records")
     with engine.connect() as conn:
@@ -108,7 +126,10 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
             with conn.begin():
                 md = md or masterdata.load(conn)
                 done = ledger.lookup(conn, [r["id"] for r in records])
-            batch = Batch(settings=settings, md=md, clock=clock)
+            missing = masterdata.missing_placeholders(md)
+            if missing:  # every new patient would fail: a set-up problem, not one row's
+                raise KhanzaSetupError(f"Khanza lacks the '-' placeholder rows for: {', '.join(missing)}")
+            batch = Batch(settings=settings, md=md, fixed_clock=clock)
             # Defence in depth for callers that skip the data checks: a NIK or card that is not plain
             # digits would break the batch's shared lookups, so it is this row's rejection instead.
             refused = {r["id"]: outcome(r["id"], "rejected", "rejected", code)
@@ -153,8 +174,6 @@ def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
     try:
         with conn.begin():
             result, on_commit = register(conn, reg, batch)
-        on_commit()  # the batch's memory follows only what was committed
-        return result
     except Rejected as rejection:
         return outcome(reg["id"], "rejected", "rejected", rejection.code, rejection.message)
     except NumbersBusy:
@@ -169,9 +188,14 @@ def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
         if is_transient(error):
             raise
         # Log the class and MySQL error number only: the message text may quote the row's values.
-        log.warning("registration %s refused by Khanza: %s (MySQL error %s)", reg["id"],
-                    type(error).__name__, mysql_code(error))
+        if mysql_code(error) is None:  # not Khanza's refusal: a fault of ours, say so
+            log.error("registration %s: unexpected %s while loading; rolled back", reg["id"], type(error).__name__)
+        else:
+            log.warning("registration %s refused by Khanza: %s (MySQL error %s)", reg["id"],
+                        type(error).__name__, mysql_code(error))
         return outcome(reg["id"], "rejected", "rejected", ErrorCode.KHANZA_REJECTED)
+    on_commit()  # committed: the batch's memory follows it (outside the try: it is never a rejection)
+    return result
 
 
 def register(conn: Connection, reg: dict, batch: Batch):
@@ -181,6 +205,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
     day: date = reg["visit_date"]
     kd_poli, kd_dokter, kd_pj = reg["kd_poli"], reg["kd_dokter"], reg["kd_pj"]
     target = batch.settings.khanza_target
+    clock = batch.now()
 
     patient = batch.people.match(reg["nik"], reg.get("bpjs_number"))
     history = batch.history.get(patient["no_rkm_medis"], []) if patient else []
@@ -188,9 +213,12 @@ def register(conn: Connection, reg: dict, batch: Batch):
         duplicate = _existing_registration(conn, patient["no_rkm_medis"], history, kd_poli, day, batch.booking)
         if duplicate is not None:
             no_rawat, no_reg = duplicate
-            ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=target,
+            no_reg = no_reg or ""  # Khanza allows a visit without no_reg; the ledger column does not
+            # What was found decides where reconcile must look: a visit (even in booking mode) or a booking.
+            found_in = "reg_periksa" if no_rawat else "booking"
+            ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=found_in,
                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli,
-                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=batch.clock)
+                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock)
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
 
@@ -203,7 +231,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
 
     created = patient is None
     if created:
-        patient = patients.create(conn, reg, kd_pj, batch.md, batch.today)
+        patient = patients.create(conn, reg, kd_pj, batch.md, clock.date())
     khanza_knows_birth = patient["tgl_lahir"] is not None
     if not khanza_knows_birth:  # Khanza allows it; the form's birth date gives the age at registration
         patient = {**patient, "tgl_lahir": reg["birth_date"]}
@@ -211,26 +239,26 @@ def register(conn: Connection, reg: dict, batch: Batch):
 
     if batch.booking:
         no_reg = book.next_no_reg(kd_dokter, kd_poli, **batch.sequence)
-        visits.insert_booking(conn, visits.booking_row(no_reg=no_reg, visit_date=day, clock=batch.clock,
+        visits.insert_booking(conn, visits.booking_row(no_reg=no_reg, visit_date=day, clock=clock,
                                                        no_rkm_medis=rm, kd_dokter=kd_dokter, kd_poli=kd_poli,
                                                        kd_pj=kd_pj))
         no_rawat = None
     else:
         first_visit = not any(v["kd_poli"] == kd_poli for v in history)
-        no_rawat, no_reg = _insert_visit(conn, reg, patient, created, first_visit, batch)
+        no_rawat, no_reg = _insert_visit(conn, reg, patient, created, first_visit, batch, clock)
         if not created and khanza_knows_birth:  # a new patient's umur was written a moment ago
-            patients.refresh_umur(conn, rm, patient["tgl_lahir"], batch.today)
+            patients.refresh_umur(conn, rm, patient["tgl_lahir"], clock.date())
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
                   no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter, tanggal=day,
-                  patient_created=created, created_at=batch.clock)
+                  patient_created=created, created_at=clock)
 
     def on_commit():
         if created:
             batch.people.add(patient)
         batch.days[day].add(kd_dokter, kd_poli, no_reg, no_rawat=no_rawat, booking=batch.booking)
         if no_rawat:
-            batch.history.setdefault(rm, []).append(
-                {"no_rkm_medis": rm, "kd_poli": kd_poli, "no_rawat": no_rawat, "no_reg": no_reg, "stts": "Belum"})
+            batch.history.setdefault(rm, []).append({"no_rkm_medis": rm, "kd_poli": kd_poli, "no_rawat": no_rawat,
+                                                     "no_reg": no_reg, "stts": "Belum", "tgl_registrasi": day})
 
     return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg), on_commit
 
@@ -247,14 +275,14 @@ def _existing_registration(conn, rm, history, kd_poli, day, booking) -> tuple[st
     if booking:
         held = visits.existing_booking(conn, rm, day)
         if held is not None:
-            if held["kd_poli"] == kd_poli and held["status"] != "Batal":
+            if held["kd_poli"] == kd_poli and held["status"] in ("Belum", "Terdaftar"):
                 return None, held["no_reg"]
             # Khanza allows one booking per patient per day (primary key no_rkm_medis + tanggal_periksa).
             raise Rejected(ErrorCode.BOOKING_SAME_DAY)
     return None
 
 
-def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch) -> tuple[str, str]:
+def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch, clock: datetime) -> tuple[str, str]:
     """Insert with the day's next numbers; a no_rawat the desk took meanwhile makes us re-read the day
     and try again, as the desktop retries its own insert."""
     day, kd_dokter, kd_poli = reg["visit_date"], reg["kd_dokter"], reg["kd_poli"]
@@ -262,7 +290,7 @@ def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch) -> tup
     for attempt in range(MAX_INSERT_ATTEMPTS):
         no_rawat = book.next_no_rawat()
         no_reg = book.next_no_reg(kd_dokter, kd_poli, **batch.sequence)
-        row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=batch.clock,
+        row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=clock,
                                kd_dokter=kd_dokter, patient=patient, kd_poli=kd_poli, kd_pj=reg["kd_pj"],
                                fees=batch.md.active_poli[kd_poli], new_patient=created,
                                first_visit_to_poli=first_visit)
@@ -281,10 +309,12 @@ def _verify_no_reg(conn: Connection, batch: Batch, created: list[tuple[dict, dic
     now, before the numbers are written back to the website (i.e. before the patient is told)."""
     scope = batch.settings.noreg_scope
     for _ in range(MAX_INSERT_ATTEMPTS):
+        if not created:
+            return
         clashes = []
         with conn.begin():
-            shared = {day: numbering.shared_no_regs(conn, day, scope, **batch.sequence)
-                      for day in {reg["visit_date"] for reg, _ in created}}
+            shared = numbering.shared_no_regs(conn, {reg["visit_date"] for reg, _ in created}, scope,
+                                              **batch.sequence)
         for reg, result in created:
             key = numbering.scope_key(scope, reg["kd_dokter"], reg["kd_poli"])
             if (key, result["no_reg"]) in shared[reg["visit_date"]]:

@@ -7,7 +7,6 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, bindparam, text
 
-from khanza.numbering import no_rawat_prefix
 
 # ---------------------------------------------------------------- ages, as MySQL's TIMESTAMPDIFF counts them
 
@@ -116,7 +115,7 @@ def patient_history(conn: Connection, rms: list[str]) -> dict[str, list[dict]]:
     the one-visit-per-clinic-per-day rule."""
     history: dict[str, list[dict]] = {rm: [] for rm in rms}
     if rms:
-        stmt = text("SELECT no_rkm_medis, kd_poli, no_rawat, no_reg, stts FROM reg_periksa "
+        stmt = text("SELECT no_rkm_medis, kd_poli, no_rawat, no_reg, stts, tgl_registrasi FROM reg_periksa "
                     "WHERE no_rkm_medis IN :rms").bindparams(bindparam("rms", expanding=True))
         for row in conn.execute(stmt, {"rms": sorted(set(rms))}).mappings():
             history[row["no_rkm_medis"]].append(dict(row))
@@ -124,10 +123,10 @@ def patient_history(conn: Connection, rms: list[str]) -> dict[str, list[dict]]:
 
 
 def live_visit(history: list[dict], kd_poli: str, day: date) -> dict | None:
-    """The patient's visit to this clinic that day that is not cancelled, if any."""
-    prefix = no_rawat_prefix(day)
+    """The patient's visit to this clinic that day (tgl_registrasi: the desk may have moved it) that is
+    not cancelled, if any."""
     return next((v for v in sorted(history, key=lambda v: v["no_rawat"])
-                 if v["kd_poli"] == kd_poli and v["no_rawat"].startswith(prefix) and v["stts"] != "Batal"), None)
+                 if v["kd_poli"] == kd_poli and v["tgl_registrasi"] == day and v["stts"] != "Batal"), None)
 
 
 def existing_booking(conn: Connection, no_rkm_medis: str, day: date) -> dict | None:

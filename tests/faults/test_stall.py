@@ -44,7 +44,7 @@ def test_stalled_khanza_times_out_instead_of_hanging(fault_env, monkeypatch):
     proxy.unstall()
     fault_env.configure(monkeypatch, KHANZA_RETRIES=5)
     proxy.stall_at_query(6, 1.6, match=b"COMMIT")
-    proxy.stall_at_query(150, 1.6)
+    proxy.stall_at_query(40, 1.6)
     make_due(fault_env.web)
     state = run_sync()
     assert state.is_completed(), state.message

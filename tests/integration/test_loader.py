@@ -344,3 +344,91 @@ def test_long_address_fits_alamatpj_at_a_word_boundary(khanza):
     assert row["alamat"] == address
     assert len(row["alamatpj"]) <= 100 and address.startswith(row["alamatpj"])
     assert address[len(row["alamatpj"])] == " "  # cut between words
+
+
+# ---------------------------------------------------------------- review findings, pinned
+
+
+def test_booking_mode_duplicate_of_a_desk_visit_is_recorded_as_that_visit(khanza):
+    desk_visit(khanza, TOMORROW, "001", 1)  # Siti (000050) already registered at the desk for INT
+    r = reg(nik="3310014107800001")
+    out = by_id(load(khanza, r, khanza_target="booking"))[r["id"]]
+    assert (out["outcome"], out["no_rawat"], out["no_reg"]) == ("duplicate", f"{TOMORROW:%Y/%m/%d}/000001", "001")
+    entry = rows(khanza, "SELECT target, no_rawat FROM khanza_sync_ledger WHERE registration_id = :i", i=r["id"])[0]
+    assert entry == {"target": "reg_periksa", "no_rawat": f"{TOMORROW:%Y/%m/%d}/000001"}  # reconcile looks there
+
+
+def test_visit_moved_by_the_desk_counts_on_its_new_date(khanza):
+    """The desk moved a visit (no_rawat keeps yesterday's prefix) onto our day: its no_reg is taken."""
+    yesterday_prefix_day = TOMORROW - timedelta(days=1)
+    desk_visit(khanza, yesterday_prefix_day, "001", 7)
+    with khanza.begin() as conn:
+        conn.execute(text("UPDATE reg_periksa SET tgl_registrasi = :d"), {"d": TOMORROW})
+    r = reg()
+    out = by_id(load(khanza, r))[r["id"]]
+    assert out["no_reg"] == "002"
+    assert out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000001"  # the no_rawat counter follows the prefix
+
+
+def test_visit_moved_away_is_not_a_duplicate_any_more(khanza):
+    desk_visit(khanza, TOMORROW, "001", 1)  # Siti at INT tomorrow ...
+    with khanza.begin() as conn:  # ... moved by the desk three days later
+        conn.execute(text("UPDATE reg_periksa SET tgl_registrasi = :d"), {"d": TOMORROW + timedelta(days=3)})
+    r = reg(nik="3310014107800001")
+    out = by_id(load(khanza, r))[r["id"]]
+    assert out["outcome"] == "created"
+
+
+def test_nik_stored_with_trailing_spaces_is_the_same_patient(khanza):
+    with khanza.begin() as conn:
+        conn.execute(text("UPDATE pasien SET no_ktp = '3310014107800001  ' WHERE no_rkm_medis = '000050'"))
+    r = reg(nik="3310014107800001")
+    assert by_id(load(khanza, r))[r["id"]]["no_rkm_medis"] == "000050"
+    assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 2
+
+
+def test_booking_the_hospital_cancelled_is_not_a_live_duplicate(khanza):
+    with khanza.begin() as conn:
+        conn.execute(text("INSERT INTO booking_registrasi VALUES (:t, '07:00:00', '000050', :d, 'D001', 'INT', '003', "
+                          "'A09', 1, :w, 'Dokter Berhalangan')"),
+                     {"t": CLOCK.date(), "d": TOMORROW, "w": datetime.combine(TOMORROW, datetime.min.time())})
+    r = reg(nik="3310014107800001")
+    assert by_id(load(khanza, r, khanza_target="booking"))[r["id"]]["error_code"] == "BOOKING_SAME_DAY"
+
+
+def test_duplicate_of_a_visit_without_queue_number_is_still_synced(khanza):
+    desk_visit(khanza, TOMORROW, "001", 1)
+    with khanza.begin() as conn:
+        conn.execute(text("UPDATE reg_periksa SET no_reg = NULL"))
+    r = reg(nik="3310014107800001")
+    out = by_id(load(khanza, r))[r["id"]]
+    assert (out["status"], out["outcome"]) == ("synced", "duplicate")
+
+
+def test_missing_placeholder_rows_stop_the_batch_with_a_clear_error(khanza):
+    from khanza.registration import KhanzaSetupError
+
+    with khanza.begin() as conn:
+        conn.execute(text("UPDATE cacat_fisik SET nama_cacat = 'TIDAK ADA (lama)' WHERE nama_cacat = '-'"))
+    with pytest.raises(KhanzaSetupError, match="cacat_fisik"):
+        load(khanza, reg())
+    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 0
+
+
+def test_repaired_registrations_get_the_queue_number_check_too(khanza):
+    """A run loaded a registration and died before the write-back; meanwhile the desk took its no_reg.
+    The repair renumbers before the number reaches the website."""
+    from khanza.registration import already_loaded
+
+    r = reg()
+    first = by_id(load(khanza, r))[r["id"]]
+    desk_visit(khanza, TOMORROW, first["no_reg"], 900)
+    repaired = by_id(already_loaded(khanza, [r["id"]], base_settings()))[r["id"]]
+    assert repaired["no_rawat"] == first["no_rawat"] and repaired["no_reg"] == "002"
+    assert rows(khanza, "SELECT no_reg FROM reg_periksa WHERE no_rawat = :n", n=first["no_rawat"])[0]["no_reg"] == "002"
+
+
+def test_long_address_without_spaces_still_fits_alamatpj(khanza):
+    r = reg(address="X" * 150)
+    rm = by_id(load(khanza, r))[r["id"]]["no_rkm_medis"]
+    assert rows(khanza, "SELECT alamatpj FROM pasien WHERE no_rkm_medis = :rm", rm=rm)[0]["alamatpj"] == "X" * 100
