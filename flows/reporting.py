@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from prefect import get_client
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from error_codes import ErrorCode
 from outcomes import RunSummary
@@ -31,6 +33,23 @@ def check_table(reports: list[list[dict]]) -> list[dict]:
          "registration_ids": ", ".join(ids[:MAX_IDS_SHOWN]) + (" ..." if len(ids) > MAX_IDS_SHOWN else "")}
         for name, ids in failing.items()
     ]
+
+
+def name_run(name: str) -> None:
+    """Give the finished run a name that says what happened, for the runs list in the UI."""
+    if flow_run.id:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, name=name[:120])
+
+
+def sync_run_name(summary: RunSummary, started: str) -> str:
+    counts = summary.by_outcome
+    if summary.khanza_unreachable:
+        return f"sync {started} · Khanza offline · {counts.get('deferred', 0)} deferred"
+    if not summary.total:
+        return f"sync {started} · nothing pending"
+    return (f"sync {started} · {counts.get('created', 0)} created, {counts.get('duplicate', 0)} duplicate, "
+            f"{counts.get('rejected', 0)} rejected" + (f", {counts['deferred']} deferred" if counts.get("deferred") else ""))
 
 
 def publish_sync(summary: RunSummary, reports: list[list[dict]]) -> None:

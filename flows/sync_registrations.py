@@ -86,6 +86,7 @@ def sync_registrations(batch_size: int | None = None, max_batches: int | None = 
     settings = get_settings()
     logger = get_run_logger()
     summary, checks = outcomes.RunSummary(), []
+    started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
     with khanza_write_slot(settings.khanza_concurrency_limit):
         while max_batches is None or summary.batches < max_batches:
@@ -107,6 +108,7 @@ def sync_registrations(batch_size: int | None = None, max_batches: int | None = 
                 break
 
     reporting.publish_sync(summary, checks)
+    reporting.name_run(reporting.sync_run_name(summary, started))
     line = summary.line()
     logger.info(line)
     if summary.khanza_unreachable:

@@ -44,6 +44,11 @@ def test_sync_end_to_end(flow_env, khanza):
 
     again = sync_registrations(return_state=True)  # nothing pending any more
     assert again.is_completed() and again.message.startswith("0 registrations")
+    with get_client(sync_client=True) as client:  # run names say what happened, for the UI's runs list
+        first = client.read_flow_run(state.state_details.flow_run_id).name
+        empty = client.read_flow_run(again.state_details.flow_run_id).name
+    assert first.startswith("sync ") and first.endswith("4 created, 1 duplicate, 3 rejected")
+    assert empty.endswith("nothing pending")
 
 
 def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
@@ -54,6 +59,8 @@ def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
     state = sync_registrations(return_state=True)
     assert state.is_failed()
     assert "Khanza offline: 3 deferred" in state.message
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(state.state_details.flow_run_id).name.endswith("Khanza offline · 3 deferred")
 
     web = website_rows(flow_env)
     pending = web.loc[["r0", "r1", "r2"]]
