@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Date, DateTime, Engine, bindparam, inspect, text
 
 from settings import PROJECT_ROOT
+from website.store import none_if_missing
 from sqlfiles import statements
 
 DDL_FILES = {
@@ -36,13 +37,10 @@ def create_tables(engine: Engine) -> None:
 
 
 def _clean(value):
+    """pandas/numpy values as plain Python for the driver (NaN -> NULL, 3.0 -> 3)."""
+    value = none_if_missing(value)
     if value is None:
         return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
     value = value.item() if hasattr(value, "item") else value
     return int(value) if isinstance(value, float) and value.is_integer() else value
 

@@ -118,7 +118,7 @@ def write_outcomes(engine: Engine, outcomes: pd.DataFrame, now: datetime) -> dic
             sql = _UPDATES[status]
             stmt = text(sql).bindparams(*[_ts(n) for n in ("now", "next_attempt_at") if f":{n}" in sql])
             params = [
-                {**{k: _none(row.get(k)) for k in _PARAMS}, "now": now}
+                {**{k: none_if_missing(row.get(k)) for k in _PARAMS}, "now": now}
                 for row in group.to_dict("records")
             ]
             result = conn.execute(stmt, params)
@@ -126,7 +126,7 @@ def write_outcomes(engine: Engine, outcomes: pd.DataFrame, now: datetime) -> dic
     return written
 
 
-def _none(value):
+def none_if_missing(value):
     """NaN/NaT/pd.NA from pandas become SQL NULL."""
     if value is None:
         return None
