@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common as C  # noqa: E402
 from khanza.numbering import no_rawat_prefix  # noqa: E402
-from settings import PROJECT_ROOT  # noqa: E402
-from sqlfiles import statements  # noqa: E402
+from khanza_sync.settings import PROJECT_ROOT  # noqa: E402
+from khanza_sync.sqlfiles import statements  # noqa: E402
 
 SCHEMA = PROJECT_ROOT / "sql" / "khanza_fixture_schema.sql"
 LEDGER = PROJECT_ROOT / "sql" / "khanza_ledger.sql"

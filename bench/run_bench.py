@@ -28,7 +28,7 @@ from bench import backlog, references  # noqa: E402
 from bench import build_khanza as B  # noqa: E402
 from bench import common as C  # noqa: E402
 from bench.verify import verify  # noqa: E402
-from settings import Settings  # noqa: E402
+from khanza_sync.settings import Settings  # noqa: E402
 
 STAGE_ROWS = [("extract", "extract (claim from website)"), ("data_checks", "data checks (pandas + GX)"),
               ("map", "mapping (+ master data)"), ("gcl_acquire", "load: Prefect concurrency acquire"),

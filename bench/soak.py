@@ -49,7 +49,7 @@ def parse_args(argv=None):
 
 def build_registrations(n: int, rng: random.Random) -> list[dict]:
     """Valid registrations over the next 10 days, ~5% returning patients (NIK seen before), ~3% invalid."""
-    from tests.conftest import hospital_today, registration
+    from tests.support import hospital_today, registration
     from tests.faults.helpers import CLINICS, fake_nik
 
     base = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 
     from khanza.db import make_engine
     from khanza.setup import create_demo_database
-    from settings import Settings
+    from khanza_sync.settings import Settings
     from tests.faults.desk import DeskSimulator, seed_patients
     from tests.faults.invariants import audit
     from tests.faults.proxy import FaultProxy
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
         "KHANZA_READ_TIMEOUT": "2", "KHANZA_WRITE_TIMEOUT": "2", "KHANZA_LOCK_TIMEOUT_SECONDS": "20",
         "CLAIM_LEASE_SECONDS": "300", "BATCH_SIZE": str(args.batch_size),
     })
-    from settings import get_settings
+    from khanza_sync.settings import get_settings
 
     get_settings.cache_clear()
     # The loader needs ~7 queries and ~1 COMMIT per registration (measured on the batch-state loader; the
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     direct_args = {"host": direct_host, "port": direct_port, "user": user, "password": password}
     desk = None
     if args.desk_clerks:
-        from tests.conftest import hospital_today
+        from tests.support import hospital_today
 
         desk = DeskSimulator(direct_args, khanza_db, day=hospital_today() + timedelta(days=1), kd_dokter="D001",
                              kd_poli="INT", patients=seed_patients(direct_args, khanza_db, 30),

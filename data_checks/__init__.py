@@ -10,8 +10,8 @@ import pandas as pd
 
 from data_checks import normalize as _normalize
 from data_checks import suite as _suite
-from error_codes import ErrorCode
-from settings import Settings
+from khanza_sync.error_codes import ErrorCode
+from khanza_sync.settings import Settings
 
 HELPER_COLUMNS = ["birth_days", "birth_year", "visit_days_from_today", "days_ahead_at_submission",
                   "after_same_day_cutoff", "name_length"]

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 
 NIK_REGEX = r"^(?!0{16}$)\d{16}$"
 NAME_REGEX = r"^[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ .,'`\-]*$"

@@ -22,11 +22,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-import outcomes
+from khanza_sync import outcomes
 from flows import reporting
 from flows.sync_registrations import sync_batch
 from khanza import registration
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.check import check_registrations
 from tasks.limits import khanza_write_slot
 from tasks.map import map_registrations

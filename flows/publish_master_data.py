@@ -20,7 +20,7 @@ import mappings
 from flows import reporting
 from khanza import reconcile as kr
 from khanza.db import is_transient
-from settings import Settings, get_settings
+from khanza_sync.settings import Settings, get_settings
 from tasks.resources import khanza_engine, website_engine
 from tasks.retry import khanza_retry_options
 from website import master_data as wmd

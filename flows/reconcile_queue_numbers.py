@@ -28,7 +28,7 @@ from flows import reporting
 from khanza import cancellation, ledger
 from khanza import reconcile as kr
 from khanza.db import is_transient
-from settings import Settings, get_settings
+from khanza_sync.settings import Settings, get_settings
 from tasks.limits import khanza_write_slot
 from tasks.resources import khanza_engine, website_engine
 from tasks.retry import khanza_retry_options

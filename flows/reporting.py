@@ -7,8 +7,8 @@ from prefect import get_client
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from error_codes import ErrorCode
-from outcomes import RunSummary
+from khanza_sync.error_codes import ErrorCode
+from khanza_sync.outcomes import RunSummary
 
 MAX_IDS_SHOWN = 50
 

@@ -11,11 +11,11 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-import outcomes
-from error_codes import ErrorCode
+from khanza_sync import outcomes
+from khanza_sync.error_codes import ErrorCode
 from flows import reporting
 from khanza.db import is_transient
-from settings import Settings, get_settings
+from khanza_sync.settings import Settings, get_settings
 from tasks.check import check_registrations
 from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot

@@ -14,7 +14,7 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 from khanza.numbering import day_range
 
 # Website-initiated cancellations (the only cancelled rows the sweep may finish in Khanza).

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, exc
 
-from settings import Settings
+from khanza_sync.settings import Settings
 
 # MariaDB/PyMySQL error numbers worth a retry: too many connections (1040), server shutdown (1053),
 # lock wait timeout (1205), deadlock (1213), connection killed (1927), can't connect (2003),

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, text
 
-from settings import PROJECT_ROOT
-from sqlfiles import statements
+from khanza_sync.settings import PROJECT_ROOT
+from khanza_sync.sqlfiles import statements
 
 DDL = PROJECT_ROOT / "sql" / "khanza_ledger.sql"
 COLUMNS = ["registration_id", "outcome", "target", "no_rkm_medis", "no_rawat", "no_reg", "kd_poli",

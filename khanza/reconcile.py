@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
 import mappings as mapping_files
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 from khanza import ledger
 from khanza.numbering import day_range, no_rawat_prefix
 from khanza.schedule import HARI_KERJA, hari_kerja

@@ -21,12 +21,12 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Connection, Engine, exc
 
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 from khanza import ledger, masterdata, numbering, patients, schedule, visits
 from khanza.db import is_transient, mysql_code
 from khanza.locks import numbering_lock
-from outcomes import COLUMNS as OUTCOME_COLUMNS
-from settings import Settings
+from khanza_sync.outcomes import COLUMNS as OUTCOME_COLUMNS
+from khanza_sync.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from sqlalchemy import Connection
 
 from khanza import ledger
 from khanza.db import make_engine
-from settings import PROJECT_ROOT, Settings, get_settings
-from sqlfiles import statements
+from khanza_sync.settings import PROJECT_ROOT, Settings, get_settings
+from khanza_sync.sqlfiles import statements
 
 FIXTURE_SCHEMA = PROJECT_ROOT / "sql" / "khanza_fixture_schema.sql"
 DEMO_DATA = PROJECT_ROOT / "sql" / "khanza_demo_data.sql"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 
 FILES = {"poliklinik": "poliklinik.yaml", "dokter": "dokter.yaml", "penjab": "penjab.yaml"}
 

@@ -22,7 +22,7 @@ from sqlalchemy import text  # noqa: E402
 
 from khanza.db import make_engine  # noqa: E402
 from khanza.setup import create_demo_database  # noqa: E402
-from settings import get_settings  # noqa: E402
+from khanza_sync.settings import get_settings  # noqa: E402
 from website import store  # noqa: E402
 
 

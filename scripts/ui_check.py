@@ -43,7 +43,7 @@ def seed() -> None:
     from sqlalchemy import text
 
     from khanza.setup import create_demo_database
-    from settings import get_settings
+    from khanza_sync.settings import get_settings
     from website import store
 
     get_settings.cache_clear()

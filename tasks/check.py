@@ -7,7 +7,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 import data_checks
-from settings import get_settings
+from khanza_sync.settings import get_settings
 
 
 @task(name="data-checks", cache_policy=NO_CACHE, persist_result=False)

@@ -5,7 +5,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from khanza import registration
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.resources import khanza_engine
 
 

@@ -6,7 +6,7 @@ from prefect.cache_policies import NO_CACHE
 
 import mappings
 from khanza import masterdata
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.resources import khanza_engine
 
 

@@ -6,7 +6,7 @@ from threading import Lock
 from sqlalchemy import Engine
 
 from khanza import db as khanza_db
-from settings import Settings, get_settings
+from khanza_sync.settings import Settings, get_settings
 from website import store
 
 _engines: dict[tuple, Engine] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from prefect.tasks import exponential_backoff
 
 from khanza.db import is_transient
-from settings import Settings
+from khanza_sync.settings import Settings
 
 
 def retry_if_transient(task, task_run, state) -> bool:

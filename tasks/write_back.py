@@ -6,7 +6,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.resources import website_engine
 from website import store
 

@@ -1,7 +1,7 @@
 """`python -m website`: create the online_registrations table at WEBSITE_DB_URL from the shipped DDL."""
 from __future__ import annotations
 
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from website import store
 
 

@@ -10,9 +10,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Date, DateTime, Engine, bindparam, inspect, text
 
-from settings import PROJECT_ROOT
+from khanza_sync.settings import PROJECT_ROOT
 from website.store import none_if_missing
-from sqlfiles import statements
+from khanza_sync.sqlfiles import statements
 
 DDL_FILES = {
     "postgresql": PROJECT_ROOT / "sql" / "website_master_postgresql.sql",

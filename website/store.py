@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import DateTime, Engine, bindparam, create_engine, event, text
 
-from settings import PROJECT_ROOT
-from sqlfiles import statements
+from khanza_sync.settings import PROJECT_ROOT
+from khanza_sync.sqlfiles import statements
 
 TABLE = "online_registrations"
 INPUT_COLUMNS = [

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from settings import Settings, get_settings
-from tests.conftest import KHANZA_TEST_DB
+from khanza_sync.settings import Settings, get_settings
+from tests.support import KHANZA_TEST_DB
 from tests.faults.proxy import FaultProxy
 from website import store
 

@@ -20,7 +20,7 @@ import pandas as pd
 def main(path: str) -> None:
     from khanza.db import make_engine
     from khanza.registration import load_batch
-    from settings import get_settings
+    from khanza_sync.settings import get_settings
 
     settings = get_settings()
     mapped = pd.read_pickle(path)

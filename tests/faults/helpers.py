@@ -11,7 +11,7 @@ from sqlalchemy import text
 import data_checks
 import mappings
 from khanza import masterdata
-from tests.conftest import hospital_today, registration
+from tests.support import hospital_today, registration
 from website import store
 
 # (website clinic slug, website doctor slug): every pair has a daily schedule with quota 30 in the demo data

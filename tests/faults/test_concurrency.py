@@ -17,7 +17,7 @@ import mappings
 from khanza import masterdata
 from khanza.db import make_engine
 from khanza.registration import load_batch
-from tests.conftest import KHANZA_TEST_DB, insert_registrations
+from tests.support import KHANZA_TEST_DB, insert_registrations
 from tests.faults.desk import DeskSimulator, seed_patients
 from tests.faults.helpers import ledger_frame, registrations, tomorrow, visit_count
 from tests.faults.invariants import audit

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from settings import PROJECT_ROOT
-from tests.conftest import insert_registrations
+from khanza_sync.settings import PROJECT_ROOT
+from tests.support import insert_registrations
 from tests.faults.helpers import (
     claim_and_map,
     ledger_frame,

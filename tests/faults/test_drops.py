@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import insert_registrations
+from tests.support import insert_registrations
 from tests.faults.helpers import (
     ledger_frame,
     registrations,

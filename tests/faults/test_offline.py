@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from error_codes import ErrorCode
-from tests.conftest import insert_registrations
+from khanza_sync.error_codes import ErrorCode
+from tests.support import insert_registrations
 from tests.faults.helpers import (
     ledger_frame,
     make_due,

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 from khanza.db import make_engine
 from khanza.registration import load_batch
-from tests.conftest import hospital_today, insert_registrations
+from tests.support import hospital_today, insert_registrations
 from tests.faults.helpers import (
     claim_and_map,
     ledger_frame,

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from error_codes import ErrorCode
-from tests.conftest import insert_registrations
+from khanza_sync.error_codes import ErrorCode
+from tests.support import insert_registrations
 from tests.faults.helpers import (
     make_due,
     registrations,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.resources import dispose_all
-from tests.conftest import KHANZA_TEST_DB
+from tests.support import KHANZA_TEST_DB
 
 
 @pytest.fixture(autouse=True)

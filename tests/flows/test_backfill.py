@@ -20,9 +20,9 @@ from sqlalchemy import text
 
 from flows.backfill_registrations import backfill_registrations, main
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
-from settings import PROJECT_ROOT, get_settings
+from khanza_sync.settings import PROJECT_ROOT, get_settings
 from tasks.resources import dispose_all
-from tests.conftest import (
+from tests.support import (
     hospital_today,
     insert_registrations,
     registration,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from settings import PROJECT_ROOT
+from khanza_sync.settings import PROJECT_ROOT
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 

@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from flows.publish_master_data import publish_master_data
 from flows.sync_registrations import sync_registrations
-from settings import PROJECT_ROOT, get_settings
+from khanza_sync.settings import PROJECT_ROOT, get_settings
 from tasks.resources import dispose_all
-from tests.conftest import hospital_today, insert_registrations, registration
+from tests.support import hospital_today, insert_registrations, registration
 from website import master_data, store
 
 

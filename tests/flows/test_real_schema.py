@@ -12,9 +12,9 @@ from sqlalchemy import text
 from flows.sync_registrations import sync_registrations
 from khanza.db import make_engine
 from khanza.setup import recreate_database
-from settings import PROJECT_ROOT, get_settings
+from khanza_sync.settings import PROJECT_ROOT, get_settings
 from tasks.resources import dispose_all
-from tests.conftest import (
+from tests.support import (
     CI,
     base_settings,
     hospital_today,

@@ -19,9 +19,9 @@ from sqlalchemy import text
 
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.resources import dispose_all
-from tests.conftest import (
+from tests.support import (
     hospital_today,
     insert_registrations,
     registration,

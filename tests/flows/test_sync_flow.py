@@ -10,9 +10,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from sqlalchemy import text
 
 from flows.sync_registrations import main, sync_registrations
-from settings import get_settings
+from khanza_sync.settings import get_settings
 from tasks.resources import dispose_all
-from tests.conftest import insert_registrations, registration, website_rows
+from tests.support import insert_registrations, registration, website_rows
 from website import store
 
 

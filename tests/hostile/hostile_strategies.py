@@ -7,22 +7,17 @@ or by Khanza refusing its values (only by Khanza rules such as quota). All value
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import string
 import uuid
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from error_codes import ErrorCode
+from khanza_sync.error_codes import ErrorCode
 
-_spec = importlib.util.spec_from_file_location("_khanza_sync_test_root_conftest",
-                                               Path(__file__).resolve().parents[1] / "conftest.py")
-root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(root)  # the shared helpers of tests/conftest.py (base_settings, ...)
+from tests import support as root  # the shared test helpers (base_settings, ...)
 
 TZ = ZoneInfo("Asia/Jakarta")
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 import data_checks
 import mappings
-from error_codes import ErrorCode
-from settings import PROJECT_ROOT
+from khanza_sync.error_codes import ErrorCode
+from khanza_sync.settings import PROJECT_ROOT
 from website.store import INPUT_COLUMNS
 
 SETTINGS = root.base_settings()

@@ -34,8 +34,8 @@ from sqlalchemy import text
 
 import data_checks
 import mappings
-import outcomes
-from error_codes import ErrorCode
+from khanza_sync import outcomes
+from khanza_sync.error_codes import ErrorCode
 from khanza import ledger as khanza_ledger
 from khanza import masterdata, registration
 from website import store

@@ -5,7 +5,6 @@ The test users are named ks_test_<random> and dropped at the end.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import secrets
 from datetime import timedelta
@@ -15,14 +14,11 @@ import pymysql
 import pytest
 from sqlalchemy import create_engine, exc, text
 
-from settings import PROJECT_ROOT
-from sqlfiles import statements
+from khanza_sync.settings import PROJECT_ROOT
+from khanza_sync.sqlfiles import statements
 from website import master_data, store
 
-_spec = importlib.util.spec_from_file_location("_khanza_sync_test_root_conftest_lp",
-                                               Path(__file__).resolve().parents[1] / "conftest.py")
-root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(root)
+from tests import support as root  # the shared test helpers (base_settings, ...)
 
 KHANZA_GRANTS = PROJECT_ROOT / "sql" / "khanza_grants.sql"
 WEBSITE_GRANTS = PROJECT_ROOT / "sql" / "website_grants_postgresql.sql"
@@ -172,7 +168,7 @@ def test_website_role_cannot_do_more(website_role, statement):
 
 @pytest.fixture
 def flow_as_restricted_users(monkeypatch, khanza_user, website_role, tmp_path, prefect_harness):
-    import settings as settings_module
+    from khanza_sync import settings as settings_module
     from tasks import resources
 
     user, password = khanza_user
@@ -197,7 +193,7 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
     from flows.sync_registrations import sync_registrations
 
     monkeypatch.setenv("KHANZA_TARGET", target)
-    import settings as settings_module
+    from khanza_sync import settings as settings_module
 
     settings_module.get_settings.cache_clear()
     tomorrow = root.hospital_today() + timedelta(days=1)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from khanza.registration import load_batch
 from khanza.visits import full_years, umur_text
-from tests.conftest import base_settings, hospital_today
+from tests.support import base_settings, hospital_today
 
 CLOCK = datetime.combine(hospital_today(), datetime.min.time()).replace(hour=8, minute=30)
 TOMORROW = hospital_today() + timedelta(days=1)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from tests.conftest import insert_registrations, registration
+from tests.support import insert_registrations, registration
 from website import store
 
 NOW = datetime(2026, 11, 27, 1, 0, 0)

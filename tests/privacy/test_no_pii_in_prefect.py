@@ -7,22 +7,17 @@ A canary flow logs a NIK, a phone number and a name on purpose: the NIK and phon
 """
 from __future__ import annotations
 
-import importlib.util
 import random
 import re
 import sqlite3
 import string
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from prefect import flow, get_client, get_run_logger
 
-_spec = importlib.util.spec_from_file_location("_khanza_sync_test_root_conftest_privacy",
-                                               Path(__file__).resolve().parents[1] / "conftest.py")
-root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(root)
+from tests import support as root  # the shared test helpers (base_settings, ...)
 
 RNG = random.Random(20261127)
 SYLLABLES = ["zor", "bek", "quin", "tav", "lux", "mir", "dov", "kesh", "yul", "vran", "oph", "zet", "wim", "jax"]
@@ -165,7 +160,7 @@ def find_leaks(texts: list[str], people: list[dict]) -> list[str]:
 @pytest.fixture
 def flow_env(monkeypatch, khanza, tmp_path):
     """Point the flow's settings (read from the environment, as in production) at the test databases."""
-    import settings as settings_module
+    from khanza_sync import settings as settings_module
     from tasks import resources
 
     url = f"sqlite:///{tmp_path / 'website.db'}"

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from data_checks import check
-from settings import Settings
+from khanza_sync.settings import Settings
 
 NOW = datetime(2026, 11, 27, 9, 0)  # hospital local time
 CREATED = "2026-11-27 01:00:00"  # UTC = 08:00 WIB

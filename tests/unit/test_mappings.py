@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 import mappings
-from settings import PROJECT_ROOT
+from khanza_sync.settings import PROJECT_ROOT
 
 SEED_SLUGS = ["penyakit-dalam", "bedah", "anak", "kandungan", "mata", "kulit-dan-kelamin", "saraf", "orthopedi",
               "gigi", "telinga-hidung-tenggorokan"]

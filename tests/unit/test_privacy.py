@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import privacy
+from khanza_sync import privacy
 
 NIK = "3310012345678901"
 BPJS = "0001234567890"
@@ -146,14 +146,14 @@ def test_prefect_console_handler_prints_masked_text():
 
 
 def test_dates_and_date_ranges_are_not_masked():
-    from privacy import mask
+    from khanza_sync.privacy import mask
 
     assert mask("backfill 2026-11-28..2026-11-30 by visit") == "backfill 2026-11-28..2026-11-30 by visit"
     assert mask("visit 2026-11-28 NIK 3310012345678901") == "visit 2026-11-28 NIK ************8901"
 
 
 def test_a_nik_in_date_like_groups_is_still_masked():
-    from privacy import mask
+    from khanza_sync.privacy import mask
 
     assert "2345-6789" not in mask("NIK 2010-01-01-2345-6789 typed with dashes")
     assert mask("2010-01-01-2345-6789").endswith("6789") and "2010" not in mask("2010-01-01-2345-6789")

@@ -1,6 +1,6 @@
 import pytest
 
-from settings import Settings
+from khanza_sync.settings import Settings
 
 
 def test_defaults_and_khanza_names_from_environment(monkeypatch):

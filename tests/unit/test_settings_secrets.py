@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from settings import PROJECT_ROOT, Settings
+from khanza_sync.settings import PROJECT_ROOT, Settings
 
 KHANZA_PW = "Kh4nza-Secret-pw!"
 WEB_PW = "W3bsite-Secret-pw"

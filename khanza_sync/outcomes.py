@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from error_codes import ErrorCode
-from settings import Settings
+from khanza_sync.error_codes import ErrorCode
+from khanza_sync.settings import Settings
 
 COLUMNS = ["id", "status", "outcome", "error_code", "message", "no_rkm_medis", "no_rawat", "no_reg",
            "next_attempt_at"]
