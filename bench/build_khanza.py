@@ -1,6 +1,6 @@
 """Build a realistic Khanza database for the benchmark, in bulk, from the project's fixture schema.
 
-    PYTHONPATH=. .venv/bin/python bench/build_khanza.py [--rebuild] [--small-only]
+    .venv/bin/python -m bench.build_khanza [--rebuild] [--small-only]
 
 `khanza_bench`: 12 clinics, 40 doctors with weekly schedules, 200,000 patients, 1,000,000 visits over three
 years ending today (914 a day) and the online-booking history that goes with them (every 10th visit).
@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pymysql
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common as C  # noqa: E402
-from khanza.numbering import no_rawat_prefix  # noqa: E402
-from khanza_sync.settings import PROJECT_ROOT  # noqa: E402
-from khanza_sync.sqlfiles import statements  # noqa: E402
+from bench import common as C
+from khanza.numbering import no_rawat_prefix
+from khanza_sync.settings import PROJECT_ROOT
+from khanza_sync.sqlfiles import statements
 
 SCHEMA = PROJECT_ROOT / "sql" / "khanza_fixture_schema.sql"
 LEDGER = PROJECT_ROOT / "sql" / "khanza_ledger.sql"

@@ -78,7 +78,6 @@ def website_db(name: str) -> Path:
 def child_env(khanza_db: str, website: Path, extra: dict | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "PYTHONPATH": str(ROOT),
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_HOME": str(PREFECT_HOME),

@@ -1,6 +1,6 @@
 """Khanza Sync at hospital scale: the benchmark of issue 6.
 
-    cd /work/main && PYTHONPATH=. .venv/bin/python bench/run_bench.py [--rebuild] [--backlog 10000]
+    cd /work/main && .venv/bin/python -m bench.run_bench [--rebuild] [--backlog 10000]
         [--with-100k] [--naive-sample 100] [--profile]
 
 1. builds (or reuses) `khanza_bench` (1,000,000 visits) and `khanza_bench_small` (10,000 visits);
@@ -22,13 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backlog, references  # noqa: E402
-from bench import build_khanza as B  # noqa: E402
-from bench import common as C  # noqa: E402
-from bench.verify import verify  # noqa: E402
-from khanza_sync.settings import Settings  # noqa: E402
+from bench import backlog, references
+from bench import build_khanza as B
+from bench import common as C
+from bench.verify import verify
+from khanza_sync.settings import Settings
 
 STAGE_ROWS = [("extract", "extract (claim from website)"), ("data_checks", "data checks (pandas + GX)"),
               ("map", "mapping (+ master data)"), ("gcl_acquire", "load: Prefect concurrency acquire"),
@@ -39,7 +38,7 @@ STAGE_ROWS = [("extract", "extract (claim from website)"), ("data_checks", "data
 def run_flow_child(database: str, website: Path, tag: str, profile: bool) -> dict:
     out = C.OUT / f"flow_{tag}.json"
     log = C.OUT / f"flow_{tag}.log"
-    cmd = [sys.executable, str(C.ROOT / "bench" / "run_flow.py"), str(out)]
+    cmd = [sys.executable, "-m", "bench.run_flow", str(out)]
     if profile:
         cmd += ["--profile", str(C.OUT / f"flow_{tag}.prof")]
     with open(log, "w") as fh:

@@ -18,7 +18,6 @@ from collections import defaultdict
 from pathlib import Path
 
 T_PROCESS = time.perf_counter()
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def rss_mb(field: str) -> float:

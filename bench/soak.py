@@ -1,6 +1,6 @@
 """Soak: 2,000 website registrations through the real pipeline while the network to Khanza fails at 10 random points.
 
-Usage: `KHANZA_SOAK_DB=khanza_sync_soak PYTHONPATH=. .venv/bin/python bench/soak.py [--registrations 2000]
+Usage: `KHANZA_SOAK_DB=khanza_sync_soak .venv/bin/python -m bench.soak [--registrations 2000]
 [--faults 10] [--seed 7] [--batch-size 200] [--desk-clerks 1] [--website-url URL]`. It needs the local MariaDB
 (127.0.0.1:3306, user root, or KHANZA_DB_HOST/PORT/USER/PASSWORD) and creates/overwrites ONLY the Khanza database
 named by KHANZA_SOAK_DB (default `khanza_sync_soak`) and a SQLite website store in a temporary folder (or the
@@ -27,7 +27,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # counts only on stdout; Prefect's own chatter muted
@@ -146,9 +145,8 @@ def main(argv=None) -> int:
         "KHANZA_READ_TIMEOUT": "2", "KHANZA_WRITE_TIMEOUT": "2", "KHANZA_LOCK_TIMEOUT_SECONDS": "20",
         "CLAIM_LEASE_SECONDS": "300", "BATCH_SIZE": str(args.batch_size),
     })
-    from khanza_sync.settings import get_settings
+    from khanza_sync.settings import load_settings
 
-    get_settings.cache_clear()
     # The loader needs ~7 queries and ~1 COMMIT per registration (measured on the batch-state loader; the
     # older per-row loader needed ~15): faults land anywhere in that span, so every one is reached.
     plan = plan_faults(args.faults, 6 * args.registrations, args.registrations, rng)

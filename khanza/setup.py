@@ -1,18 +1,16 @@
-"""`python -m khanza.setup`: create Khanza Sync's ledger table in the Khanza database (idempotent).
-
-Run once per hospital with a user allowed to CREATE (the pipeline's own user does not need it).
-`--demo` instead creates a throw-away Khanza database from the project's fixture and demo data.
+"""Khanza Sync's own objects in a Khanza database (`khanza-sync setup`): the ledger table, once per
+hospital with a user allowed to CREATE (the pipeline's own user does not need it); and throw-away demo,
+test and benchmark databases built from the project's fixture and demo data.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from sqlalchemy import Connection
 
 from khanza import ledger
 from khanza.db import make_engine
-from khanza_sync.settings import PROJECT_ROOT, Settings, get_settings
+from khanza_sync.settings import PROJECT_ROOT, Settings
 from khanza_sync.sqlfiles import statements
 
 FIXTURE_SCHEMA = PROJECT_ROOT / "sql" / "khanza_fixture_schema.sql"
@@ -45,20 +43,9 @@ def create_demo_database(settings: Settings, name: str) -> None:
     recreate_database(settings, name, FIXTURE_SCHEMA, DEMO_DATA)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Create the ledger table (or a demo Khanza database).")
-    parser.add_argument("--demo", action="store_true", help="(re)create KHANZA_DB_NAME from the demo fixture")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    if args.demo:
-        create_demo_database(settings, settings.khanza_db_name)
-        print(f"demo Khanza database {settings.khanza_db_name} created")
-        return
+def create_ledger(settings: Settings) -> None:
+    """The pipeline's ledger table in the hospital's Khanza (idempotent: CREATE TABLE IF NOT EXISTS)."""
     engine = make_engine(settings)
     with engine.begin() as conn:
         ledger.create_table(conn)
-    print(f"khanza_sync_ledger ready in database {settings.khanza_db_name}")
-
-
-if __name__ == "__main__":
-    main()
+    engine.dispose()

@@ -1,10 +1,11 @@
 """The one place that reads the environment (and `.env`).
 
-Every knob of the pipeline is a field here; the README's settings table mirrors this class.
+Every knob of the pipeline is a field here; the README's settings table mirrors this class. Entry points
+(flows, the CLI) call `load_settings()` once and hand the object on; domain code and tasks receive it and
+never read the environment themselves. Tests build `Settings(...)` directly.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -105,6 +106,6 @@ class Settings(BaseSettings):
         )
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
+def load_settings() -> Settings:
+    """Settings from the environment and `.env`, read now (a flow run reads them once, at its start)."""
     return Settings()

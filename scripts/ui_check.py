@@ -15,17 +15,14 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
@@ -34,20 +31,15 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def seed() -> None:
-    keep = {k: os.environ.get(k) for k in ("KHANZA_DB_NAME", "WEBSITE_DB_URL")}
-    import scripts.demo as demo  # its import points the env at the demo databases: put ours back
-
-    for key, value in keep.items():
-        if value is not None:
-            os.environ[key] = value
-    from sqlalchemy import text
+    from sqlalchemy import delete, insert
 
     from khanza.setup import create_demo_database
-    from khanza_sync.settings import get_settings
+    from khanza_sync import demo
+    from khanza_sync.settings import load_settings
     from website import store
+    from website.schema import registrations
 
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = load_settings()
     create_demo_database(settings, settings.khanza_db_name)
     url = settings.website_db_url.get_secret_value()
     if url.startswith("sqlite:///"):
@@ -55,10 +47,8 @@ def seed() -> None:
     engine = store.make_engine(url)
     store.create_schema(engine)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM online_registrations"))
-        for row in demo.sample_registrations(datetime.now(ZoneInfo(settings.hospital_timezone)).date()):
-            conn.execute(text(f"INSERT INTO online_registrations ({', '.join(row)}) "
-                              f"VALUES ({', '.join(':' + c for c in row)})"), row)
+        conn.execute(delete(registrations))
+        conn.execute(insert(registrations), demo.sample_registrations(datetime.now(settings.tz).date()))
     print(f"seeded Khanza database {settings.khanza_db_name} and the website store with sample registrations")
 
 

@@ -5,25 +5,30 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from khanza import registration
-from khanza_sync.settings import get_settings
-from tasks.resources import khanza_engine
+from tasks.resources import Resources
 
 
 @task(name="load-khanza", cache_policy=NO_CACHE, persist_result=False)
-def load_into_khanza(mapped: pd.DataFrame) -> pd.DataFrame:
+def load_into_khanza(res: Resources, mapped: pd.DataFrame) -> pd.DataFrame:
     """Patient + visit + ledger, one transaction per registration. Retried (see tasks.retry) as a
     whole batch on transient errors: the ledger turns already-loaded rows into repairs.
     The caller holds the Khanza write slot (tasks.limits.khanza_write_slot)."""
-    settings = get_settings()
     if mapped.empty:
         return pd.DataFrame(columns=registration.OUTCOME_COLUMNS)
     # The wall clock is read per registration (jam_reg as the desktop writes it), not pinned per batch.
-    return registration.load_batch(khanza_engine(settings), mapped, settings)
+    return registration.load_batch(res.khanza, mapped, res.settings)
 
 
 @task(name="repair-from-ledger", cache_policy=NO_CACHE, persist_result=False)
-def repair_from_ledger(batch: pd.DataFrame) -> pd.DataFrame:
+def repair_from_ledger(res: Resources, batch: pd.DataFrame) -> pd.DataFrame:
     """Registrations of this batch already in Khanza (a crashed or cut-off run loaded them): their
     outcomes come from the ledger, before any check could reject them (e.g. a visit date now past)."""
-    settings = get_settings()
-    return registration.already_loaded(khanza_engine(settings), batch["id"].tolist(), settings)
+    return registration.already_loaded(res.khanza, batch["id"].tolist(), res.settings)
+
+
+@task(name="preview-load", cache_policy=NO_CACHE, persist_result=False)
+def preview_load(res: Resources, mapped: pd.DataFrame, rejections: pd.DataFrame, planned) -> pd.DataFrame:
+    """What loading would do, from reads only (khanza.registration.predict): for backfill dry runs."""
+    rows = [{"id": r["id"], "would": "reject", "error_code": r["error_code"]} for r in rejections.to_dict("records")]
+    rows += registration.predict(res.khanza, mapped, res.settings, planned)
+    return pd.DataFrame(rows, columns=["id", "would", "error_code"])

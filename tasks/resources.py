@@ -1,16 +1,28 @@
-"""Engines shared by the tasks of a process (one pool per database, reused across batches)."""
+"""What a flow hands to its tasks: the settings it read once and the two engines.
+
+Engines are kept per process (one pool per database, reused across batches and flow runs of a
+long-lived worker process), keyed by everything that shapes the connection.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from threading import Lock
 
 from sqlalchemy import Engine
 
 from khanza import db as khanza_db
-from khanza_sync.settings import Settings, get_settings
+from khanza_sync.settings import Settings
 from website import store
 
 _engines: dict[tuple, Engine] = {}
 _lock = Lock()
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    khanza: Engine
+    website: Engine
 
 
 def _cached(key: tuple, factory) -> Engine:
@@ -20,19 +32,23 @@ def _cached(key: tuple, factory) -> Engine:
         return _engines[key]
 
 
-def khanza_engine(settings: Settings | None = None) -> Engine:
-    s = settings or get_settings()
-    key = ("khanza", s.khanza_url().render_as_string(hide_password=False), s.khanza_connect_timeout,
-           s.khanza_read_timeout, s.khanza_write_timeout)
-    return _cached(key, lambda: khanza_db.make_engine(s))
+def khanza_engine(settings: Settings) -> Engine:
+    key = ("khanza", settings.khanza_url().render_as_string(hide_password=False), settings.khanza_connect_timeout,
+           settings.khanza_read_timeout, settings.khanza_write_timeout)
+    return _cached(key, lambda: khanza_db.make_engine(settings))
 
 
-def website_engine(settings: Settings | None = None) -> Engine:
-    url = (settings or get_settings()).website_db_url.get_secret_value()
+def website_engine(settings: Settings) -> Engine:
+    url = settings.website_db_url.get_secret_value()
     return _cached(("website", url), lambda: store.make_engine(url))
 
 
+def open_resources(settings: Settings) -> Resources:
+    return Resources(settings, khanza_engine(settings), website_engine(settings))
+
+
 def dispose_all() -> None:
+    """Close every pooled connection (tests that switch databases, the end of a long-lived process)."""
     with _lock:
         for engine in _engines.values():
             engine.dispose()

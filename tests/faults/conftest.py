@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from khanza_sync.settings import Settings, get_settings
+from khanza_sync.settings import Settings, load_settings
 from tests.support import KHANZA_TEST_DB
 from tests.faults.proxy import FaultProxy
 from website import store
@@ -56,20 +56,19 @@ class FaultEnv:
 
     @property
     def settings(self) -> Settings:
-        return get_settings()
+        return load_settings()
 
     def configure(self, monkeypatch, **env) -> Settings:
         """Change pipeline settings (as env vars) for the rest of the test."""
         for key, value in env.items():
             monkeypatch.setenv(key.upper(), str(value))
         reset_pipeline_caches()
-        return get_settings()
+        return load_settings()
 
 
 def reset_pipeline_caches() -> None:
     from tasks import resources
 
-    get_settings.cache_clear()
     resources.dispose_all()
 
 
@@ -90,4 +89,3 @@ def fault_env(monkeypatch, khanza, proxy, website_url):
     web.dispose()
     reset_pipeline_caches()
     monkeypatch.undo()
-    get_settings.cache_clear()

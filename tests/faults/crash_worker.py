@@ -20,9 +20,9 @@ import pandas as pd
 def main(path: str) -> None:
     from khanza.db import make_engine
     from khanza.registration import load_batch
-    from khanza_sync.settings import get_settings
+    from khanza_sync.settings import load_settings
 
-    settings = get_settings()
+    settings = load_settings()
     mapped = pd.read_pickle(path)
     engine = make_engine(settings)
     print("loading", flush=True)

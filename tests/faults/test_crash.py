@@ -30,7 +30,7 @@ def start_worker(mapped, tmp_path) -> subprocess.Popen:
     path = tmp_path / "batch.pkl"
     mapped.to_pickle(path)
     return subprocess.Popen([sys.executable, "-m", "tests.faults.crash_worker", str(path)], cwd=PROJECT_ROOT,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, stdout=subprocess.PIPE,
+                            env=os.environ.copy(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

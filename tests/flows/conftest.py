@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from khanza_sync.settings import get_settings
 from tasks.resources import dispose_all
 from tests.support import KHANZA_TEST_DB
 
@@ -15,15 +14,13 @@ def _harness(prefect_harness):
 
 @pytest.fixture
 def flow_env(monkeypatch, khanza, website_url):
-    """Point the flows (which read settings from the environment) at the test databases."""
+    """Point the flows at the test databases. Flows read their settings from the environment once per run,
+    as in production; the engines are closed afterwards so no pool outlives its test database."""
     monkeypatch.setenv("KHANZA_DB_NAME", KHANZA_TEST_DB)
     monkeypatch.setenv("WEBSITE_DB_URL", website_url)
     monkeypatch.setenv("KHANZA_RETRIES", "1")
     monkeypatch.setenv("KHANZA_RETRY_DELAY_SECONDS", "0.1")
     monkeypatch.setenv("KHANZA_CONNECT_TIMEOUT", "2")
     monkeypatch.setenv("BOOKING_SAME_DAY_CUTOFF_HOUR", "")
-    get_settings.cache_clear()
-    dispose_all()
     yield website_url
-    get_settings.cache_clear()
     dispose_all()

@@ -18,10 +18,10 @@ from prefect.client.schemas.filters import (
 )
 from sqlalchemy import text
 
-from flows.backfill_registrations import backfill_registrations, main
+from flows.backfill_registrations import backfill_registrations
+from khanza_sync.cli import main
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
-from khanza_sync.settings import PROJECT_ROOT, get_settings
-from tasks.resources import dispose_all
+from khanza_sync.settings import PROJECT_ROOT, load_settings
 from tests.support import (
     hospital_today,
     insert_registrations,
@@ -87,8 +87,6 @@ def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khan
     with open(maps / "dokter.yaml", "a") as f:
         f.write("dr-ahmad-baru: D001\n")
     monkeypatch.setenv("MAPPINGS_DIR", str(maps))
-    get_settings.cache_clear()
-    dispose_all()
 
     first = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", return_state=True)
     assert first.is_completed(), first.message
@@ -111,8 +109,8 @@ def test_window_by_submission_day_and_cli(flow_env, khanza):
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     insert_registrations(flow_env, [registration(id="old", created_at=now - timedelta(days=3)),
                                     registration(id="new", created_at=now - timedelta(minutes=1))])
-    day = (datetime.now(get_settings().tz) - timedelta(days=3)).date()
-    assert main(["--start", day.isoformat(), "--end", day.isoformat(), "--by", "submitted"]) == 0
+    day = (datetime.now(load_settings().tz) - timedelta(days=3)).date()
+    assert main(["backfill", "--start", day.isoformat(), "--end", day.isoformat(), "--by", "submitted"]) == 0
     web = website_rows(flow_env)
     assert web.loc["old", "status"] == "synced" and web.loc["new", "status"] == "pending"
 

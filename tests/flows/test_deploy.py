@@ -35,7 +35,7 @@ def local_server(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api", DO_NOT_TRACK="1",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
-               KHANZA_SYNC_HOME=str(PROJECT_ROOT), PYTHONPATH=str(PROJECT_ROOT))
+               KHANZA_SYNC_HOME=str(PROJECT_ROOT))
     log = open(home / "server.log", "w")
     proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

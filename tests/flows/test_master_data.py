@@ -15,8 +15,7 @@ from sqlalchemy import text
 
 from flows.publish_master_data import publish_master_data
 from flows.sync_registrations import sync_registrations
-from khanza_sync.settings import PROJECT_ROOT, get_settings
-from tasks.resources import dispose_all
+from khanza_sync.settings import PROJECT_ROOT
 from tests.support import hospital_today, insert_registrations, registration
 from website import master_data, store
 
@@ -87,8 +86,6 @@ def test_stale_mapping_entries_are_reported(fresh_master, khanza, monkeypatch, t
     with open(maps / "penjab.yaml", "a") as f:
         f.write("lama: X01\n")
     monkeypatch.setenv("MAPPINGS_DIR", str(maps))
-    get_settings.cache_clear()
-    dispose_all()
     with khanza.begin() as conn:  # a doctor without any schedule any more
         conn.execute(text("DELETE FROM jadwal WHERE kd_dokter = 'D010'"))
 

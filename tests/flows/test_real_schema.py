@@ -12,8 +12,7 @@ from sqlalchemy import text
 from flows.sync_registrations import sync_registrations
 from khanza.db import make_engine
 from khanza.setup import recreate_database
-from khanza_sync.settings import PROJECT_ROOT, get_settings
-from tasks.resources import dispose_all
+from khanza_sync.settings import PROJECT_ROOT
 from tests.support import (
     CI,
     base_settings,
@@ -57,8 +56,6 @@ def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path,
     for key, value in {"KHANZA_DB_NAME": REAL_DB, "WEBSITE_DB_URL": website_url, "MAPPINGS_DIR": str(tmp_path),
                        "KHANZA_RETRIES": "0", "BOOKING_SAME_DAY_CUTOFF_HOUR": ""}.items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    dispose_all()
     wednesday = next_wednesday()
     regs = [registration(id="real-new", poliklinik="penyakit-dalam", doctor="dr-qotrunnada", visit_date=wednesday,
                          full_name="Ani Lestari", gender="Perempuan"),
@@ -67,11 +64,7 @@ def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path,
             registration(id="real-noschedule", poliklinik="penyakit-dalam", doctor="dr-hilyatul",
                          visit_date=wednesday)]
     insert_registrations(website_url, regs)
-    try:
-        state = sync_registrations(return_state=True)
-    finally:
-        get_settings.cache_clear()
-        dispose_all()
+    state = sync_registrations(return_state=True)
     assert state.is_completed(), state.message
 
     engine = store.make_engine(website_url)

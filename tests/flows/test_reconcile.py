@@ -19,8 +19,6 @@ from sqlalchemy import text
 
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
-from khanza_sync.settings import get_settings
-from tasks.resources import dispose_all
 from tests.support import (
     hospital_today,
     insert_registrations,
@@ -85,8 +83,6 @@ async def artifact_rows(key: str, flow_run_id) -> list[dict]:
 @pytest.fixture
 def booking_mode(monkeypatch, flow_env):
     monkeypatch.setenv("KHANZA_TARGET", "booking")
-    get_settings.cache_clear()
-    dispose_all()
     return flow_env
 
 

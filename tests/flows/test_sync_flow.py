@@ -9,9 +9,8 @@ from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy import text
 
-from flows.sync_registrations import main, sync_registrations
-from khanza_sync.settings import get_settings
-from tasks.resources import dispose_all
+from flows.sync_registrations import sync_registrations
+from khanza_sync.cli import main
 from tests.support import insert_registrations, registration, website_rows
 from website import store
 
@@ -54,8 +53,6 @@ def test_sync_end_to_end(flow_env, khanza):
 def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
     insert_registrations(flow_env, [registration(id=f"r{i}") for i in range(3)] + [registration(id="bad", nik="1")])
     monkeypatch.setenv("KHANZA_DB_PORT", "1")  # nothing listens there: connection refused
-    get_settings.cache_clear()
-    dispose_all()
     state = sync_registrations(return_state=True)
     assert state.is_failed()
     assert "Khanza offline: 3 deferred" in state.message
@@ -69,8 +66,6 @@ def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
     assert web.loc["bad", "status"] == "rejected"  # data problems are still reported while Khanza is away
 
     monkeypatch.delenv("KHANZA_DB_PORT")
-    get_settings.cache_clear()
-    dispose_all()
     deadline = time.time() + 10
     while time.time() < deadline:  # per-registration backoff: ~1 s with these settings
         now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -104,5 +99,5 @@ def test_run_leaves_artifacts_without_patient_data(flow_env):
 
 def test_cli_prints_summary(flow_env, capsys):
     insert_registrations(flow_env, [registration(id="cli-1")])
-    assert main(["--batch-size", "10"]) == 0
+    assert main(["sync", "--batch-size", "10"]) == 0
     assert "1 registrations: created=1" in capsys.readouterr().out

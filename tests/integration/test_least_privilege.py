@@ -168,7 +168,6 @@ def test_website_role_cannot_do_more(website_role, statement):
 
 @pytest.fixture
 def flow_as_restricted_users(monkeypatch, khanza_user, website_role, tmp_path, prefect_harness):
-    from khanza_sync import settings as settings_module
     from tasks import resources
 
     user, password = khanza_user
@@ -180,10 +179,8 @@ def flow_as_restricted_users(monkeypatch, khanza_user, website_role, tmp_path, p
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    settings_module.get_settings.cache_clear()
     resources.dispose_all()
     yield website_role
-    settings_module.get_settings.cache_clear()
     resources.dispose_all()
 
 
@@ -193,9 +190,7 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
     from flows.sync_registrations import sync_registrations
 
     monkeypatch.setenv("KHANZA_TARGET", target)
-    from khanza_sync import settings as settings_module
 
-    settings_module.get_settings.cache_clear()
     tomorrow = root.hospital_today() + timedelta(days=1)
     new = root.registration(id="lp-new")
     again = root.registration(id="lp-again", nik=new["nik"], visit_date=tomorrow)  # same patient, same day

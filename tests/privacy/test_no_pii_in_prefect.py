@@ -160,7 +160,6 @@ def find_leaks(texts: list[str], people: list[dict]) -> list[str]:
 @pytest.fixture
 def flow_env(monkeypatch, khanza, tmp_path):
     """Point the flow's settings (read from the environment, as in production) at the test databases."""
-    from khanza_sync import settings as settings_module
     from tasks import resources
 
     url = f"sqlite:///{tmp_path / 'website.db'}"
@@ -177,10 +176,8 @@ def flow_env(monkeypatch, khanza, tmp_path):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)  # no stray .env
-    settings_module.get_settings.cache_clear()
     resources.dispose_all()
     yield url
-    settings_module.get_settings.cache_clear()
     resources.dispose_all()
 
 

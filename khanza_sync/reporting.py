@@ -28,11 +28,29 @@ def check_table(reports: list[list[dict]]) -> list[dict]:
         for entry in report:
             failing[entry["name"]].extend(entry["ids"])
             codes[entry["name"]] = entry["code"]
-    return [
-        {"expectation": name, "error_code": codes[name], "failing_rows": len(ids),
-         "registration_ids": ", ".join(ids[:MAX_IDS_SHOWN]) + (" ..." if len(ids) > MAX_IDS_SHOWN else "")}
-        for name, ids in failing.items()
-    ]
+    return [{"expectation": name, "error_code": codes[name], "failing_rows": len(ids), "registration_ids": id_list(ids)}
+            for name, ids in failing.items()]
+
+
+def id_list(ids: list[str]) -> str:
+    """Registration ids for a table cell: the first MAX_IDS_SHOWN, then `...`."""
+    return ", ".join(ids[:MAX_IDS_SHOWN]) + (" ..." if len(ids) > MAX_IDS_SHOWN else "")
+
+
+def preview_table(predictions, requeue: list[str]) -> list[dict]:
+    """A backfill dry run's table: re-queued rejected rows, then what loading would do, by outcome and code."""
+    rows = [{"would": "re-queue rejected", "error_code": "", "count": len(requeue), "registration_ids": id_list(requeue)}]
+    if not predictions.empty:
+        grouped = predictions.fillna({"error_code": ""}).groupby(["would", "error_code"], sort=True)["id"]
+        for (would, code), ids in grouped:
+            ids = ids.astype(str).tolist()
+            rows.append({"would": would, "error_code": code, "count": len(ids), "registration_ids": id_list(ids)})
+    return rows
+
+
+def batch_line(result) -> str:
+    """One batch's outcomes for the log, e.g. `created=12, rejected=2`."""
+    return ", ".join(f"{k}={v}" for k, v in result["outcome"].value_counts().items())
 
 
 def name_run(name: str) -> None:

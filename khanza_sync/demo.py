@@ -1,4 +1,4 @@
-"""`make demo`: a demo Khanza database on the local MariaDB, a SQLite website store with sample
+"""`khanza-sync demo`: a demo Khanza database on the local MariaDB, a SQLite website store with sample
 registrations (some deliberately invalid), one sync run, then what landed on both sides.
 
 Uses its own databases (Khanza `khanza_demo`, website `data/demo_website.db`), never your .env ones.
@@ -6,24 +6,19 @@ Uses its own databases (Khanza `khanza_demo`, website `data/demo_website.db`), n
 from __future__ import annotations
 
 import os
-import sys
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-WEBSITE_DB = ROOT / "data" / "demo_website.db"
-os.environ["KHANZA_DB_NAME"] = "khanza_demo"
-os.environ["WEBSITE_DB_URL"] = f"sqlite:///{WEBSITE_DB}"
+import pandas as pd
+from sqlalchemy import insert, text
 
-import pandas as pd  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from khanza.db import make_engine
+from khanza.setup import create_demo_database
+from khanza_sync.settings import PROJECT_ROOT, load_settings
+from website import store
+from website.schema import registrations
 
-from khanza.db import make_engine  # noqa: E402
-from khanza.setup import create_demo_database  # noqa: E402
-from khanza_sync.settings import get_settings  # noqa: E402
-from website import store  # noqa: E402
+WEBSITE_DB = PROJECT_ROOT / "data" / "demo_website.db"
+DEMO_KHANZA_DB = "khanza_demo"
 
 
 def sample_registrations(today: date) -> list[dict]:
@@ -32,27 +27,27 @@ def sample_registrations(today: date) -> list[dict]:
     base = dict(created_at=now - timedelta(minutes=30), birth_place="Klaten", mother_name=None, email=None,
                 visit_date=tomorrow, payment="umum", bpjs_number=None, local_queue_number=None)
     rows = [
-        dict(id="demo-001", nik="3310010101900001", full_name="Andi Wijaya", birth_date="1990-01-01",
+        dict(id="demo-001", nik="3310010101900001", full_name="Andi Wijaya", birth_date=date(1990, 1, 1),
              gender="Laki-laki", phone="0812-1111-0001", address="Jl. Pemuda 1, Klaten",
              poliklinik="penyakit-dalam", doctor="dr-ahmad-sppd", local_queue_number="LCL-0001"),
-        dict(id="demo-002", nik="3310014107800001", full_name="Siti Aminah", birth_date="1980-07-01",
+        dict(id="demo-002", nik="3310014107800001", full_name="Siti Aminah", birth_date=date(1980, 7, 1),
              gender="Perempuan", phone="+62 812 3450 0001", address="Jl. Merapi 10", poliklinik="penyakit-dalam",
              doctor="dr-ahmad-sppd", payment="bpjs", bpjs_number="0001234567890"),
-        dict(id="demo-003", nik="3310015505150002", full_name="Nur Aisyah", birth_date="2024-05-15",
+        dict(id="demo-003", nik="3310015505150002", full_name="Nur Aisyah", birth_date=date(2024, 5, 15),
              gender="P", phone="6281211110003", address="Desa Dukuh RT 2", poliklinik="anak",
              doctor="dr-citra-spa"),
-        dict(id="demo-004", nik="3310012020200004", full_name="José Müller", birth_date="1975-12-20",
+        dict(id="demo-004", nik="3310012020200004", full_name="José Müller", birth_date=date(1975, 12, 20),
              gender="male", phone="0813 2222 0004", address="Perum Griya Asri B-4", poliklinik="kandungan",
              doctor="dr-dewi-spog", payment="asuransi"),
         # deliberately invalid
-        dict(id="demo-005", nik="33100A0101900005", full_name="Nik Salah", birth_date="1990-01-01",
+        dict(id="demo-005", nik="33100A0101900005", full_name="Nik Salah", birth_date=date(1990, 1, 1),
              gender="L", phone="0812-1111-0005", address="Jl. Salah 5", poliklinik="mata", doctor="dr-eko-spm"),
-        dict(id="demo-006", nik="3310010101900006", full_name="Poli Tidak Ada", birth_date="1990-01-01",
+        dict(id="demo-006", nik="3310010101900006", full_name="Poli Tidak Ada", birth_date=date(1990, 1, 1),
              gender="L", phone="0812-1111-0006", address="Jl. Salah 6", poliklinik="jantung", doctor="dr-eko-spm"),
-        dict(id="demo-007", nik="3310010101900007", full_name="Bpjs Tanpa Kartu", birth_date="1990-01-01",
+        dict(id="demo-007", nik="3310010101900007", full_name="Bpjs Tanpa Kartu", birth_date=date(1990, 1, 1),
              gender="L", phone="0812-1111-0007", address="Jl. Salah 7", poliklinik="mata", doctor="dr-eko-spm",
              payment="bpjs"),
-        dict(id="demo-008", nik="3310010101900008", full_name="Tanggal Lewat", birth_date="1990-01-01",
+        dict(id="demo-008", nik="3310010101900008", full_name="Tanggal Lewat", birth_date=date(1990, 1, 1),
              gender="L", phone="0812-1111-0008", address="Jl. Salah 8", poliklinik="mata", doctor="dr-eko-spm",
              visit_date=today - timedelta(days=2)),
     ]
@@ -60,23 +55,25 @@ def sample_registrations(today: date) -> list[dict]:
 
 
 def main() -> None:
-    settings = get_settings()
+    # The demo's own databases, whatever .env says; the sync flow reads them from the environment.
+    os.environ["KHANZA_DB_NAME"] = DEMO_KHANZA_DB
+    os.environ["WEBSITE_DB_URL"] = f"sqlite:///{WEBSITE_DB}"
+    settings = load_settings()
     print(f"1/4 demo Khanza database '{settings.khanza_db_name}' on {settings.khanza_db_host}:{settings.khanza_db_port}")
     create_demo_database(settings, settings.khanza_db_name)
 
     print(f"2/4 website store {WEBSITE_DB} with sample registrations")
     WEBSITE_DB.unlink(missing_ok=True)
-    web = store.make_engine(os.environ["WEBSITE_DB_URL"])
+    web = store.make_engine(settings.website_db_url.get_secret_value())
     store.create_schema(web)
-    today = datetime.now(ZoneInfo(settings.hospital_timezone)).date()
+    today = datetime.now(settings.tz).date()
     with web.begin() as conn:
-        for row in sample_registrations(today):
-            conn.execute(text(f"INSERT INTO online_registrations ({', '.join(row)}) "
-                              f"VALUES ({', '.join(':' + c for c in row)})"), row)
+        conn.execute(insert(registrations), sample_registrations(today))
 
     print("3/4 one sync run")
-    from flows.sync_registrations import main as sync_main
-    sync_main([])
+    from khanza_sync.cli import main as cli_main
+
+    cli_main(["sync"])
 
     print("\n4/4 website rows after the run")
     pd.set_option("display.width", 200)

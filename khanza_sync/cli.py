@@ -1,0 +1,148 @@
+"""`khanza-sync`: one command, a subcommand per job. Each flow subcommand runs the flow once in this process
+(on the Prefect server named by PREFECT_API_URL, or a temporary local one) and prints its one-line summary.
+
+    khanza-sync sync | reconcile | backfill | publish-master-data | setup | demo   (--help on each)
+
+Flow options, their choices and help come from the flows' parameter types (khanza_sync/params.py).
+Heavy imports (Prefect, pandas, Great Expectations) happen only inside the subcommand that needs them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from khanza_sync import params
+
+
+def _int_type(annotated):
+    """argparse type for an Annotated int: the same bounds the flow's parameter validation applies."""
+    lo, hi = params.bounds(annotated)
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}" if hi is not None else f"must be >= {lo}")
+        return value
+
+    return parse
+
+
+def _int_option(parser: argparse.ArgumentParser, flag: str, annotated, default=None) -> None:
+    text = params.HELP[flag.lstrip("-").replace("-", "_")]
+    parser.add_argument(flag, type=_int_type(annotated), default=default, metavar="N",
+                        help=text + (f" Default: {default}." if default is not None else ""))
+
+
+def _finish(state) -> int:
+    print(state.message)
+    return 0 if state.is_completed() else 1
+
+
+def _sync(args) -> int:
+    from flows.sync_registrations import sync_registrations
+
+    return _finish(sync_registrations(batch_size=args.batch_size, max_batches=args.max_batches, return_state=True))
+
+
+def _reconcile(args) -> int:
+    from flows.reconcile_queue_numbers import reconcile_queue_numbers
+
+    return _finish(reconcile_queue_numbers(days_back=args.days_back, days_ahead=args.days_ahead, return_state=True))
+
+
+def _backfill(args) -> int:
+    from flows.backfill_registrations import backfill_registrations
+
+    return _finish(backfill_registrations(start=args.start, end=args.end, by=args.by, status=args.status,
+                                          error_codes=args.error_codes, dry_run=args.dry_run,
+                                          batch_size=args.batch_size, return_state=True))
+
+
+def _publish(args) -> int:
+    from flows.publish_master_data import publish_master_data
+
+    return _finish(publish_master_data(days_ahead=args.days_ahead, return_state=True))
+
+
+def _setup(args) -> int:
+    from khanza import setup
+    from khanza_sync.settings import load_settings
+
+    settings = load_settings()
+    if args.demo:
+        setup.create_demo_database(settings, settings.khanza_db_name)
+        print(f"demo Khanza database {settings.khanza_db_name} created")
+    else:
+        setup.create_ledger(settings)
+        print(f"khanza_sync_ledger ready in database {settings.khanza_db_name}")
+    if args.website:
+        from website import store
+
+        engine = store.make_engine(settings.website_db_url.get_secret_value())
+        store.create_schema(engine)
+        print(f"online_registrations ready ({engine.dialect.name})")
+    return 0
+
+
+def _demo(args) -> int:
+    from khanza_sync import demo
+
+    demo.main()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="khanza-sync", description="Online registrations into SIMRS Khanza, and the real queue numbers back. "
+        "Settings come from the environment and .env (see the README).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("sync", help="one sync run: pending registrations -> Khanza, numbers back to the website")
+    _int_option(p, "--batch-size", params.BatchSize)
+    _int_option(p, "--max-batches", params.MaxBatches)
+    p.set_defaults(run=_sync)
+
+    p = sub.add_parser("reconcile", help="website vs Khanza: cancellations, moved visits, check-ins, findings")
+    _int_option(p, "--days-back", params.DaysBack, default=7)
+    _int_option(p, "--days-ahead", params.DaysAhead)
+    p.set_defaults(run=_reconcile)
+
+    p = sub.add_parser("backfill", help="re-run the sync for a window of dates (optionally re-queue rejected rows)")
+    p.add_argument("--start", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD", help=params.HELP["start"])
+    p.add_argument("--end", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD", help=params.HELP["end"])
+    p.add_argument("--by", choices=params.choices(params.WindowBy), default="visit", help=params.HELP["by"])
+    p.add_argument("--status", choices=params.choices(params.RequeueStatus), default=None, help=params.HELP["status"])
+    p.add_argument("--error-code", action="append", dest="error_codes", default=None, metavar="CODE",
+                   choices=params.ERROR_CODE_CHOICES, help=params.HELP["error_codes"] + " Repeatable.")
+    p.add_argument("--dry-run", action="store_true", help=params.HELP["dry_run"])
+    _int_option(p, "--batch-size", params.BatchSize)
+    p.set_defaults(run=_backfill)
+
+    p = sub.add_parser("publish-master-data", help="Khanza's clinics, doctors, schedules and quota -> website tables")
+    _int_option(p, "--days-ahead", params.DaysAhead)
+    p.set_defaults(run=_publish)
+
+    p = sub.add_parser("setup", help="create the ledger table in Khanza (once per hospital, a user allowed to CREATE)")
+    p.add_argument("--demo", action="store_true",
+                   help="instead (re)create KHANZA_DB_NAME as a throw-away demo Khanza database")
+    p.add_argument("--website", action="store_true", help="also create online_registrations at WEBSITE_DB_URL")
+    p.set_defaults(run=_setup)
+
+    p = sub.add_parser("demo", help="demo Khanza + website databases with sample registrations, one sync, results")
+    p.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+def run_module(command: str) -> int:
+    """`python -m flows.<name> ARGS` is `khanza-sync <command> ARGS`."""
+    return main([command, *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
