@@ -8,10 +8,11 @@ Values are fake and are never printed.
 from __future__ import annotations
 
 import random
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+from sqlalchemy import insert
 
 from bench import common as C
 
@@ -99,7 +100,7 @@ def generate(n: int, today: date, seed: int = 20261127) -> tuple[list[tuple], li
                 reg["poliklinik"] = "poli-tidak-ada"
         counts[kind] += 1
         counts["bpjs"] += reg["payment"] == "bpjs"
-        rows.append(tuple(reg[c] if not isinstance(reg[c], (date, datetime)) else str(reg[c]) for c in COLUMNS))
+        rows.append(tuple(reg[c] for c in COLUMNS))
         if kind != "invalid":
             kd_pj = {"umum": "A09", "bpjs": "BPJ"}[reg["payment"]]
             norm = {**reg, "gender": "L" if reg["gender"] in ("L", "Laki-laki") else "P", "kd_poli": kd_poli,
@@ -111,14 +112,12 @@ def generate(n: int, today: date, seed: int = 20261127) -> tuple[list[tuple], li
 def fill(path: Path, rows: list[tuple]) -> None:
     """A fresh website store at `path` (the project's SQLite DDL), holding `rows` as pending."""
     from website import store
+    from website.schema import registrations
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     engine = store.make_engine(f"sqlite:///{path}")
     store.create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(registrations), [dict(zip(COLUMNS, row)) for row in rows])
     engine.dispose()
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.executemany(f"INSERT INTO online_registrations ({', '.join(COLUMNS)}) "
-                         f"VALUES ({', '.join('?' for _ in COLUMNS)})", rows)
-    conn.close()

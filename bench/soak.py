@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     direct_port = int(os.environ.get("KHANZA_DB_PORT", "3306"))
     user, password = os.environ.get("KHANZA_DB_USER", "root"), os.environ.get("KHANZA_DB_PASSWORD", "")
 
-    from sqlalchemy import text
+    from sqlalchemy import insert, text
 
     from khanza.db import make_engine
     from khanza.setup import create_demo_database
@@ -114,6 +114,7 @@ def main(argv=None) -> int:
     from tests.faults.invariants import audit
     from tests.faults.proxy import FaultProxy
     from website import store
+    from website.schema import registrations
 
     direct = Settings(khanza_db_host=direct_host, khanza_db_port=direct_port, khanza_db_user=user,
                       khanza_db_password=password, khanza_db_name=khanza_db, _env_file=None)
@@ -132,9 +133,7 @@ def main(argv=None) -> int:
     store.create_schema(web)
     regs = build_registrations(args.registrations, rng)
     with web.begin() as conn:
-        cols = list(regs[0])
-        conn.execute(text(f"INSERT INTO online_registrations ({', '.join(cols)}) "
-                          f"VALUES ({', '.join(':' + c for c in cols)})"), regs)
+        conn.execute(insert(registrations), regs)
     ids = [r["id"] for r in regs]
 
     proxy = FaultProxy((direct_host, direct_port), max_lifetime=3600).start()

@@ -20,7 +20,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.sync_registrations import sync_batch
+from flows.sync_registrations import sync_batches
 from khanza_sync import outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, RequeueStatus, WindowBy, documented
@@ -91,22 +91,14 @@ def preview_window(res: Resources, window: wr.Window, label: str, statuses: list
 
 def load_window(res: Resources, window: wr.Window, label: str, requeued: list[str], progress, total: int, size: int):
     """The load path: claim the window's due pending rows batch by batch and sync them as the schedule would."""
-    summary, checks, done = outcomes.RunSummary(), [], 0
+    summary, checks = outcomes.RunSummary(), []
+
+    def advance(_result) -> None:
+        update_progress_artifact(progress, progress=min(100.0, 100.0 * summary.total / max(total, 1)))
+
     with khanza_write_slot(res.settings.khanza_concurrency_limit):
-        while True:
-            now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
-            now_local = datetime.now(res.settings.tz).replace(tzinfo=None)
-            batch = extract_window(res, window, now_utc, size)
-            if batch.empty:
-                break
-            result, report, unreachable = sync_batch(res, batch, now_utc, now_local)
-            checks.append(report)
-            summary.add(result)
-            done += len(batch)
-            update_progress_artifact(progress, progress=min(100.0, 100.0 * done / max(total, 1)))
-            if unreachable:
-                summary.khanza_unreachable = True
-                break
+        sync_batches(res, lambda now, n: extract_window(res, window, now, n), summary, checks, size,
+                     after_batch=advance)
     line = f"backfill {label}: re-queued {len(requeued)} rejected | {summary.line()}"
     get_run_logger().info(line)
     reporting.publish_backfill(line, summary, checks, None)

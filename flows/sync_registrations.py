@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -63,6 +64,28 @@ def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local
     return result, report, False
 
 
+def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame], summary: outcomes.RunSummary,
+                 checks: list, batch_size: int, max_batches: int | None = None,
+                 after_batch: Callable[[pd.DataFrame], None] | None = None) -> datetime | None:
+    """Claim and sync batches until nothing is due (or `max_batches`); sync and backfill share this loop.
+    Returns the time Khanza was found offline (the loop stops there), or None."""
+    while max_batches is None or summary.batches < max_batches:
+        now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
+        now_local = datetime.now(res.settings.tz).replace(tzinfo=None)
+        batch = claim(now_utc, batch_size)
+        if batch.empty:
+            break
+        result, report, unreachable = sync_batch(res, batch, now_utc, now_local)
+        checks.append(report)
+        summary.add(result)
+        if after_batch:
+            after_batch(result)
+        if unreachable:
+            summary.khanza_unreachable = True
+            return now_utc
+    return None
+
+
 def _deferred_batch(res: Resources, batch, invalid, report, now_utc, repaired=None):
     """Retries exhausted, Khanza offline: rejections stand, every other row waits (pending), none is lost."""
     rest = batch[~batch["id"].isin(invalid["id"])]
@@ -92,23 +115,16 @@ def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatc
     started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
     with khanza_write_slot(settings.khanza_concurrency_limit):
-        while max_batches is None or summary.batches < max_batches:
-            now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
-            now_local = datetime.now(settings.tz).replace(tzinfo=None)
-            batch = extract_pending(res, now_utc, batch_size or settings.batch_size)
-            if batch.empty:
-                break
-            result, report, unreachable = sync_batch(res, batch, now_utc, now_local)
-            checks.append(report)
-            summary.add(result)
-            logger.info("batch %d: %s", summary.batches, reporting.batch_line(result))
-            if unreachable:
-                summary.khanza_unreachable = True
-                retry_at = outcomes.next_attempt(1, now_utc, settings)
-                others = store.defer_due(res.website, now_utc, retry_at,
-                                         ErrorCode.KHANZA_UNREACHABLE.value, ErrorCode.KHANZA_UNREACHABLE.message)
-                summary.by_outcome["deferred"] += others
-                break
+        offline_at = sync_batches(
+            res, lambda now, size: extract_pending(res, now, size), summary, checks,
+            batch_size or settings.batch_size, max_batches,
+            after_batch=lambda result: logger.info("batch %d: %s", summary.batches, reporting.batch_line(result)))
+        if offline_at:
+            # Every other due row waits too, with one shared retry time: the next runs do not hammer a dead server.
+            retry_at = outcomes.next_attempt(1, offline_at, settings)
+            summary.by_outcome["deferred"] += store.defer_due(res.website, offline_at, retry_at,
+                                                             ErrorCode.KHANZA_UNREACHABLE.value,
+                                                             ErrorCode.KHANZA_UNREACHABLE.message)
 
     reporting.publish_sync(summary, checks)
     reporting.name_run(reporting.sync_run_name(summary, started))

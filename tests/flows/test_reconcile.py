@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
 )
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
@@ -26,6 +26,7 @@ from tests.support import (
     website_rows,
 )
 from website import store
+from website.schema import registrations
 
 KHANZA_TABLES = ["reg_periksa", "booking_registrasi", "pasien", "khanza_sync_ledger"]
 
@@ -33,8 +34,7 @@ KHANZA_TABLES = ["reg_periksa", "booking_registrasi", "pasien", "khanza_sync_led
 def set_web(url, reg_id, **values) -> None:
     engine = store.make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(f"UPDATE online_registrations SET {', '.join(f'{k} = :{k}' for k in values)} WHERE id = :id"),
-                     {**values, "id": reg_id})
+        conn.execute(update(registrations).where(registrations.c.id == reg_id).values(**values))
     engine.dispose()
 
 
