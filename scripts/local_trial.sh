@@ -2,9 +2,9 @@
 # Local trial of Khanza Sync as it runs for real: a Prefect server, the process work pool, the global
 # concurrency limit, `prefect deploy --all`, a worker, one sync run triggered through the worker, the UI URL.
 #
-#   scripts/local_trial.sh            start everything (idempotent) and trigger a sync run
+#   scripts/local_trial.sh            start everything (idempotent) and trigger a sync run   (= ./dev trial)
 #   scripts/local_trial.sh --ui-check ...and screenshot the run in headless Chromium into artifacts/
-#   scripts/local_trial.sh stop       stop the server and worker this script started
+#   scripts/local_trial.sh stop       stop the server and worker this script started          (= ./dev stop)
 #
 # Defaults keep it away from anything real: Prefect on port 4250 with PREFECT_HOME under /tmp, a demo Khanza
 # database `khanza_trial` on the local MariaDB, a SQLite website store in data/trial_website.db.
@@ -20,12 +20,13 @@ mkdir -p "$TRIAL"
 export PREFECT_HOME=${PREFECT_HOME:-$TRIAL/prefect-home}
 export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
 export DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
-export KHANZA_SYNC_HOME=$ROOT PYTHONPATH=$ROOT
+export KHANZA_SYNC_HOME=$ROOT
 export KHANZA_DB_NAME=${KHANZA_DB_NAME:-khanza_trial}
 export WEBSITE_DB_URL=${WEBSITE_DB_URL:-sqlite:///$ROOT/data/trial_website.db}
 PY=$ROOT/.venv/bin/python
 PREFECT=$ROOT/.venv/bin/prefect
 log() { printf '[trial] %s\n' "$*"; }
+healthy() { "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$PREFECT_API_URL/health" >/dev/null 2>&1; }
 
 stop() {
   for name in worker server; do
@@ -41,16 +42,17 @@ stop() {
 if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
 UI_CHECK=""; [ "${1:-}" = "--ui-check" ] && UI_CHECK=1
 
-[ -x "$PY" ] || make setup
+# .venv with the project installed (editable): the server, the worker and its flow runs import it from there.
+bash "$ROOT/dev" setup
 
 # 1. Prefect server (SQLite in PREFECT_HOME by default)
-if ! curl -fsS "$PREFECT_API_URL/health" >/dev/null 2>&1; then
+if ! healthy; then
   log "starting prefect server on 127.0.0.1:$PORT (PREFECT_HOME=$PREFECT_HOME, log $TRIAL/server.log)"
   setsid "$PREFECT" server start --host 127.0.0.1 --port "$PORT" >"$TRIAL/server.log" 2>&1 &
   echo $! >"$TRIAL/server.pid"
-  for _ in $(seq 1 180); do curl -fsS "$PREFECT_API_URL/health" >/dev/null 2>&1 && break; sleep 1; done
+  for _ in $(seq 1 180); do healthy && break; sleep 1; done
 fi
-curl -fsS "$PREFECT_API_URL/health" >/dev/null || { log "server did not come up, see $TRIAL/server.log"; exit 1; }
+healthy || { log "server did not come up, see $TRIAL/server.log"; exit 1; }
 
 # 2. The process work pool and the global concurrency limit on Khanza writes
 "$PREFECT" work-pool inspect khanza-sync >/dev/null 2>&1 || "$PREFECT" work-pool create khanza-sync --type process
