@@ -12,10 +12,10 @@ from datetime import datetime
 import pandas as pd
 from text_unidecode import unidecode
 
+from khanza_sync.rules import ADDRESS_MAX, BPJS_PAYMENT, EMAIL_MAX, MOTHER_MAX, PLACE_MAX, shorten
+
 GENDERS = {"l": "L", "p": "P", "laki-laki": "L", "laki laki": "L", "lakilaki": "L", "perempuan": "P",
            "male": "L", "female": "P", "pria": "L", "wanita": "P", "m": "L", "f": "P"}
-# Khanza column sizes for the text we write into pasien
-NAME_MAX, ADDRESS_MAX, PLACE_MAX, MOTHER_MAX, EMAIL_MAX = 40, 200, 15, 40, 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 _PHONE_JUNK = re.compile(r"[\s\-\.\(\)/]")
@@ -50,14 +50,6 @@ def clean_text(value) -> str | None:
     text = _CONTROL.sub(" ", text)
     text = _SPACES.sub(" ", to_latin1(text)).strip()
     return text or None
-
-
-def shorten(value: str | None, limit: int) -> str | None:
-    """Cut at the last word boundary that fits (addresses, places): never mid-word when avoidable."""
-    if value is None or len(value) <= limit:
-        return value
-    cut = value[:limit + 1].rsplit(" ", 1)[0].rstrip(" ,.-")
-    return cut if 0 < len(cut) <= limit else value[:limit]
 
 
 def normalize_phone(value) -> str | None:
@@ -115,7 +107,7 @@ def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | N
     out["bpjs_number"] = each("bpjs_number", clean_text, lambda v: v.replace(" ", ""))
     # A card number only matters (and is only checked) for BPJS payment; on other payments it is dropped,
     # so an unchecked value never reaches pasien.no_peserta or patient matching.
-    out.loc[out["payment"] != "bpjs", "bpjs_number"] = None
+    out.loc[out["payment"] != BPJS_PAYMENT, "bpjs_number"] = None
     out["attempts"] = df["attempts"]
 
     # Helper columns (the suite checks them; they never leave the pipeline)

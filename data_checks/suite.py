@@ -12,12 +12,8 @@ from functools import lru_cache
 import pandas as pd
 
 from khanza_sync.error_codes import ErrorCode
-
-NIK_REGEX = r"^(?!0{16}$)\d{16}$"
-NAME_REGEX = r"^[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ .,'`\-]*$"
-PHONE_REGEX = r"^0[1-9]\d{7,12}$"
-BPJS_REGEX = r"^\d{13}$"
-PAYMENTS = ["umum", "bpjs", "asuransi"]
+from khanza_sync.rules import (BPJS_DIGITS, BPJS_PAYMENT, BPJS_REGEX, GENDER_CODES, NAME_MAX, NAME_REGEX, NIK_DIGITS,
+                               NIK_REGEX, PAYMENTS, PHONE_REGEX)
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,7 @@ def _nik_expectation_class():
         """NIK: 16 digits and not all zeros."""
 
         regex: str = NIK_REGEX
-        description: str = "NIK is 16 digits, not all zeros"
+        description: str = f"NIK is {NIK_DIGITS} digits, not all zeros"
 
     return ExpectColumnValuesToBeValidNik
 
@@ -45,14 +41,14 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
     import great_expectations.expectations as gxe
 
     ExpectColumnValuesToBeValidNik = _nik_expectation_class()
-    bpjs = 'payment=="bpjs"'
+    bpjs = f'payment=="{BPJS_PAYMENT}"'
     return [
         Rule("id unique", ErrorCode.DUPLICATE_ID, gxe.ExpectColumnValuesToBeUnique(column="id")),
         Rule("nik present", ErrorCode.INVALID_NIK, gxe.ExpectColumnValuesToNotBeNull(column="nik")),
-        Rule("nik 16 digits", ErrorCode.INVALID_NIK, ExpectColumnValuesToBeValidNik(column="nik")),
+        Rule(f"nik {NIK_DIGITS} digits", ErrorCode.INVALID_NIK, ExpectColumnValuesToBeValidNik(column="nik")),
         Rule("name present", ErrorCode.MISSING_NAME, gxe.ExpectColumnValuesToNotBeNull(column="full_name")),
         Rule("name fits Khanza", ErrorCode.NAME_TOO_LONG,
-             gxe.ExpectColumnValuesToBeBetween(column="name_length", max_value=40)),
+             gxe.ExpectColumnValuesToBeBetween(column="name_length", max_value=NAME_MAX)),
         Rule("name characters", ErrorCode.INVALID_NAME,
              gxe.ExpectColumnValuesToMatchRegex(column="full_name", regex=NAME_REGEX)),
         Rule("birth date valid", ErrorCode.INVALID_BIRTH_DATE, gxe.ExpectColumnValuesToNotBeNull(column="birth_date")),
@@ -61,7 +57,8 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
         Rule("birth year from 1900", ErrorCode.INVALID_BIRTH_DATE,
              gxe.ExpectColumnValuesToBeBetween(column="birth_year", min_value=1900)),
         Rule("gender present", ErrorCode.INVALID_GENDER, gxe.ExpectColumnValuesToNotBeNull(column="gender")),
-        Rule("gender L/P", ErrorCode.INVALID_GENDER, gxe.ExpectColumnValuesToBeInSet(column="gender", value_set=["L", "P"])),
+        Rule("gender L/P", ErrorCode.INVALID_GENDER,
+             gxe.ExpectColumnValuesToBeInSet(column="gender", value_set=list(GENDER_CODES))),
         Rule("phone present", ErrorCode.INVALID_PHONE, gxe.ExpectColumnValuesToNotBeNull(column="phone")),
         Rule("phone plausible", ErrorCode.INVALID_PHONE,
              gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=PHONE_REGEX)),
@@ -76,10 +73,10 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
              gxe.ExpectColumnValuesToBeInSet(column="after_same_day_cutoff", value_set=[False])),
         Rule("payment present", ErrorCode.INVALID_PAYMENT, gxe.ExpectColumnValuesToNotBeNull(column="payment")),
         Rule("payment known", ErrorCode.INVALID_PAYMENT,
-             gxe.ExpectColumnValuesToBeInSet(column="payment", value_set=PAYMENTS)),
+             gxe.ExpectColumnValuesToBeInSet(column="payment", value_set=list(PAYMENTS))),
         Rule("bpjs number present", ErrorCode.INVALID_BPJS_NUMBER,
              gxe.ExpectColumnValuesToNotBeNull(column="bpjs_number", row_condition=bpjs, condition_parser="pandas")),
-        Rule("bpjs number 13 digits", ErrorCode.INVALID_BPJS_NUMBER,
+        Rule(f"bpjs number {BPJS_DIGITS} digits", ErrorCode.INVALID_BPJS_NUMBER,
              gxe.ExpectColumnValuesToMatchRegex(column="bpjs_number", regex=BPJS_REGEX, row_condition=bpjs,
                                                 condition_parser="pandas")),
     ]

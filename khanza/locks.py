@@ -11,6 +11,18 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, text
 
 from khanza.db import KhanzaUnavailable
+from khanza_sync.settings import Settings
+
+
+def lock_name(db_name: str) -> str:
+    """The named lock every pipeline writer of one Khanza database takes (`khanza_sync:<KHANZA_DB_NAME>`):
+    hospitals sharing a MariaDB server never wait for each other."""
+    return f"khanza_sync:{db_name}"
+
+
+def writers_lock(conn: Connection, settings: Settings):
+    """The pipeline's numbering lock for `settings`' Khanza database, with its configured timeout."""
+    return numbering_lock(conn, lock_name(settings.khanza_db_name), settings.khanza_lock_timeout_seconds)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from khanza.numbering import RmFormat, read_rm_format
+from khanza.schedule import session_kuota
 
 PLACEHOLDER_LOOKUPS = {
     "kd_kel": "SELECT kd_kel FROM kelurahan WHERE nm_kel = '-'",
@@ -25,8 +26,8 @@ class MasterData:
     active_poli: dict[str, tuple[float, float]] = field(default_factory=dict)  # kd_poli -> (registrasi, registrasilama)
     active_dokter: set[str] = field(default_factory=set)
     active_penjab: set[str] = field(default_factory=set)
-    # (kd_dokter, kd_poli, hari_kerja) -> total kuota over that day's sessions (None when no kuota set)
-    schedules: dict[tuple[str, str, str], int | None] = field(default_factory=dict)
+    # (kd_dokter, kd_poli, hari_kerja) -> total kuota over that day's sessions (schedule.session_kuota)
+    schedules: dict[tuple[str, str, str], int] = field(default_factory=dict)
     placeholders: dict[str, object] = field(default_factory=dict)
     rm_format: RmFormat = field(default_factory=RmFormat)
 
@@ -41,10 +42,7 @@ def load(conn: Connection) -> MasterData:
         text("SELECT kd_dokter, hari_kerja, kd_poli, kuota FROM jadwal")
     ):
         key = (kd_dokter, kd_poli, hari)
-        if kuota is None:
-            md.schedules.setdefault(key, None)
-        else:
-            md.schedules[key] = (md.schedules.get(key) or 0) + int(kuota)
+        md.schedules[key] = md.schedules.get(key, 0) + session_kuota(kuota)
     for name, sql in PLACEHOLDER_LOOKUPS.items():
         md.placeholders[name] = conn.execute(text(sql)).scalar()
     md.rm_format = read_rm_format(conn)

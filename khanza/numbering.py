@@ -25,6 +25,11 @@ def no_rawat_prefix(day: date) -> str:
     return day.strftime("%Y/%m/%d/")
 
 
+def no_rawat_day(no_rawat: str) -> date:
+    """The date a no_rawat was numbered on (its first 10 characters, 'YYYY/MM/DD'): the inverse of the prefix."""
+    return date.fromisoformat(no_rawat[:10].replace("/", "-"))
+
+
 def format_no_rawat(day: date, counter: int) -> str:
     return f"{no_rawat_prefix(day)}{counter:06d}"
 
@@ -43,6 +48,7 @@ _PAIR_ORDER = {"Straight": None, "Terminal": (2, 1, 0), "Middle": (1, 0, 2)}
 
 
 def _reorder(digits: str, order: tuple[int, int, int] | None) -> str:
+    """The three digit pairs of `digits`, the pair at order[0] first (None: as they are)."""
     if order is None:
         return digits
     pairs = [digits[0:2], digits[2:4], digits[4:6]]
@@ -50,13 +56,8 @@ def _reorder(digits: str, order: tuple[int, int, int] | None) -> str:
 
 
 def _unorder(digits: str, order: tuple[int, int, int] | None) -> str:
-    if order is None:
-        return digits
-    pairs = [digits[0:2], digits[2:4], digits[4:6]]
-    out = [""] * 3
-    for pos, src in enumerate(order):
-        out[src] = pairs[pos]
-    return "".join(out)
+    """Undo _reorder."""
+    return _reorder(digits, None if order is None else tuple(order.index(pos) for pos in range(3)))
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,19 @@ class RmFormat:
 # ---------------------------------------------------------------- the day's numbers (allocation)
 
 
+_SCOPE_COLUMNS = {"dokter": ("kd_dokter",), "poli": ("kd_poli",), "dokter+poli": ("kd_dokter", "kd_poli")}
+
+
+def scope_columns(scope: str) -> tuple[str, ...]:
+    """The columns that make one no_reg sequence under Khanza's URUTNOREG (`Settings.noreg_scope`);
+    anything else counts per doctor."""
+    return _SCOPE_COLUMNS.get(scope, _SCOPE_COLUMNS["dokter"])
+
+
 def scope_key(scope: str, kd_dokter: str, kd_poli: str) -> tuple[str, ...]:
     """Which no_reg sequence a registration draws from (Khanza's URUTNOREG)."""
-    if scope == "poli":
-        return (kd_poli,)
-    if scope == "dokter+poli":
-        return (kd_dokter, kd_poli)
-    return (kd_dokter,)
+    values = {"kd_dokter": kd_dokter, "kd_poli": kd_poli}
+    return tuple(values[column] for column in scope_columns(scope))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from khanza import numbering
 from khanza.db import mysql_code
 from khanza.masterdata import MasterData
 from khanza.visits import umur_text
+from khanza_sync.rules import ALAMATPJ_MAX, shorten
 
 EMPTY_CARD = {"", "-", None}
 
@@ -79,14 +80,6 @@ def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIn
     return index
 
 
-def _fit(text: str, limit: int) -> str:
-    """Cut at the last word boundary that fits (alamatpj is shorter than alamat)."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit + 1].rsplit(" ", 1)[0].rstrip(" ,.-")
-    return cut if 0 < len(cut) <= limit else text[:limit]
-
-
 def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date) -> dict:
     """Every NOT NULL column filled with Khanza's own placeholders (rules.md §7, Mobile JKN column)."""
     ph = md.placeholders
@@ -115,7 +108,7 @@ def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, to
         "kd_kec": ph["kd_kec"],
         "kd_kab": ph["kd_kab"],
         "pekerjaanpj": "-",
-        "alamatpj": _fit(reg["address"], 100),
+        "alamatpj": shorten(reg["address"], ALAMATPJ_MAX),  # alamatpj is shorter than alamat
         "kelurahanpj": "-",
         "kecamatanpj": "-",
         "kabupatenpj": "-",

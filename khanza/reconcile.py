@@ -21,9 +21,10 @@ from sqlalchemy import Connection, bindparam, text
 
 import mappings as mapping_files
 from khanza_sync.error_codes import ErrorCode
+from khanza_sync.privacy import mask_identifier
 from khanza import ledger
-from khanza.numbering import day_range, no_rawat_prefix
-from khanza.schedule import HARI_KERJA, hari_kerja
+from khanza.numbering import day_range, no_rawat_day, no_rawat_prefix, scope_columns
+from khanza.schedule import HARI_KERJA, hari_kerja, quota_left, session_kuota
 
 # ---------------------------------------------------------------- findings
 
@@ -54,10 +55,7 @@ FINDING_MEANING = {
 }
 
 
-def mask(value: str | None) -> str:
-    """The last 4 characters of an identifier (e.g. no_rkm_medis), the rest starred."""
-    value = str(value or "")
-    return "*" * max(len(value) - 4, 0) + value[-4:]
+mask = mask_identifier  # the last 4 characters of an identifier (e.g. no_rkm_medis), the rest starred
 
 
 # ---------------------------------------------------------------- ledger
@@ -291,13 +289,9 @@ def compare(web: dict, entry: dict | None, state: KhanzaState | None, maps: mapp
 # ---------------------------------------------------------------- suspicious numbering
 
 
-def _scope_columns(scope: str) -> list[str]:
-    return {"poli": ["kd_poli"], "dokter+poli": ["kd_dokter", "kd_poli"]}.get(scope, ["kd_dokter"])
-
-
 def shared_no_reg(conn: Connection, lo: date, hi: date, scope: str, *, visits: bool, bookings: bool) -> list[Finding]:
     """Live visits (and, when they share the sequence, open bookings) holding the same no_reg in one scope and day."""
-    cols = _scope_columns(scope)
+    cols = scope_columns(scope)
     holders: dict[tuple, list[str]] = defaultdict(list)
     if visits:
         rows = conn.execute(
@@ -305,8 +299,8 @@ def shared_no_reg(conn: Connection, lo: date, hi: date, scope: str, *, visits: b
                  "AND stts <> 'Batal' AND no_reg IS NOT NULL"),
             {"lo": no_rawat_prefix(lo), "hi": day_range(hi)[1]}).mappings()
         for r in rows:
-            day = date.fromisoformat(r["no_rawat"][:10].replace("/", "-"))
-            holders[(day, *[r[c] for c in cols], r["no_reg"])].append(f"visit {r['no_rawat']}")
+            key = (no_rawat_day(r["no_rawat"]), *[r[c] for c in cols], r["no_reg"])
+            holders[key].append(f"visit {r['no_rawat']}")
     if bookings:
         rows = conn.execute(
             text(f"SELECT no_rkm_medis, tanggal_periksa, no_reg, {', '.join(cols)} FROM booking_registrasi "
@@ -364,7 +358,7 @@ def read_master(conn: Connection, lo: date, hi: date) -> MasterSnapshot:
             "SELECT LEFT(no_rawat, 10), kd_dokter, kd_poli, COUNT(*) FROM reg_periksa "
             "WHERE no_rawat >= :lo AND no_rawat < :hi AND stts <> 'Batal' GROUP BY LEFT(no_rawat, 10), kd_dokter, kd_poli"),
             {"lo": no_rawat_prefix(lo), "hi": day_range(hi)[1]}):
-        counts[(date.fromisoformat(day_text.replace("/", "-")), kd_dokter, kd_poli)] += int(n)
+        counts[(no_rawat_day(day_text), kd_dokter, kd_poli)] += int(n)
     for day, kd_dokter, kd_poli, n in conn.execute(text(
             "SELECT tanggal_periksa, kd_dokter, kd_poli, COUNT(*) FROM booking_registrasi "
             "WHERE tanggal_periksa >= :lo AND tanggal_periksa <= :hi AND status = 'Belum' "
@@ -380,8 +374,7 @@ def remaining_quota(snapshot: MasterSnapshot, lo: date, hi: date) -> pd.DataFram
     kuota counting 0 as Mobile JKN does), registered, remaining (never negative)."""
     quota: dict[tuple, int] = defaultdict(int)
     for r in snapshot.schedules.to_dict("records"):
-        kuota = r["kuota"]
-        quota[(r["kd_dokter"], r["kd_poli"], r["hari_kerja"])] += 0 if kuota is None or pd.isna(kuota) else int(kuota)
+        quota[(r["kd_dokter"], r["kd_poli"], r["hari_kerja"])] += session_kuota(r["kuota"])
     booked = {(r["visit_date"], r["kd_dokter"], r["kd_poli"]): int(r["registered"])
               for r in snapshot.booked.to_dict("records")}
     rows = []
@@ -393,7 +386,7 @@ def remaining_quota(snapshot: MasterSnapshot, lo: date, hi: date) -> pd.DataFram
                 continue
             registered = booked.get((day, kd_dokter, kd_poli), 0)
             rows.append({"visit_date": day, "kd_dokter": kd_dokter, "kd_poli": kd_poli, "hari_kerja": hari,
-                         "kuota": kuota, "registered": registered, "remaining": max(kuota - registered, 0)})
+                         "kuota": kuota, "registered": registered, "remaining": quota_left(registered, kuota)})
         day += timedelta(days=1)
     return pd.DataFrame(rows, columns=["visit_date", "kd_dokter", "kd_poli", "hari_kerja", "kuota", "registered",
                                        "remaining"])

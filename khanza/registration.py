@@ -13,7 +13,6 @@ problem: it is rejected with a code and the batch goes on.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,14 +23,15 @@ from sqlalchemy import Connection, Engine, exc
 from khanza_sync.error_codes import ErrorCode
 from khanza import ledger, masterdata, numbering, patients, schedule, visits
 from khanza.db import is_transient, mysql_code
-from khanza.locks import numbering_lock
+from khanza.locks import writers_lock
 from khanza_sync.outcomes import COLUMNS as OUTCOME_COLUMNS
+from khanza_sync.outcomes import too_many_attempts
+from khanza_sync.rules import valid_bpjs_number, valid_nik
 from khanza_sync.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_INSERT_ATTEMPTS = 5  # as the desktop's isRegistrasi
-NIK, BPJS = re.compile(r"\d{16}"), re.compile(r"\d{13}")
 
 
 class KhanzaSetupError(RuntimeError):
@@ -99,7 +99,7 @@ def already_loaded(engine: Engine, ids: list[str], settings: Settings) -> pd.Dat
     Their queue numbers get the same check as fresh ones before they are written back: the desk may
     have taken one of them while the run that made them was down."""
     with engine.connect() as conn:
-        with numbering_lock(conn, f"khanza_sync:{settings.khanza_db_name}", settings.khanza_lock_timeout_seconds):
+        with writers_lock(conn, settings):
             with conn.begin():
                 done = ledger.lookup(conn, ids)
             results = [from_ledger(entry) for entry in done.values()]
@@ -120,7 +120,7 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
     results: list[dict] = []
     records = regs.to_dict("records")
     with engine.connect() as conn:
-        with numbering_lock(conn, f"khanza_sync:{settings.khanza_db_name}", settings.khanza_lock_timeout_seconds):
+        with writers_lock(conn, settings):
             # The ledger is read under the lock: a run that overlaps ours (a lease ran out) has finished
             # writing by now, and what it loaded is repaired here instead of inserted twice.
             with conn.begin():
@@ -130,8 +130,9 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
             if missing:  # every new patient would fail: a set-up problem, not one row's
                 raise KhanzaSetupError(f"Khanza lacks the '-' placeholder rows for: {', '.join(missing)}")
             batch = Batch(settings=settings, md=md, fixed_clock=clock)
-            # Defence in depth for callers that skip the data checks: a NIK or card that is not plain
-            # digits would break the batch's shared lookups, so it is this row's rejection instead.
+            # Defence in depth for callers that skip the data checks: the checks' own NIK and card rules
+            # (khanza_sync.rules). A malformed one would break the batch's shared lookups, so it is this
+            # row's rejection instead.
             refused = {r["id"]: outcome(r["id"], "rejected", "rejected", code)
                        for r in records if r["id"] not in done and (code := _malformed(r))}
             todo = [r for r in records if r["id"] not in done and r["id"] not in refused]
@@ -154,10 +155,10 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
 
 
 def _malformed(reg: dict) -> ErrorCode | None:
-    if not isinstance(reg.get("nik"), str) or not NIK.fullmatch(reg["nik"]):
+    if not valid_nik(reg.get("nik")):
         return ErrorCode.INVALID_NIK
     card = reg.get("bpjs_number")
-    if card is not None and not (isinstance(card, str) and BPJS.fullmatch(card)):
+    if card is not None and not valid_bpjs_number(card):
         return ErrorCode.INVALID_BPJS_NUMBER
     return None
 
@@ -179,7 +180,7 @@ def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
     except NumbersBusy:
         # Not in Khanza (its transaction rolled back, and we hold the lock): safe to retry later, or,
         # after too many attempts, to hand to staff.
-        if int(reg.get("attempts") or 0) >= batch.settings.max_transient_attempts:
+        if too_many_attempts(reg.get("attempts"), batch.settings):
             return outcome(reg["id"], "rejected", "rejected", ErrorCode.TOO_MANY_ATTEMPTS)
         return outcome(reg["id"], "deferred", "deferred", ErrorCode.KHANZA_BUSY)
     except patients.PatientConflict:
@@ -223,11 +224,9 @@ def register(conn: Connection, reg: dict, batch: Batch):
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
 
     book = batch.days[day]
-    quota = schedule.quota_for(batch.md, kd_dokter, kd_poli, day)
-    if quota is None:
-        raise Rejected(ErrorCode.NO_SCHEDULE)
-    if book.taken(kd_dokter, kd_poli) >= quota:
-        raise Rejected(ErrorCode.QUOTA_FULL)
+    refusal = schedule.refusal(batch.md, kd_dokter, kd_poli, day, taken=book.taken(kd_dokter, kd_poli))
+    if refusal is not None:
+        raise Rejected(refusal)
 
     created = patient is None
     if created:
@@ -353,11 +352,9 @@ def predict(engine: Engine, mapped: pd.DataFrame, settings: Settings, planned: C
         if reg["id"] in done:
             rows.append({"id": reg["id"], "would": "write back existing Khanza numbers", "error_code": None})
             continue
-        quota = schedule.quota_for(md, *key)
-        if quota is None:
-            rows.append({"id": reg["id"], "would": "reject", "error_code": ErrorCode.NO_SCHEDULE.value})
-        elif days[key[2]].taken(key[0], key[1]) + planned[key] >= quota:
-            rows.append({"id": reg["id"], "would": "reject", "error_code": ErrorCode.QUOTA_FULL.value})
+        refusal = schedule.refusal(md, *key, taken=days[key[2]].taken(key[0], key[1]) + planned[key])
+        if refusal is not None:
+            rows.append({"id": reg["id"], "would": "reject", "error_code": refusal.value})
         else:
             planned[key] += 1
             rows.append({"id": reg["id"], "would": "create in Khanza", "error_code": None})

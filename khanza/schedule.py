@@ -1,9 +1,19 @@
-"""Doctor schedules (jadwal) and quota (kuota), as Khanza's Mobile JKN service checks them."""
+"""Doctor schedules (jadwal) and quota (kuota), as Khanza's Mobile JKN service checks them.
+
+The quota rules live here once: the loader (`registration.register`), the dry run (`registration.predict`)
+and the remaining quota published to the website (`reconcile.remaining_quota`) all ask these functions.
+"""
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-from khanza.masterdata import MasterData
+import pandas as pd
+
+from khanza_sync.error_codes import ErrorCode
+
+if TYPE_CHECKING:  # masterdata imports this module (session_kuota)
+    from khanza.masterdata import MasterData
 
 # Khanza's hari_kerja enum; Sunday is 'AKHAD'.
 HARI_KERJA = ("SENIN", "SELASA", "RABU", "KAMIS", "JUMAT", "SABTU", "AKHAD")
@@ -13,11 +23,33 @@ def hari_kerja(day: date) -> str:
     return HARI_KERJA[day.weekday()]
 
 
-def quota_for(md: MasterData, kd_dokter: str, kd_poli: str, day: date) -> int | None:
-    """The day's total kuota, or None when the doctor has no session at that clinic that weekday.
+def session_kuota(kuota) -> int:
+    """One jadwal session's kuota towards the day's total: a NULL kuota counts 0 (Mobile JKN refuses it)."""
+    return 0 if kuota is None or pd.isna(kuota) else int(kuota)
 
-    A session with no kuota (NULL) counts as 0: Khanza's Mobile JKN refuses those too."""
-    key = (kd_dokter, kd_poli, hari_kerja(day))
-    if key not in md.schedules:
-        return None
-    return md.schedules[key] or 0
+
+def quota_for(md: MasterData, kd_dokter: str, kd_poli: str, day: date) -> int | None:
+    """The day's total kuota (its sessions summed by `session_kuota`), or None when the doctor has no
+    session at that clinic that weekday."""
+    return md.schedules.get((kd_dokter, kd_poli, hari_kerja(day)))
+
+
+def quota_left(taken: int, quota: int) -> int:
+    """Places still free: the day's kuota minus live visits and open bookings, never negative."""
+    return max(quota - taken, 0)
+
+
+def quota_full(taken: int, quota: int) -> bool:
+    """No place left for one more registration (a kuota of 0 is always full)."""
+    return quota_left(taken, quota) == 0
+
+
+def refusal(md: MasterData, kd_dokter: str, kd_poli: str, day: date, *, taken: int) -> ErrorCode | None:
+    """Why one more registration for this doctor, clinic and day is refused, or None when it fits.
+    `taken`: the day's live visits and open bookings for the pair (plus any the caller has planned)."""
+    quota = quota_for(md, kd_dokter, kd_poli, day)
+    if quota is None:
+        return ErrorCode.NO_SCHEDULE
+    if quota_full(taken, quota):
+        return ErrorCode.QUOTA_FULL
+    return None

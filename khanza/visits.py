@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, bindparam, text
 
+from khanza_sync.rules import ALMT_PJ_MAX
+
 
 # ---------------------------------------------------------------- ages, as MySQL's TIMESTAMPDIFF counts them
 
@@ -63,7 +65,7 @@ def visit_row(*, no_reg: str, no_rawat: str, visit_date: date, clock: datetime, 
         "no_rkm_medis": patient["no_rkm_medis"],
         "kd_poli": kd_poli,
         "p_jawab": patient.get("namakeluarga") or "",
-        "almt_pj": almt_pj[:200],
+        "almt_pj": almt_pj[:ALMT_PJ_MAX],
         "hubunganpj": patient.get("keluarga") or "",
         "biaya_reg": fees[0] if stts_daftar == "Baru" else fees[1],
         "stts": "Belum",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from khanza_sync.rules import BPJS_DIGITS, NAME_MAX, NIK_DIGITS
+
 
 class ErrorCode(str, Enum):
     # Data checks (data_checks/)
@@ -55,10 +57,12 @@ class ErrorCode(str, Enum):
 
 
 MESSAGES: dict[ErrorCode, str] = {
-    ErrorCode.INVALID_NIK: "NIK harus 16 digit angka dan bukan nol semua / NIK must be 16 digits, not all zeros.",
+    ErrorCode.INVALID_NIK: f"NIK harus {NIK_DIGITS} digit angka dan bukan nol semua / NIK must be {NIK_DIGITS} digits, "
+                           "not all zeros.",
     ErrorCode.MISSING_NAME: "Nama pasien kosong / Patient name is missing.",
     ErrorCode.INVALID_NAME: "Nama berisi karakter yang tidak bisa disimpan di Khanza / Name has characters Khanza cannot store.",
-    ErrorCode.NAME_TOO_LONG: "Nama lebih dari 40 karakter (batas Khanza); singkat lalu kirim ulang / Name longer than Khanza's 40 characters; abbreviate and re-queue.",
+    ErrorCode.NAME_TOO_LONG: f"Nama lebih dari {NAME_MAX} karakter (batas Khanza); singkat lalu kirim ulang / Name longer "
+                             f"than Khanza's {NAME_MAX} characters; abbreviate and re-queue.",
     ErrorCode.INVALID_BIRTH_DATE: "Tanggal lahir tidak valid, sebelum 1900 atau di masa depan / Birth date invalid, before 1900 or in the future.",
     ErrorCode.INVALID_GENDER: "Jenis kelamin harus L/P (Laki-laki/Perempuan) / Gender must be L or P.",
     ErrorCode.INVALID_PHONE: "Nomor HP tidak valid (contoh 0812..., +62812...) / Phone number not plausible.",
@@ -67,7 +71,8 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.VISIT_DATE_PASSED: "Tanggal periksa sudah lewat / The visit date has already passed.",
     ErrorCode.OUTSIDE_BOOKING_WINDOW: "Tanggal periksa di luar jangka pendaftaran (terlalu jauh, atau hari ini lewat jam tutup) / Visit date outside the booking window.",
     ErrorCode.INVALID_PAYMENT: "Cara bayar harus umum, bpjs atau asuransi / Payment must be umum, bpjs or asuransi.",
-    ErrorCode.INVALID_BPJS_NUMBER: "Nomor kartu BPJS wajib 13 digit untuk pasien BPJS / BPJS number (13 digits) required for payment bpjs.",
+    ErrorCode.INVALID_BPJS_NUMBER: f"Nomor kartu BPJS wajib {BPJS_DIGITS} digit untuk pasien BPJS / BPJS number "
+                                   f"({BPJS_DIGITS} digits) required for payment bpjs.",
     ErrorCode.DUPLICATE_ID: "ID pendaftaran muncul lebih dari sekali dalam satu batch / Registration id appears more than once.",
     ErrorCode.UNKNOWN_POLI: "Poliklinik tidak ada di mappings/poliklinik.yaml atau tidak aktif di Khanza / Clinic slug unmapped or not active in Khanza.",
     ErrorCode.UNKNOWN_DOCTOR: "Dokter tidak ada di mappings/dokter.yaml atau tidak aktif di Khanza / Doctor slug unmapped or not active in Khanza.",

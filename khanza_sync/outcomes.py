@@ -26,15 +26,31 @@ def rejected(rejections: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def next_attempt(attempts: int, now: datetime, settings: Settings) -> datetime:
-    """Per-registration backoff: base * 2^(attempts-1), capped, with jitter so a backlog spreads out."""
+JITTER = (0.75, 1.0)  # a backoff delay is multiplied by a uniform draw from this range
+
+
+def backoff_seconds(attempts: int, settings: Settings) -> float:
+    """The delay before jitter: base * 2^(attempts-1) (base at least 1 s), capped at DEFERRAL_MAX_SECONDS."""
     base = max(settings.khanza_retry_delay_seconds, 1.0)
-    delay = min(base * 2 ** max(attempts - 1, 0), settings.deferral_max_seconds)
-    return now + timedelta(seconds=delay * random.uniform(0.75, 1.0))
+    return min(base * 2 ** max(attempts - 1, 0), settings.deferral_max_seconds)
+
+
+def next_attempt(attempts: int, now: datetime, settings: Settings, *, rng: random.Random | None = None) -> datetime:
+    """Per-registration backoff: base * 2^(attempts-1), capped, with jitter so a backlog spreads out.
+
+    `now` is the clock (nothing here reads it); `rng` the random source (default: the `random` module)."""
+    draw = (rng or random).uniform(*JITTER)
+    return now + timedelta(seconds=backoff_seconds(attempts, settings) * draw)
+
+
+def too_many_attempts(attempts, settings: Settings) -> bool:
+    """A registration that failed transiently this often goes to staff for review (TOO_MANY_ATTEMPTS).
+    `attempts` as stored on the website row (missing counts as 0)."""
+    return int(attempts or 0) >= settings.max_transient_attempts
 
 
 def deferred(batch: pd.DataFrame, now: datetime, settings: Settings,
-             code: ErrorCode = ErrorCode.KHANZA_UNREACHABLE) -> pd.DataFrame:
+             code: ErrorCode = ErrorCode.KHANZA_UNREACHABLE, *, rng: random.Random | None = None) -> pd.DataFrame:
     """Khanza could not be reached for these rows: they stay pending and come back later.
 
     They are never rejected here, even after MAX_TRANSIENT_ATTEMPTS: with Khanza away nobody can tell
@@ -44,22 +60,23 @@ def deferred(batch: pd.DataFrame, now: datetime, settings: Settings,
     rows = []
     for reg_id, attempts in zip(batch["id"], batch["attempts"]):
         attempts = int(attempts or 0)
-        if attempts >= settings.max_transient_attempts:
+        if too_many_attempts(attempts, settings):
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred",
                          "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value, "message": ErrorCode.TOO_MANY_ATTEMPTS.message,
                          "next_attempt_at": now + timedelta(seconds=settings.deferral_max_seconds)})
         else:
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred", "error_code": code.value,
-                         "message": code.message, "next_attempt_at": next_attempt(attempts, now, settings)})
+                         "message": code.message, "next_attempt_at": next_attempt(attempts, now, settings, rng=rng)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def with_backoff(result: pd.DataFrame, attempts: pd.Series, now: datetime, settings: Settings) -> pd.DataFrame:
+def with_backoff(result: pd.DataFrame, attempts: pd.Series, now: datetime, settings: Settings, *,
+                 rng: random.Random | None = None) -> pd.DataFrame:
     """Give deferred rows that have no retry time yet (e.g. KHANZA_BUSY from the loader) their backoff."""
     due = (result["status"] == "deferred") & result["next_attempt_at"].isna()
     if due.any():
         tries = result.loc[due, "id"].map(attempts).fillna(0).astype(int)
-        result.loc[due, "next_attempt_at"] = [next_attempt(n, now, settings) for n in tries]
+        result.loc[due, "next_attempt_at"] = [next_attempt(n, now, settings, rng=rng) for n in tries]
     return result
 
 

@@ -21,13 +21,13 @@ import logging
 import re
 import traceback
 
-__all__ = ["PiiFilter", "mask", "install", "FILTER"]
+from khanza_sync.rules import BPJS_DIGITS, NIK_DIGITS
+
+__all__ = ["PiiFilter", "mask", "mask_identifier", "install", "FILTER", "KEEP_LAST"]
 
 # A digit run: digits with at most two separator characters between them ("0812 - 3456", "(0274) 123").
 _CANDIDATE = re.compile(r"(?<!\d)\+?\(?\d(?:[ \-.()]{0,2}\d)*(?!\d)")
-_NIK_DIGITS = 16
-_BPJS_DIGITS = 13
-_KEEP = 4
+KEEP_LAST = 4  # characters of an identifier left readable, so staff can match it to a registration
 
 
 def _is_phone(digits: str) -> bool:
@@ -41,12 +41,12 @@ def _is_phone(digits: str) -> bool:
 
 
 def _sensitive(digits: str) -> bool:
-    return len(digits) in (_NIK_DIGITS, _BPJS_DIGITS) or _is_phone(digits)
+    return len(digits) in (NIK_DIGITS, BPJS_DIGITS) or _is_phone(digits)
 
 
 def _hide(token: str) -> str:
     """Every digit of `token` but the last four becomes '*'; separators stay."""
-    to_hide = sum(ch.isdigit() for ch in token) - _KEEP
+    to_hide = sum(ch.isdigit() for ch in token) - KEEP_LAST
     out = []
     for ch in token:
         if ch.isdigit() and to_hide > 0:
@@ -71,7 +71,7 @@ def _mask_match(match: re.Match) -> str:
     while i < len(groups):
         for j in range(len(groups), i, -1):
             span_digits = "".join(groups[i:j])
-            if _sensitive(span_digits) or (j == i + 1 and len(span_digits) > _NIK_DIGITS):
+            if _sensitive(span_digits) or (j == i + 1 and len(span_digits) > NIK_DIGITS):
                 out.append(_hide("".join(parts[2 * i:2 * j - 1])))
                 if j < len(groups):
                     out.append(parts[2 * j - 1])
@@ -102,6 +102,12 @@ def mask(text: str) -> str:
         out.append(date_text)
         out.append(_CANDIDATE.sub(_mask_match, piece))
     return "".join(out)
+
+
+def mask_identifier(value) -> str:
+    """An identifier for a report (e.g. no_rkm_medis): every character but the last four starred."""
+    value = str(value or "")
+    return "*" * max(len(value) - KEEP_LAST, 0) + value[-KEEP_LAST:]
 
 
 class PiiFilter(logging.Filter):

@@ -36,9 +36,9 @@ def valid_bpjs_number(value) -> bool:
 
 # ---------------------------------------------------------------- coded values
 
-GENDER_CODES = ["L", "P"]  # pasien.jk
+GENDER_CODES = ("L", "P")  # pasien.jk
 BPJS_PAYMENT = "bpjs"  # the website's payment value that needs a BPJS card
-PAYMENTS = ["umum", BPJS_PAYMENT, "asuransi"]
+PAYMENTS = ("umum", BPJS_PAYMENT, "asuransi")
 
 # ---------------------------------------------------------------- Khanza column sizes of the text we write
 
