@@ -6,18 +6,6 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
-from hostile_strategies import (
-    CONTROL,
-    NAME_OK,
-    NIK_OK,
-    PHONE_OK,
-    TZ,
-    hostile_rows,
-    must_be_rejected,
-    must_pass_checks,
-    root,
-    today,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +13,9 @@ import data_checks
 import mappings
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.settings import PROJECT_ROOT
+from tests import support as root
+from tests.hostile.hostile_strategies import (CONTROL, NAME_OK, NIK_OK, PHONE_OK, TZ, hostile_rows, must_be_rejected,
+                                             must_pass_checks, today)
 from website.store import INPUT_COLUMNS
 
 SETTINGS = root.base_settings()
@@ -105,44 +96,28 @@ def test_duplicated_website_ids_are_all_rejected(batch):
     assert rows[0]["id"] not in set(valid["id"])
 
 
+def cases(code: ErrorCode, field: str, *values, **also) -> list[tuple[dict, ErrorCode]]:
+    """One case per bad value of `field` (with the fields `also`), each to be rejected with `code`."""
+    return [({field: value, **also}, code) for value in values]
+
+
 CASES = [
-    ({"birth_date": "2026-02-30"}, ErrorCode.INVALID_BIRTH_DATE),
-    ({"birth_date": "1800-01-01"}, ErrorCode.INVALID_BIRTH_DATE),
-    ({"birth_date": date(1899, 12, 31)}, ErrorCode.INVALID_BIRTH_DATE),
-    ({"birth_date": "future"}, ErrorCode.INVALID_BIRTH_DATE),
-    ({"birth_date": None}, ErrorCode.INVALID_BIRTH_DATE),
-    ({"visit_date": "2026-02-30"}, ErrorCode.INVALID_VISIT_DATE),
-    ({"visit_date": None}, ErrorCode.INVALID_VISIT_DATE),
-    ({"visit_date": "past"}, ErrorCode.VISIT_DATE_PASSED),
-    ({"visit_date": "far"}, ErrorCode.OUTSIDE_BOOKING_WINDOW),
-    ({"nik": "33100A0101900005"}, ErrorCode.INVALID_NIK),
-    ({"nik": "331001010190000"}, ErrorCode.INVALID_NIK),
-    ({"nik": "33100101019000051"}, ErrorCode.INVALID_NIK),
-    ({"nik": "0000000000000000"}, ErrorCode.INVALID_NIK),
-    ({"nik": "' OR '1'='1"}, ErrorCode.INVALID_NIK),
-    ({"nik": None}, ErrorCode.INVALID_NIK),
-    ({"full_name": None}, ErrorCode.MISSING_NAME),
-    ({"full_name": " \x00 "}, ErrorCode.MISSING_NAME),
-    ({"full_name": "Budi " * 9}, ErrorCode.NAME_TOO_LONG),
-    ({"full_name": "Robert'); DROP TABLE pasien;--"}, ErrorCode.INVALID_NAME),
-    ({"full_name": "Budi <script>"}, ErrorCode.INVALID_NAME),
-    ({"full_name": "Budi\\Santoso"}, ErrorCode.INVALID_NAME),
-    ({"gender": None}, ErrorCode.INVALID_GENDER),
-    ({"gender": "X"}, ErrorCode.INVALID_GENDER),
-    ({"phone": None}, ErrorCode.INVALID_PHONE),
-    ({"phone": "0812-3456-789O"}, ErrorCode.INVALID_PHONE),
-    ({"phone": "12345"}, ErrorCode.INVALID_PHONE),
-    ({"address": None}, ErrorCode.MISSING_ADDRESS),
-    ({"address": "\x00\t "}, ErrorCode.MISSING_ADDRESS),
-    ({"payment": None}, ErrorCode.INVALID_PAYMENT),
-    ({"payment": "'; DROP TABLE penjab;--"}, ErrorCode.INVALID_PAYMENT),
-    ({"payment": "bpjs", "bpjs_number": None}, ErrorCode.INVALID_BPJS_NUMBER),
-    ({"payment": "bpjs", "bpjs_number": "12345"}, ErrorCode.INVALID_BPJS_NUMBER),
-    ({"poliklinik": "jantung"}, ErrorCode.UNKNOWN_POLI),
-    ({"poliklinik": None}, ErrorCode.UNKNOWN_POLI),
-    ({"poliklinik": "' OR 1=1 --"}, ErrorCode.UNKNOWN_POLI),
-    ({"doctor": "dr-tidak-ada"}, ErrorCode.UNKNOWN_DOCTOR),
-    ({"doctor": None}, ErrorCode.UNKNOWN_DOCTOR),
+    *cases(ErrorCode.INVALID_BIRTH_DATE, "birth_date", "2026-02-30", "1800-01-01", date(1899, 12, 31), "future", None),
+    *cases(ErrorCode.INVALID_VISIT_DATE, "visit_date", "2026-02-30", None),
+    *cases(ErrorCode.VISIT_DATE_PASSED, "visit_date", "past"),
+    *cases(ErrorCode.OUTSIDE_BOOKING_WINDOW, "visit_date", "far"),
+    *cases(ErrorCode.INVALID_NIK, "nik", "33100A0101900005", "331001010190000", "33100101019000051", "0000000000000000",
+           "' OR '1'='1", None),
+    *cases(ErrorCode.MISSING_NAME, "full_name", None, " \x00 "),
+    *cases(ErrorCode.NAME_TOO_LONG, "full_name", "Budi " * 9),
+    *cases(ErrorCode.INVALID_NAME, "full_name", "Robert'); DROP TABLE pasien;--", "Budi <script>", "Budi\\Santoso"),
+    *cases(ErrorCode.INVALID_GENDER, "gender", None, "X"),
+    *cases(ErrorCode.INVALID_PHONE, "phone", None, "0812-3456-789O", "12345"),
+    *cases(ErrorCode.MISSING_ADDRESS, "address", None, "\x00\t "),
+    *cases(ErrorCode.INVALID_PAYMENT, "payment", None, "'; DROP TABLE penjab;--"),
+    *cases(ErrorCode.INVALID_BPJS_NUMBER, "bpjs_number", None, "12345", payment="bpjs"),
+    *cases(ErrorCode.UNKNOWN_POLI, "poliklinik", "jantung", None, "' OR 1=1 --"),
+    *cases(ErrorCode.UNKNOWN_DOCTOR, "doctor", "dr-tidak-ada", None),
 ]
 
 

@@ -11,38 +11,24 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 import pytest
-from hostile_strategies import (
-    CONTROL,
-    KHANZA_RULE_CODES,
-    KNOWN_CODES,
-    NAME_OK,
-    NIK_OK,
-    PHONE_OK,
-    SQLI,
-    TZ,
-    fold,
-    for_postgres,
-    hostile_rows,
-    must_be_rejected,
-    must_pass_checks,
-    root,
-    today,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-import data_checks
-import mappings
+from khanza import ledger as khanza_ledger
+from khanza import registration
 from khanza_sync import outcomes
 from khanza_sync.error_codes import ErrorCode
-from khanza import ledger as khanza_ledger
-from khanza import masterdata, registration
+from tests import support as root
+from tests.hostile.hostile_strategies import (CONTROL, KHANZA_RULE_CODES, KNOWN_CODES, NAME_OK, NIK_OK, PHONE_OK, SQLI,
+                                             TZ, fold, for_postgres, hostile_rows, must_be_rejected, must_pass_checks,
+                                             today)
 from website import store
 
-DB_SETTINGS = settings(database=None, max_examples=50, deadline=None,
-                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                              HealthCheck.data_too_large])
+# Hypothesis settings of the database tests (the Khanza fixture is reset per test, not per example)
+DB = settings(database=None, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+DB_LARGE = settings(DB, suppress_health_check=[*DB.suppress_health_check, HealthCheck.data_too_large])
 DEMO_PATIENTS = {"-", "000050"}  # pasien rows of sql/khanza_demo_data.sql
 PASIEN_TEXT = ["no_rkm_medis", "nm_pasien", "no_ktp", "tmp_lahir", "nm_ibu", "alamat", "no_tlp", "umur", "email",
                "no_peserta", "alamatpj", "namakeluarga"]
@@ -58,12 +44,7 @@ def run_pipeline(khanza_engine, website_url: str, **overrides) -> pd.DataFrame:
         now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
         now_local = datetime.now(TZ).replace(tzinfo=None)
         batch = store.claim_pending(web, 500, now_utc, cfg.claim_lease_seconds)
-        valid, invalid, _ = data_checks.check(batch, cfg, now_local)
-        with khanza_engine.connect() as conn:
-            md = masterdata.load(conn)
-        codes = mappings.KhanzaCodes(poli=frozenset(md.active_poli), dokter=frozenset(md.active_dokter),
-                                     penjab=frozenset(md.active_penjab))
-        mapped, unmapped = mappings.apply(valid, mappings.load(cfg.mappings_dir), codes)
+        mapped, invalid, unmapped = root.check_and_map(batch, cfg, khanza_engine, now_local)
         loaded = registration.load_batch(khanza_engine, mapped, cfg, now_local)
         result = outcomes.combine(outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
         store.write_outcomes(web, result, now_utc)
@@ -121,13 +102,9 @@ def demo_patient_ids(khanza_engine) -> set[str]:
 
 
 def assert_outcomes(website_url: str, khanza_engine, batch: list[tuple[dict, dict]], check_verdicts: bool) -> None:
-    web = store.make_engine(website_url)
-    try:
-        rows = store.fetch_rows(web, [r["id"] for r, _ in batch])
-    finally:
-        web.dispose()
+    rows = root.website_rows(website_url, [r["id"] for r, _ in batch])
     assert len(rows) == len(batch)
-    by_id = {r["id"]: r for r in rows.to_dict("records")}
+    by_id = rows.to_dict("index")
     with khanza_engine.connect() as conn:
         ledger = khanza_ledger.lookup(conn, [r["id"] for r, _ in batch])
         for raw, verdict in batch:
@@ -166,56 +143,46 @@ def assert_outcomes(website_url: str, khanza_engine, batch: list[tuple[dict, dic
                 assert patient["nm_pasien"] == fold(name)
 
 
+def assert_pipeline_outcomes(khanza_engine, website_url: str, batch: list[tuple[dict, dict]],
+                             check_verdicts: bool) -> None:
+    """`batch` put on the website and run through the pipeline: every row ends right, Khanza stays consistent."""
+    root.insert_registrations(website_url, [row for row, _ in batch])
+    run_pipeline(khanza_engine, website_url)
+    assert_outcomes(website_url, khanza_engine, batch, check_verdicts=check_verdicts)
+    assert_khanza_consistent(khanza_engine, DEMO_PATIENTS)
+
+
 @pytest.fixture
 def sqlite_website(tmp_path):
-    url = f"sqlite:///{tmp_path / 'website.db'}"
-    engine = store.make_engine(url)
-    store.create_schema(engine)
-    engine.dispose()
-    return url
+    return root.new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
 
 
-@DB_SETTINGS
+@settings(DB_LARGE, max_examples=50)
 @given(batch=st.lists(hostile_rows(), min_size=1, max_size=10))
 def test_hostile_rows_end_synced_or_rejected_on_sqlite(khanza, sqlite_website, batch):
-    root.insert_registrations(sqlite_website, [row for row, _ in batch])
-    run_pipeline(khanza, sqlite_website)
-    assert_outcomes(sqlite_website, khanza, batch, check_verdicts=True)
-    assert_khanza_consistent(khanza, DEMO_PATIENTS)
+    assert_pipeline_outcomes(khanza, sqlite_website, batch, check_verdicts=True)
 
 
-@settings(database=None, max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(DB_LARGE, max_examples=15)
 @given(batch=st.lists(hostile_rows(), min_size=1, max_size=10))
 def test_hostile_rows_end_synced_or_rejected_on_postgresql(khanza, postgres_url, batch):
-    url = postgres_url
-    engine = store.make_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
-    store.create_schema(engine)
-    engine.dispose()
+    url = root.new_website_store(postgres_url, drop=True)
     rows = [(for_postgres(row), verdict) for row, verdict in batch]
-    root.insert_registrations(url, [row for row, _ in rows])
-    run_pipeline(khanza, url)
     # PostgreSQL-shaped rows were altered after the verdict was drawn: check the invariants only
-    assert_outcomes(url, khanza, rows, check_verdicts=False)
-    assert_khanza_consistent(khanza, DEMO_PATIENTS)
+    assert_pipeline_outcomes(khanza, url, rows, check_verdicts=False)
 
 
 def test_demo_patients_are_known(khanza):
     assert demo_patient_ids(khanza) == DEMO_PATIENTS
 
 
-@settings(database=None, max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(DB, max_examples=25)
 @given(target=st.sampled_from(["reg_periksa", "booking"]),
        batch=st.lists(hostile_rows(), min_size=1, max_size=8))
 def test_booking_target_is_just_as_safe(khanza, sqlite_website, target, batch):
     root.insert_registrations(sqlite_website, [row for row, _ in batch])
     run_pipeline(khanza, sqlite_website, khanza_target=target)
-    web = store.make_engine(sqlite_website)
-    rows = store.fetch_rows(web, [r["id"] for r, _ in batch])
-    web.dispose()
+    rows = root.website_rows(sqlite_website, [r["id"] for r, _ in batch])
     assert set(rows["status"]) <= {"synced", "rejected"}
     assert set(rows["error_code"].dropna()) <= KNOWN_CODES
     with khanza.connect() as conn:
@@ -245,8 +212,7 @@ unchecked_text = st.one_of(st.sampled_from(SQLI), st.text(max_size=300),
                            st.text(alphabet=string.printable, min_size=150, max_size=300))
 
 
-@settings(database=None, max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(DB, max_examples=40)
 @given(fields=st.fixed_dictionaries({}, optional={
     "full_name": unchecked_text, "address": unchecked_text.filter(bool), "birth_place": unchecked_text,
     "mother_name": unchecked_text, "email": unchecked_text, "phone": unchecked_text,
@@ -283,8 +249,7 @@ def test_load_batch_never_half_writes_even_unchecked_values(khanza, fields, copi
 SYNCED: list[int] = []
 
 
-@settings(database=None, max_examples=4, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(DB_LARGE, max_examples=4)
 @given(batch=st.lists(hostile_rows(), min_size=30, max_size=30))
 def test_hostile_batches_still_get_most_clean_rows_into_khanza(khanza, sqlite_website, batch):
     """Guards the strategies themselves: hostile rows must not crowd out the valid ones, or the
