@@ -1,34 +1,36 @@
--- The website's registration store on PostgreSQL (production). Safe to run more than once.
+-- The website's registration store on PostgreSQL (production).
 -- Timestamps are UTC without time zone; dates are calendar dates at the hospital.
+-- Generated from website/schema.py by `python -m website.schema --write`: edit the definitions there,
+-- not this file. Safe to run more than once.
 CREATE TABLE IF NOT EXISTS online_registrations (
-    id                 varchar(64)  PRIMARY KEY,
-    created_at         timestamp    NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-    nik                varchar(16),
-    full_name          varchar(100),
-    birth_date         date,
-    gender             varchar(16),
-    phone              varchar(20),
-    address            text,
-    birth_place        varchar(50),
-    mother_name        varchar(100),
-    email              varchar(100),
-    poliklinik         varchar(50),
-    doctor             varchar(50),
-    visit_date         date,
-    payment            varchar(16),
-    bpjs_number        varchar(13),
-    local_queue_number varchar(20),
-    status             varchar(20)  NOT NULL DEFAULT 'pending',
-    attempts           integer      NOT NULL DEFAULT 0,
-    error_code         varchar(40),
-    last_error         text,
-    next_attempt_at    timestamp,
-    no_rkm_medis       varchar(15),
-    no_rawat           varchar(17),
-    no_reg             varchar(8),
-    synced_at          timestamp
+    id VARCHAR(64),
+    created_at TIMESTAMP WITHOUT TIME ZONE DEFAULT (now() AT TIME ZONE 'utc') NOT NULL,
+    nik VARCHAR(16),
+    full_name VARCHAR(100),
+    birth_date DATE,
+    gender VARCHAR(16),
+    phone VARCHAR(20),
+    address TEXT,
+    birth_place VARCHAR(50),
+    mother_name VARCHAR(100),
+    email VARCHAR(100),
+    poliklinik VARCHAR(50),
+    doctor VARCHAR(50),
+    visit_date DATE,
+    payment VARCHAR(16),
+    bpjs_number VARCHAR(13),
+    local_queue_number VARCHAR(20),
+    status VARCHAR(20) DEFAULT 'pending' NOT NULL,
+    attempts INTEGER DEFAULT 0 NOT NULL,
+    error_code VARCHAR(40),
+    last_error TEXT,
+    next_attempt_at TIMESTAMP WITHOUT TIME ZONE,
+    no_rkm_medis VARCHAR(15),
+    no_rawat VARCHAR(17),
+    no_reg VARCHAR(8),
+    synced_at TIMESTAMP WITHOUT TIME ZONE,
+    PRIMARY KEY (id)
 );
 -- The pipeline's claim query reads pending rows oldest first.
-CREATE INDEX IF NOT EXISTS online_registrations_pending
-    ON online_registrations (created_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS online_registrations_pending ON online_registrations (created_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS online_registrations_status ON online_registrations (status);

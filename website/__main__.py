@@ -1,4 +1,4 @@
-"""`python -m website`: create the online_registrations table at WEBSITE_DB_URL from the shipped DDL."""
+"""`python -m website`: create the online_registrations table at WEBSITE_DB_URL (defined in website/schema.py)."""
 from __future__ import annotations
 
 from khanza_sync.settings import get_settings

@@ -8,22 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Date, DateTime, Engine, bindparam, inspect, text
+from sqlalchemy import Engine, delete, insert, inspect, select
 
-from khanza_sync.settings import PROJECT_ROOT
+from website import schema
 from website.store import none_if_missing
-from khanza_sync.sqlfiles import statements
 
-DDL_FILES = {
-    "postgresql": PROJECT_ROOT / "sql" / "website_master_postgresql.sql",
-    "sqlite": PROJECT_ROOT / "sql" / "website_master_sqlite.sql",
-}
-TABLES = {
-    "khanza_clinics": ["kd_poli", "nm_poli", "slug"],
-    "khanza_doctors": ["kd_dokter", "nm_dokter", "kd_sps", "nm_sps", "slug"],
-    "khanza_schedules": ["kd_dokter", "kd_poli", "hari_kerja", "jam_mulai", "jam_selesai", "kuota"],
-    "khanza_quota": ["visit_date", "kd_dokter", "kd_poli", "hari_kerja", "kuota", "registered", "remaining"],
-}
+_TABLES = {table.name: table for table in schema.MASTER_TABLES}
+TABLES = {name: [c.name for c in table.c if c.name != "published_at"] for name, table in _TABLES.items()}
 
 
 def create_tables(engine: Engine) -> None:
@@ -31,9 +22,7 @@ def create_tables(engine: Engine) -> None:
     `CREATE TABLE IF NOT EXISTS` to a role without CREATE on the schema, as the pipeline's role is."""
     if set(TABLES) <= set(inspect(engine).get_table_names()):
         return
-    with engine.begin() as conn:
-        for stmt in statements(DDL_FILES[engine.dialect.name]):
-            conn.exec_driver_sql(stmt)
+    schema.create(engine, schema.MASTER_TABLES)
 
 
 def _clean(value):
@@ -49,20 +38,14 @@ def replace_all(engine: Engine, frames: dict[str, pd.DataFrame], now: datetime) 
     """Replace the rows of each table with `frames[table]` (columns as in TABLES). Returns rows written."""
     written = {}
     with engine.begin() as conn:
-        for table, columns in TABLES.items():
-            conn.execute(text(f"DELETE FROM {table}"))
-            frame = frames.get(table)
+        for name, columns in TABLES.items():
+            conn.execute(delete(_TABLES[name]))
+            frame = frames.get(name)
             rows = [] if frame is None else [
                 {**{c: _clean(r.get(c)) for c in columns}, "published_at": now} for r in frame.to_dict("records")]
             if rows:
-                binds = [bindparam("published_at", type_=DateTime())]
-                if "visit_date" in columns:
-                    binds.append(bindparam("visit_date", type_=Date()))
-                cols = columns + ["published_at"]
-                stmt = text(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
-                            ).bindparams(*binds)
-                conn.execute(stmt, rows)
-            written[table] = len(rows)
+                conn.execute(insert(_TABLES[name]), rows)
+            written[name] = len(rows)
     return written
 
 
@@ -70,4 +53,4 @@ def read_table(engine: Engine, table: str) -> pd.DataFrame:
     if table not in TABLES:
         raise ValueError(table)
     with engine.connect() as conn:
-        return pd.read_sql(text(f"SELECT * FROM {table}"), conn)
+        return pd.read_sql(select(_TABLES[table]), conn)

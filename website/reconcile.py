@@ -12,25 +12,19 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Date, DateTime, Engine, bindparam, text
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, false, func, or_, select, update
 
-from website.store import INPUT_COLUMNS, TABLE
+from website import schema
+from website.store import INPUT_COLUMNS, claim, due, frame, status_is
 
 RECON_COLUMNS = ["id", "created_at", "status", "poliklinik", "doctor", "visit_date", "local_queue_number",
                  "no_rkm_medis", "no_rawat", "no_reg", "error_code", "synced_at"]
 CHANGE_COLUMNS = ["status", "poliklinik", "doctor", "visit_date", "no_rkm_medis", "no_rawat", "no_reg"]
+_t = schema.registrations
 
 
-def _frame(rows, columns) -> pd.DataFrame:
-    return pd.DataFrame([tuple(r) for r in rows], columns=columns, dtype=object)
-
-
-def _d(name: str):
-    return bindparam(name, type_=Date())
-
-
-def _ts(name: str):
-    return bindparam(name, type_=DateTime())
+def _select(columns: list[str]):
+    return select(*[_t.c[c] for c in columns])
 
 
 # ---------------------------------------------------------------- reconcile
@@ -38,21 +32,21 @@ def _ts(name: str):
 
 def synced_rows(engine: Engine, lo: date, hi: date) -> pd.DataFrame:
     """Synced rows with a visit date in [lo, hi]."""
-    stmt = text(f"SELECT {', '.join(RECON_COLUMNS)} FROM {TABLE} WHERE status = 'synced' "
-                "AND visit_date >= :lo AND visit_date <= :hi ORDER BY visit_date, id").bindparams(_d("lo"), _d("hi"))
+    stmt = (_select(RECON_COLUMNS).where(status_is("synced"), _t.c.visit_date >= lo, _t.c.visit_date <= hi)
+            .order_by(_t.c.visit_date, _t.c.id))
     with engine.connect() as conn:
-        return _frame(conn.execute(stmt, {"lo": lo, "hi": hi}), RECON_COLUMNS)
+        return frame(conn.execute(stmt), RECON_COLUMNS)
 
 
 def cancellation_rows(engine: Engine, today: date, website_cancel_codes: tuple[str, ...]) -> pd.DataFrame:
     """Every `cancel_requested` row, plus upcoming rows the website cancelled (error_code NULL or one of
     `website_cancel_codes`): a sync that was loading such a row when it was cancelled may have made the visit."""
-    stmt = text(
-        f"SELECT {', '.join(RECON_COLUMNS)} FROM {TABLE} WHERE status = 'cancel_requested' "
-        "OR (status = 'cancelled' AND visit_date >= :today AND (error_code IS NULL OR error_code IN :codes)) "
-        "ORDER BY created_at, id").bindparams(_d("today"), bindparam("codes", expanding=True))
+    website_cancelled = and_(status_is("cancelled"), _t.c.visit_date >= today,
+                             or_(_t.c.error_code.is_(None), _t.c.error_code.in_(list(website_cancel_codes))))
+    stmt = (_select(RECON_COLUMNS).where(or_(status_is("cancel_requested"), website_cancelled))
+            .order_by(_t.c.created_at, _t.c.id))
     with engine.connect() as conn:
-        return _frame(conn.execute(stmt, {"today": today, "codes": list(website_cancel_codes)}), RECON_COLUMNS)
+        return frame(conn.execute(stmt), RECON_COLUMNS)
 
 
 def existing_ids(engine: Engine, ids: list[str]) -> set[str]:
@@ -60,18 +54,22 @@ def existing_ids(engine: Engine, ids: list[str]) -> set[str]:
     ids = list(ids)
     with engine.connect() as conn:
         for i in range(0, len(ids), 500):
-            stmt = text(f"SELECT id FROM {TABLE} WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
-            found.update(r[0] for r in conn.execute(stmt, {"ids": ids[i:i + 500]}))
+            found.update(conn.execute(select(_t.c.id).where(_t.c.id.in_(ids[i:i + 500]))).scalars())
     return found
 
 
-_APPLY = text(
-    f"UPDATE {TABLE} SET "
-    + ", ".join(f"{c} = COALESCE(:{c}, {c})" for c in CHANGE_COLUMNS)
-    + ", error_code = CASE WHEN :touch_error = 1 THEN :error_code ELSE error_code END"
-    ", last_error = CASE WHEN :touch_error = 1 THEN :last_error ELSE last_error END"
-    " WHERE id = :id AND status = :expected_status"
-).bindparams(_d("visit_date"))
+def _apply_statement(touch_error: bool):
+    """UPDATE for one change: `col = COALESCE(new, col)` for each CHANGE_COLUMN (NULL keeps the column),
+    error_code/last_error replaced only when the change names them, and only while the status is unchanged."""
+    values = {c: func.coalesce(bindparam(f"new_{c}", type_=_t.c[c].type), _t.c[c]) for c in CHANGE_COLUMNS}
+    if touch_error:
+        values.update(error_code=bindparam("new_error_code", type_=_t.c.error_code.type),
+                      last_error=bindparam("new_last_error", type_=_t.c.last_error.type))
+    return (update(_t).where(_t.c.id == bindparam("match_id"), _t.c.status == bindparam("expected_status"))
+            .values(values))
+
+
+_APPLY = {touch: _apply_statement(touch) for touch in (False, True)}
 
 
 def apply_changes(engine: Engine, changes: list[dict]) -> int:
@@ -79,17 +77,13 @@ def apply_changes(engine: Engine, changes: list[dict]) -> int:
     while the row still has the status the change was computed from. Returns rows updated."""
     if not changes:
         return 0
-    params = []
-    for change in changes:
-        row = {c: change.get(c) for c in CHANGE_COLUMNS}
-        touch = "error_code" in change or "last_error" in change
-        row.update(id=change["id"], expected_status=change["expected_status"], touch_error=1 if touch else 0,
-                   error_code=change.get("error_code"), last_error=change.get("last_error"))
-        params.append(row)
     updated = 0
     with engine.begin() as conn:
-        for row in params:  # per row: executemany rowcount is unreliable across drivers
-            updated += conn.execute(_APPLY, row).rowcount or 0
+        for change in changes:  # per row: executemany rowcount is unreliable across drivers
+            touch_error = "error_code" in change or "last_error" in change
+            params = {f"new_{c}": change.get(c) for c in CHANGE_COLUMNS + ["error_code", "last_error"]}
+            params.update(match_id=change["id"], expected_status=change["expected_status"])
+            updated += conn.execute(_APPLY[touch_error], params).rowcount or 0
     return updated
 
 
@@ -110,89 +104,61 @@ class Window:
         if self.end < self.start:
             raise ValueError("end is before start")
 
-    def where(self, tz: ZoneInfo) -> tuple[str, dict]:
-        """SQL condition and parameters. created_at is UTC; a submission day is a day at the hospital."""
+    def condition(self, tz: ZoneInfo) -> ColumnElement[bool]:
+        """The window as a condition. created_at is UTC; a submission day is a day at the hospital."""
         if self.by == "visit":
-            return "visit_date >= :w_lo AND visit_date <= :w_hi", {"w_lo": self.start, "w_hi": self.end}
+            return and_(_t.c.visit_date >= self.start, _t.c.visit_date <= self.end)
         lo = datetime.combine(self.start, time(), tz).astimezone(timezone.utc).replace(tzinfo=None)
         hi = datetime.combine(self.end + timedelta(days=1), time(), tz).astimezone(timezone.utc).replace(tzinfo=None)
-        return "created_at >= :w_lo AND created_at < :w_hi", {"w_lo": lo, "w_hi": hi}
-
-    def binds(self) -> list:
-        return [_d("w_lo"), _d("w_hi")] if self.by == "visit" else [_ts("w_lo"), _ts("w_hi")]
-
-
-_DUE = "(next_attempt_at IS NULL OR next_attempt_at <= :now)"
+        return and_(_t.c.created_at >= lo, _t.c.created_at < hi)
 
 
 def count_window(engine: Engine, window: Window, tz: ZoneInfo, status: str, now: datetime | None = None) -> int:
     """Rows of a status in the window (pending rows only when due at `now`, if given)."""
-    cond, params = window.where(tz)
-    sql = f"SELECT count(*) FROM {TABLE} WHERE status = :status AND {cond}"
-    binds = window.binds()
+    stmt = select(func.count()).select_from(_t).where(_t.c.status == status, window.condition(tz))
     if now is not None:
-        sql += f" AND {_DUE}"
-        params["now"] = now
-        binds.append(_ts("now"))
+        stmt = stmt.where(due(now))
     with engine.connect() as conn:
-        return int(conn.execute(text(sql).bindparams(*binds), {**params, "status": status}).scalar_one())
+        return int(conn.execute(stmt).scalar_one())
 
 
 def select_window(engine: Engine, window: Window, tz: ZoneInfo, statuses: list[str], now: datetime,
                   limit: int, offset: int = 0) -> pd.DataFrame:
     """Read-only (dry run): the rows a backfill would take, in claim order, one page at a time.
     Pending rows only when due; rejected rows always (a backfill with status=rejected re-queues them)."""
-    cond, params = window.where(tz)
-    status_cond = " OR ".join(
-        f"(status = 'pending' AND {_DUE})" if s == "pending" else "status = 'rejected'" for s in statuses
-        if s in ("pending", "rejected"))
-    stmt = text(f"SELECT {', '.join(INPUT_COLUMNS)} FROM {TABLE} WHERE ({status_cond}) AND {cond} "
-                "ORDER BY created_at, id LIMIT :limit OFFSET :offset").bindparams(*window.binds(), _ts("now"))
+    wanted = {"pending": and_(status_is("pending"), due(now)), "rejected": status_is("rejected")}
+    taken = or_(false(), *[wanted[s] for s in statuses if s in wanted])  # no status named: no rows
+    stmt = (_select(INPUT_COLUMNS).where(taken, window.condition(tz))
+            .order_by(_t.c.created_at, _t.c.id).limit(limit).offset(offset))
     with engine.connect() as conn:
-        rows = conn.execute(stmt, {**params, "now": now, "limit": limit, "offset": offset}).fetchall()
-    return _frame(rows, INPUT_COLUMNS)
+        return frame(conn.execute(stmt), INPUT_COLUMNS)
 
 
 def claim_window(engine: Engine, window: Window, tz: ZoneInfo, limit: int, now: datetime,
                  lease_seconds: int) -> pd.DataFrame:
     """store.claim_pending restricted to the window: due pending rows, oldest first, leased to this run."""
-    cond, params = window.where(tz)
-    lock = " FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
-    stmt = text(
-        f"UPDATE {TABLE} SET next_attempt_at = :lease_until, attempts = attempts + 1 "
-        f"WHERE id IN (SELECT id FROM {TABLE} WHERE status = 'pending' AND {_DUE} AND {cond} "
-        f"ORDER BY created_at, id LIMIT :limit{lock}) RETURNING {', '.join(INPUT_COLUMNS)}"
-    ).bindparams(_ts("now"), _ts("lease_until"), *window.binds())
-    with engine.begin() as conn:
-        rows = conn.execute(stmt, {**params, "now": now, "lease_until": now + timedelta(seconds=lease_seconds),
-                                   "limit": limit}).fetchall()
-    df = _frame(rows, INPUT_COLUMNS)
-    return df.sort_values(["created_at", "id"], kind="stable", key=lambda s: s.astype(str)).reset_index(drop=True)
+    return claim(engine, limit, now, lease_seconds, window.condition(tz))
+
+
+def _rejected(window: Window, tz: ZoneInfo, error_codes: list[str] | None) -> list[ColumnElement[bool]]:
+    """Rejected rows in the window, optionally only some error codes."""
+    conditions = [status_is("rejected"), window.condition(tz)]
+    if error_codes:
+        conditions.append(_t.c.error_code.in_(list(error_codes)))
+    return conditions
 
 
 def requeue_rejected(engine: Engine, window: Window, tz: ZoneInfo, error_codes: list[str] | None = None) -> list[str]:
     """Rejected rows in the window (optionally only some error codes) back to pending, error cleared,
     attempts reset. Returns their ids."""
-    cond, params = window.where(tz)
-    sql = f"UPDATE {TABLE} SET status = 'pending', error_code = NULL, last_error = NULL, next_attempt_at = NULL, " \
-          f"attempts = 0 WHERE status = 'rejected' AND {cond}"
-    binds = window.binds()
-    if error_codes:
-        sql += " AND error_code IN :codes"
-        binds.append(bindparam("codes", expanding=True))
-        params["codes"] = list(error_codes)
+    stmt = (update(_t).where(*_rejected(window, tz, error_codes))
+            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0)
+            .returning(_t.c.id))
     with engine.begin() as conn:
-        return sorted(r[0] for r in conn.execute(text(sql + " RETURNING id").bindparams(*binds), params))
+        return sorted(conn.execute(stmt).scalars())
 
 
 def rejected_ids(engine: Engine, window: Window, tz: ZoneInfo, error_codes: list[str] | None = None) -> list[str]:
     """Read-only: what requeue_rejected would take."""
-    cond, params = window.where(tz)
-    sql = f"SELECT id FROM {TABLE} WHERE status = 'rejected' AND {cond}"
-    binds = window.binds()
-    if error_codes:
-        sql += " AND error_code IN :codes"
-        binds.append(bindparam("codes", expanding=True))
-        params["codes"] = list(error_codes)
     with engine.connect() as conn:
-        return sorted(r[0] for r in conn.execute(text(sql).bindparams(*binds), params))
+        return sorted(conn.execute(select(_t.c.id).where(*_rejected(window, tz, error_codes))).scalars())

@@ -3,6 +3,8 @@
 Claiming uses `next_attempt_at` as a lease: a claimed row is pushed `claim_lease_seconds` into the
 future, so an overlapping run (or a second worker) cannot see it; a run that dies leaves rows that
 become visible again when the lease ends, and the Khanza ledger stops them from being made twice.
+
+The table is defined once in website/schema.py; every statement here is built from it with SQLAlchemy Core.
 """
 from __future__ import annotations
 
@@ -10,21 +12,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import DateTime, Engine, bindparam, create_engine, event, text
+from sqlalchemy import ColumnElement, Engine, bindparam, create_engine, event, func, literal, null, or_, select, update
 
-from khanza_sync.settings import PROJECT_ROOT
-from khanza_sync.sqlfiles import statements
+from website import schema
 
-TABLE = "online_registrations"
+TABLE = schema.registrations.name
 INPUT_COLUMNS = [
     "id", "created_at", "nik", "full_name", "birth_date", "gender", "phone", "address",
     "birth_place", "mother_name", "email", "poliklinik", "doctor", "visit_date", "payment",
     "bpjs_number", "local_queue_number", "attempts",
 ]
-DDL_FILES = {
-    "postgresql": PROJECT_ROOT / "sql" / "website_postgresql.sql",
-    "sqlite": PROJECT_ROOT / "sql" / "website_sqlite.sql",
-}
+_t = schema.registrations
 
 
 def make_engine(url: str) -> Engine:
@@ -46,62 +44,78 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for stmt in statements(DDL_FILES[engine.dialect.name]):
-            conn.exec_driver_sql(stmt)
+    schema.create(engine, schema.REGISTRATION_TABLES)
 
 
-def _ts(name: str):
-    return bindparam(name, type_=DateTime())
+def status_is(status: str) -> ColumnElement[bool]:
+    """`status = '<status>'` with the value written into the SQL, not bound: PostgreSQL
+    can then use the partial index (WHERE status = 'pending') even for a prepared statement."""
+    return _t.c.status == literal(status, literal_execute=True)
 
 
-def claim_pending(engine: Engine, limit: int, now: datetime, lease_seconds: int) -> pd.DataFrame:
-    """Take up to `limit` due pending rows, oldest first, and lease them to this run.
+def due(now) -> ColumnElement[bool]:
+    """Rows without a retry time (or lease), or whose retry time has come at `now`."""
+    return or_(_t.c.next_attempt_at.is_(None), _t.c.next_attempt_at <= now)
 
-    PostgreSQL: FOR UPDATE SKIP LOCKED so concurrent runs take disjoint rows. SQLite: the single
-    UPDATE statement is atomic and SQLite serialises writers.
+
+def frame(rows, columns: list[str]) -> pd.DataFrame:
+    """Result rows as they came from the driver (object columns, no type guessing)."""
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns, dtype=object)
+
+
+def claim_statement(limit: int, now: datetime, lease_seconds: int, *conditions):
+    """UPDATE ... WHERE id IN (SELECT id ... ORDER BY created_at, id LIMIT n FOR UPDATE SKIP LOCKED)
+    RETURNING INPUT_COLUMNS: due pending rows matching `conditions`, oldest first, leased until now + lease.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED so concurrent runs take disjoint rows. SQLite (where SQLAlchemy
+    leaves the lock clause out): the single UPDATE statement is atomic and SQLite serialises writers.
     """
-    lock = " FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
-    cols = ", ".join(INPUT_COLUMNS)
-    stmt = text(
-        f"UPDATE {TABLE} SET next_attempt_at = :lease_until, attempts = attempts + 1 "
-        f"WHERE id IN (SELECT id FROM {TABLE} WHERE status = 'pending' "
-        f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) "
-        f"ORDER BY created_at, id LIMIT :limit{lock}) RETURNING {cols}"
-    ).bindparams(_ts("now"), _ts("lease_until"))
+    oldest = (select(_t.c.id).where(status_is("pending"), due(now), *conditions)
+              .order_by(_t.c.created_at, _t.c.id).limit(limit).with_for_update(skip_locked=True))
+    return (update(_t).where(_t.c.id.in_(oldest))
+            .values(next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=_t.c.attempts + 1)
+            .returning(*[_t.c[c] for c in INPUT_COLUMNS]))
+
+
+def claim(engine: Engine, limit: int, now: datetime, lease_seconds: int, *conditions) -> pd.DataFrame:
+    """Take up to `limit` due pending rows matching `conditions`, oldest first, and lease them to this run."""
     with engine.begin() as conn:
-        rows = conn.execute(
-            stmt, {"now": now, "lease_until": now + timedelta(seconds=lease_seconds), "limit": limit}
-        ).fetchall()
-    df = pd.DataFrame([tuple(r) for r in rows], columns=INPUT_COLUMNS, dtype=object)
+        rows = conn.execute(claim_statement(limit, now, lease_seconds, *conditions)).fetchall()
+    df = frame(rows, INPUT_COLUMNS)  # RETURNING gives no order
     return df.sort_values(["created_at", "id"], kind="stable", key=lambda s: s.astype(str)).reset_index(drop=True)
 
 
+def claim_pending(engine: Engine, limit: int, now: datetime, lease_seconds: int) -> pd.DataFrame:
+    """Take up to `limit` due pending rows, oldest first, and lease them to this run (see `claim_statement`)."""
+    return claim(engine, limit, now, lease_seconds)
+
+
 def count_due(engine: Engine, now: datetime) -> int:
-    stmt = text(
-        f"SELECT count(*) FROM {TABLE} WHERE status = 'pending' "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
-    ).bindparams(_ts("now"))
+    stmt = select(func.count()).select_from(_t).where(status_is("pending"), due(now))
     with engine.connect() as conn:
-        return int(conn.execute(stmt, {"now": now}).scalar_one())
+        return int(conn.execute(stmt).scalar_one())
 
 
-_UPDATES = {
-    "synced": (
-        f"UPDATE {TABLE} SET status = 'synced', no_rkm_medis = :no_rkm_medis, no_rawat = :no_rawat, "
-        "no_reg = :no_reg, synced_at = :now, error_code = :error_code, last_error = :message, "
-        "next_attempt_at = NULL WHERE id = :id AND status = 'pending'"
-    ),
-    "rejected": (
-        f"UPDATE {TABLE} SET status = 'rejected', error_code = :error_code, last_error = :message, "
-        "next_attempt_at = NULL WHERE id = :id AND status = 'pending'"
-    ),
-    "deferred": (
-        f"UPDATE {TABLE} SET error_code = :error_code, last_error = :message, "
-        "next_attempt_at = :next_attempt_at WHERE id = :id AND status = 'pending'"
-    ),
+def _new(column: str):
+    """A bound value for SET <column>; named apart from the column (SQLAlchemy reserves column names)."""
+    return bindparam(f"new_{column}", type_=_t.c[column].type)
+
+
+_OUTCOME_VALUES = {
+    "synced": dict(status="synced", no_rkm_medis=_new("no_rkm_medis"), no_rawat=_new("no_rawat"),
+                   no_reg=_new("no_reg"), synced_at=_new("synced_at"), error_code=_new("error_code"),
+                   last_error=_new("last_error"), next_attempt_at=null()),
+    "rejected": dict(status="rejected", error_code=_new("error_code"), last_error=_new("last_error"),
+                     next_attempt_at=null()),
+    "deferred": dict(error_code=_new("error_code"), last_error=_new("last_error"),
+                     next_attempt_at=_new("next_attempt_at")),
 }
-_PARAMS = ["id", "error_code", "message", "no_rkm_medis", "no_rawat", "no_reg", "next_attempt_at"]
+# the status is bound here, not written in: executemany cannot inline values, and the id finds the row anyway
+_OUTCOMES = {status: update(_t).where(_t.c.id == bindparam("match_id"), _t.c.status == "pending").values(values)
+             for status, values in _OUTCOME_VALUES.items()}
+_OUTCOME_PARAMS = {"match_id": "id", "new_error_code": "error_code", "new_last_error": "message",
+                   "new_no_rkm_medis": "no_rkm_medis", "new_no_rawat": "no_rawat", "new_no_reg": "no_reg",
+                   "new_next_attempt_at": "next_attempt_at"}  # bound name -> outcome column
 
 
 def write_outcomes(engine: Engine, outcomes: pd.DataFrame, now: datetime) -> dict[str, int]:
@@ -115,13 +129,9 @@ def write_outcomes(engine: Engine, outcomes: pd.DataFrame, now: datetime) -> dic
         return written
     with engine.begin() as conn:
         for status, group in outcomes.groupby("status", sort=False):
-            sql = _UPDATES[status]
-            stmt = text(sql).bindparams(*[_ts(n) for n in ("now", "next_attempt_at") if f":{n}" in sql])
-            params = [
-                {**{k: none_if_missing(row.get(k)) for k in _PARAMS}, "now": now}
-                for row in group.to_dict("records")
-            ]
-            result = conn.execute(stmt, params)
+            params = [{**{name: none_if_missing(row.get(key)) for name, key in _OUTCOME_PARAMS.items()},
+                       "new_synced_at": now} for row in group.to_dict("records")]
+            result = conn.execute(_OUTCOMES[status], params)
             written[status] = result.rowcount if result.rowcount is not None else len(params)
     return written
 
@@ -138,25 +148,17 @@ def none_if_missing(value):
 
 def fetch_rows(engine: Engine, ids: list[str] | None = None) -> pd.DataFrame:
     """Read rows back (tests, demo and reconcile use this)."""
-    sql = f"SELECT * FROM {TABLE}"
-    params: dict = {}
+    stmt = select(_t).order_by(_t.c.created_at, _t.c.id)
     if ids is not None:
-        sql += " WHERE id IN :ids"
-        params = {"ids": list(ids)}
-    stmt = text(sql + " ORDER BY created_at, id")
-    if ids is not None:
-        stmt = stmt.bindparams(bindparam("ids", expanding=True))
+        stmt = stmt.where(_t.c.id.in_(list(ids)))
     with engine.connect() as conn:
-        return pd.read_sql(stmt, conn, params=params)
+        return pd.read_sql(stmt, conn)
 
 
 def defer_due(engine: Engine, now: datetime, next_attempt_at: datetime, error_code: str, message: str) -> int:
     """Khanza is offline: every other due pending row gets the reason and one shared retry time,
     so the website can show it and the next runs do not hammer a dead server."""
-    stmt = text(
-        f"UPDATE {TABLE} SET error_code = :code, last_error = :message, next_attempt_at = :next_at "
-        "WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
-    ).bindparams(_ts("now"), _ts("next_at"))
+    stmt = (update(_t).where(status_is("pending"), due(now))
+            .values(error_code=error_code, last_error=message, next_attempt_at=next_attempt_at))
     with engine.begin() as conn:
-        return conn.execute(stmt, {"code": error_code, "message": message, "next_at": next_attempt_at,
-                                   "now": now}).rowcount or 0
+        return conn.execute(stmt).rowcount or 0

@@ -1,13 +1,14 @@
-"""The website store on SQLite and PostgreSQL, created from the shipped DDL."""
+"""The website store on SQLite and PostgreSQL, created from the definitions in website/schema.py."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from tests.support import insert_registrations, registration
-from website import store
+from website import reconcile, store
 
 NOW = datetime(2026, 11, 27, 1, 0, 0)
 
@@ -91,4 +92,42 @@ def test_defer_due_marks_every_untouched_due_row(website_url):
     assert store.defer_due(engine, NOW + timedelta(hours=1), NOW + timedelta(hours=2), "KHANZA_UNREACHABLE", "m") == 2
     assert store.count_due(engine, NOW + timedelta(hours=1)) == 0
     assert store.count_due(engine, NOW + timedelta(hours=3)) == 2
+    engine.dispose()
+
+
+def test_apply_changes_writes_only_named_columns_while_the_status_is_unchanged(website_url):
+    insert_registrations(website_url, [
+        registration(id="moved", status="synced", doctor="dr-a", no_reg="001", error_code="OLD"),
+        registration(id="gone", status="synced", no_reg="002", error_code="OLD"),
+        registration(id="raced", status="cancel_requested", no_reg="003")])
+    engine = store.make_engine(website_url)
+    changes = [
+        {"id": "moved", "expected_status": "synced", "visit_date": date(2026, 12, 1), "doctor": "dr-b", "reason": "x"},
+        {"id": "gone", "expected_status": "synced", "status": "cancelled", "error_code": "DESK_CANCELLED",
+         "last_error": "cancelled at the desk", "reason": "x"},
+        {"id": "raced", "expected_status": "synced", "status": "cancelled", "reason": "x"},
+    ]
+    assert reconcile.apply_changes(engine, changes) == 2
+    got = store.fetch_rows(engine).set_index("id")
+    assert got.loc["moved", ["status", "doctor", "no_reg", "error_code"]].tolist() == ["synced", "dr-b", "001", "OLD"]
+    assert pd.Timestamp(got.loc["moved", "visit_date"]) == pd.Timestamp(2026, 12, 1)
+    assert got.loc["gone", ["status", "no_reg", "error_code", "last_error"]].tolist() == [
+        "cancelled", "002", "DESK_CANCELLED", "cancelled at the desk"]
+    assert got.loc["raced", "status"] == "cancel_requested"  # the website changed it: left for the next run
+    engine.dispose()
+
+
+def test_claim_window_takes_only_the_window_under_the_same_lease(website_url):
+    day = date(2026, 12, 3)
+    insert_registrations(website_url, [registration(id="in", visit_date=day, created_at=NOW - timedelta(minutes=2)),
+                                       registration(id="out", visit_date=day + timedelta(days=1),
+                                                    created_at=NOW - timedelta(minutes=3))])
+    engine = store.make_engine(website_url)
+    window = reconcile.Window(day, day)
+    tz = ZoneInfo("Asia/Jakarta")
+    assert reconcile.count_window(engine, window, tz, "pending", NOW) == 1
+    assert list(reconcile.claim_window(engine, window, tz, 10, NOW, 600)["id"]) == ["in"]
+    assert reconcile.count_window(engine, window, tz, "pending", NOW) == 0  # leased
+    assert reconcile.select_window(engine, window, tz, ["pending"], NOW, 10).empty
+    assert list(store.claim_pending(engine, 10, NOW, 600)["id"]) == ["out"]
     engine.dispose()
