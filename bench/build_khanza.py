@@ -13,10 +13,8 @@ nothing goes row by row through Python. A built database is reused while its cou
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import pymysql
 
@@ -148,12 +146,16 @@ def read_meta(database: str) -> dict[str, str] | None:
         conn.close()
 
 
+def history_end(database: str) -> tuple[date, str]:
+    """The last day of the built history, and the first no_rawat after it (where the benchmark's runs begin)."""
+    end = date.fromisoformat(read_meta(database)["history_end"])
+    return end, no_rawat_prefix(end + timedelta(days=1))
+
+
 def reset(database: str) -> None:
     """Back to the built state: remove everything after the history (visits, bookings and patients the
     benchmark's runs created), empty the ledger, restore the medical-record counter."""
-    meta = read_meta(database)
-    end = date.fromisoformat(meta["history_end"])
-    after = no_rawat_prefix(end + timedelta(days=1))
+    end, after = history_end(database)
     conn = connect(database)
     with conn.cursor() as cur:
         cur.execute("SET SESSION foreign_key_checks=0")
@@ -173,10 +175,8 @@ def is_built(database: str, n_visits: int) -> bool:
     reset(database)
     conn = connect(database)
     with conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM reg_periksa")
-        visits = cur.fetchone()[0]
-        cur.execute("SELECT COUNT(*) FROM pasien")
-        patients = cur.fetchone()[0]
+        visits = C.first_row(cur, "SELECT COUNT(*) FROM reg_periksa")[0]
+        patients = C.first_row(cur, "SELECT COUNT(*) FROM pasien")[0]
     conn.close()
     return visits == n_visits and patients == C.N_PATIENTS + 1  # + Khanza's '-' placeholder patient
 
@@ -217,8 +217,7 @@ def build(database: str, n_visits: int, log=print) -> float:
         for table in ("pasien", "reg_periksa", "booking_registrasi"):
             cur.execute(f"ANALYZE TABLE {table}")
             cur.fetchall()
-        cur.execute("SELECT MAX(tgl_registrasi), COUNT(*) FROM reg_periksa")
-        last_day, count = cur.fetchone()
+        last_day, count = C.first_row(cur, "SELECT MAX(tgl_registrasi), COUNT(*) FROM reg_periksa")
         elapsed = time.perf_counter() - t0
         meta = {"n_visits": str(count), "n_patients": str(C.N_PATIENTS), "history_end": str(last_day),
                 "build_seconds": f"{elapsed:.1f}", "built_on": str(history_end), "complete": "1"}

@@ -97,3 +97,9 @@ def write_mappings() -> None:
     (MAPPINGS_DIR / "dokter.yaml").write_text(
         "".join(f"{doctor_slug(i)}: {doctor_code(i)}\n" for i in range(N_DOCTORS)))
     (MAPPINGS_DIR / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A92\n")
+
+
+def first_row(cur, sql: str, *params) -> tuple:
+    """Run `sql` on the (PyMySQL) cursor `cur` and return its first row."""
+    cur.execute(sql, params or None)
+    return cur.fetchone()

@@ -56,6 +56,31 @@ def _existing_patient(truth: Truth) -> dict:
             "nm_kel": "DUKUH", "nm_kec": "KLATEN UTARA", "nm_kab": "KLATEN"}
 
 
+def _new_patient(cur, truth: Truth, md: masterdata.MasterData, today, counter_sql: str) -> dict:
+    """A new patient as Khanza makes one: the number after the counter (`counter_sql` reads it), the pasien
+    row, the counter moved on. Returns the pasien row."""
+    cur.execute(counter_sql)
+    rm = RmFormat().next_after(cur.fetchone()[0], today)
+    patient = new_patient_row(truth.reg, rm, truth.kd_pj, md, today)
+    cur.execute(_insert_sql("pasien", patient), patient)
+    cur.execute("DELETE FROM set_no_rkm_medis")
+    cur.execute("INSERT INTO set_no_rkm_medis VALUES (%s)", (rm,))
+    return patient
+
+
+def _insert_visit(cur, truth: Truth, md: masterdata.MasterData, clock, patient: dict, created: bool,
+                  no_reg: str, no_rawat: str) -> None:
+    row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=truth.visit_date, clock=clock,
+                           kd_dokter=truth.kd_dokter, patient=patient, kd_poli=truth.kd_poli,
+                           kd_pj=truth.kd_pj, fees=md.active_poli[truth.kd_poli], new_patient=created,
+                           first_visit_to_poli=created)
+    cur.execute(_insert_sql("reg_periksa", row), row)
+
+
+def _rate(truths: list[Truth], elapsed: float, **extra) -> dict:
+    return {"registrations": len(truths), "seconds": elapsed, "rate": len(truths) / elapsed, **extra}
+
+
 def database_limit(database: str, truths: list[Truth], clock) -> dict:
     md = _master(database)
     today = clock.date()
@@ -67,15 +92,11 @@ def database_limit(database: str, truths: list[Truth], clock) -> dict:
     t0 = time.perf_counter()
     with conn.cursor() as cur:
         for truth in truths:
-            reg, day = truth.reg, truth.visit_date
+            day = truth.visit_date
             created = truth.existing_rm is None
             if created:
-                cur.execute("SELECT no_rkm_medis FROM set_no_rkm_medis LIMIT 1 FOR UPDATE")
-                rm = RmFormat().next_after(cur.fetchone()[0], today)
-                patient = new_patient_row(reg, rm, truth.kd_pj, md, today)
-                cur.execute(_insert_sql("pasien", patient), patient)
-                cur.execute("DELETE FROM set_no_rkm_medis")
-                cur.execute("INSERT INTO set_no_rkm_medis VALUES (%s)", (rm,))
+                patient = _new_patient(cur, truth, md, today,
+                                       "SELECT no_rkm_medis FROM set_no_rkm_medis LIMIT 1 FOR UPDATE")
                 patient = {**patient, "nm_kel": "-", "nm_kec": "-", "nm_kab": "-"}
                 statements += 4
             else:
@@ -88,11 +109,7 @@ def database_limit(database: str, truths: list[Truth], clock) -> dict:
             cur.execute("SELECT COALESCE(MAX(CAST(no_reg AS SIGNED)), 0) FROM reg_periksa "
                         "WHERE no_rawat >= %s AND no_rawat < %s AND kd_dokter = %s", (lo, hi, truth.kd_dokter))
             no_reg = format_no_reg(int(cur.fetchone()[0]) + 1)
-            row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=clock,
-                                   kd_dokter=truth.kd_dokter, patient=patient, kd_poli=truth.kd_poli,
-                                   kd_pj=truth.kd_pj, fees=md.active_poli[truth.kd_poli], new_patient=created,
-                                   first_visit_to_poli=created)
-            cur.execute(_insert_sql("reg_periksa", row), row)
+            _insert_visit(cur, truth, md, clock, patient, created, no_reg, no_rawat)
             cur.execute(_insert_sql("khanza_sync_ledger", LEDGER_COLS), {
                 "registration_id": truth.id, "outcome": "created", "target": "reg_periksa",
                 "no_rkm_medis": patient["no_rkm_medis"], "no_rawat": no_rawat, "no_reg": no_reg,
@@ -102,8 +119,7 @@ def database_limit(database: str, truths: list[Truth], clock) -> dict:
             statements += 4
     elapsed = time.perf_counter() - t0
     conn.close()
-    return {"registrations": len(truths), "seconds": elapsed, "rate": len(truths) / elapsed,
-            "statements_per_registration": statements / len(truths)}
+    return _rate(truths, elapsed, statements_per_registration=statements / len(truths))
 
 
 def naive_loader(database: str, truths: list[Truth], clock) -> dict:
@@ -120,12 +136,7 @@ def naive_loader(database: str, truths: list[Truth], clock) -> dict:
             found = cur.fetchone()
             created = found is None
             if created:
-                cur.execute("SELECT no_rkm_medis FROM set_no_rkm_medis")
-                rm = RmFormat().next_after(cur.fetchone()[0], today)
-                patient = new_patient_row(reg, rm, truth.kd_pj, md, today)
-                cur.execute(_insert_sql("pasien", patient), patient)
-                cur.execute("DELETE FROM set_no_rkm_medis")
-                cur.execute("INSERT INTO set_no_rkm_medis VALUES (%s)", (rm,))
+                patient = _new_patient(cur, truth, md, today, "SELECT no_rkm_medis FROM set_no_rkm_medis")
             else:
                 patient = dict(zip(["no_rkm_medis", "tgl_lahir", "alamat", "namakeluarga", "keluarga"], found))
             t = time.perf_counter()
@@ -136,12 +147,7 @@ def naive_loader(database: str, truths: list[Truth], clock) -> dict:
                         "WHERE kd_dokter = %s AND tgl_registrasi = %s", (truth.kd_dokter, day))
             no_reg = format_no_reg(int(cur.fetchone()[0]) + 1)
             scan_seconds += time.perf_counter() - t
-            row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=clock,
-                                   kd_dokter=truth.kd_dokter, patient=patient, kd_poli=truth.kd_poli,
-                                   kd_pj=truth.kd_pj, fees=md.active_poli[truth.kd_poli], new_patient=created,
-                                   first_visit_to_poli=created)
-            cur.execute(_insert_sql("reg_periksa", row), row)
+            _insert_visit(cur, truth, md, clock, patient, created, no_reg, no_rawat)
         conn.close()
     elapsed = time.perf_counter() - t0
-    return {"registrations": len(truths), "seconds": elapsed, "rate": len(truths) / elapsed,
-            "max_plus_one_seconds": scan_seconds}
+    return _rate(truths, elapsed, max_plus_one_seconds=scan_seconds)

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 T_PROCESS = time.perf_counter()
@@ -31,6 +32,14 @@ STAGES: dict[str, list[float]] = defaultdict(list)
 SQL: dict[str, int] = defaultdict(int)
 SQL_TIME: dict[str, float] = defaultdict(float)
 SQL_COUNT: dict[str, int] = defaultdict(int)
+
+
+@contextmanager
+def clocked(result: dict, key: str):
+    """Wall time of the block, in seconds, as result[key]."""
+    t = time.perf_counter()
+    yield
+    result[key] = time.perf_counter() - t
 
 
 def timed(name: str, fn):
@@ -72,27 +81,25 @@ def main() -> None:
     profile_path = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
     result: dict = {}
 
-    t = time.perf_counter()
-    import great_expectations  # noqa: F401  (the flow imports it on first use; done here, outside the clock)
-    import pandas  # noqa: F401
-    from prefect import flow
+    with clocked(result, "import_s"):
+        import great_expectations  # noqa: F401  (the flow imports it on first use; done here, outside the clock)
+        import pandas  # noqa: F401
+        from prefect import flow
 
-    import flows.sync_registrations as sync_module
-    import tasks.check
-    import tasks.extract
-    import tasks.load
-    import tasks.map
-    import tasks.write_back
-    from khanza import registration
-    result["import_s"] = time.perf_counter() - t
+        import flows.sync_registrations as sync_module
+        import tasks.check
+        import tasks.extract
+        import tasks.load
+        import tasks.map
+        import tasks.write_back
+        from khanza import registration
 
     @flow(name="bench-warmup", persist_result=False)
     def warmup():
         return None
 
-    t = time.perf_counter()
-    warmup()
-    result["prefect_start_s"] = time.perf_counter() - t
+    with clocked(result, "prefect_start_s"):
+        warmup()
     result["rss_before_flow_mb"] = rss_mb("VmRSS")
 
     # Timing wrappers around the plain functions the tasks run (this process only).
@@ -119,9 +126,8 @@ def main() -> None:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
-    t = time.perf_counter()
-    state = sync_module.sync_registrations(return_state=True)
-    result["flow_wall_s"] = time.perf_counter() - t
+    with clocked(result, "flow_wall_s"):
+        state = sync_module.sync_registrations(return_state=True)
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile_path)
@@ -135,9 +141,8 @@ def main() -> None:
     # A scheduled run with nothing pending.
     STAGES.clear()
     SQL.clear()
-    t = time.perf_counter()
-    empty = sync_module.sync_registrations(return_state=True)
-    result["empty_wall_s"] = time.perf_counter() - t
+    with clocked(result, "empty_wall_s"):
+        empty = sync_module.sync_registrations(return_state=True)
     result["empty_state"] = empty.type.value
     result["empty_stages"] = {k: {"total_s": sum(v), "calls": len(v)} for k, v in STAGES.items()}
     result["empty_sql"] = dict(SQL)

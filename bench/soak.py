@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import threading
 import time
@@ -113,6 +112,7 @@ def main(argv=None) -> int:
     from tests.faults.desk import DeskSimulator, seed_patients
     from tests.faults.invariants import audit
     from tests.faults.proxy import FaultProxy
+    from tests.support import new_website_store
     from website import store
     from website.schema import registrations
 
@@ -127,10 +127,7 @@ def main(argv=None) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="khanza-soak-")
     website_url = args.website_url or f"sqlite:///{Path(tmp.name) / 'website.db'}"
-    web = store.make_engine(website_url)
-    with web.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
-    store.create_schema(web)
+    web = store.make_engine(new_website_store(website_url, drop=True))
     regs = build_registrations(args.registrations, rng)
     with web.begin() as conn:
         conn.execute(insert(registrations), regs)
@@ -144,8 +141,6 @@ def main(argv=None) -> int:
         "KHANZA_READ_TIMEOUT": "2", "KHANZA_WRITE_TIMEOUT": "2", "KHANZA_LOCK_TIMEOUT_SECONDS": "20",
         "CLAIM_LEASE_SECONDS": "300", "BATCH_SIZE": str(args.batch_size),
     })
-    from khanza_sync.settings import load_settings
-
     # The loader needs ~7 queries and ~1 COMMIT per registration (measured on the batch-state loader; the
     # older per-row loader needed ~15): faults land anywhere in that span, so every one is reached.
     plan = plan_faults(args.faults, 6 * args.registrations, args.registrations, rng)

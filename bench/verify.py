@@ -5,12 +5,11 @@ Returns a list of failed checks (empty = all good) and counts; never any patient
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
 from pathlib import Path
 
 from bench import build_khanza as B
+from bench import common as C
 from bench.backlog import Truth
-from khanza.numbering import no_rawat_prefix
 
 
 def verify(database: str, website: Path, truths: list[Truth], n_total: int) -> tuple[list[str], dict]:
@@ -33,27 +32,21 @@ def verify(database: str, website: Path, truths: list[Truth], n_total: int) -> t
     if any(r[2] is None for r in rows if r[1] == "rejected"):
         problems.append("a rejected row has no error code")
 
-    meta = B.read_meta(database)
-    end = date.fromisoformat(meta["history_end"])
-    after = no_rawat_prefix(end + timedelta(days=1))
+    _end, after = B.history_end(database)
     conn = B.connect(database)
     with conn.cursor() as cur:
         cur.execute("SELECT l.registration_id, l.outcome, l.no_rkm_medis, l.no_rawat, l.no_reg, r.no_rawat, r.no_reg, "
                     "r.no_rkm_medis, r.tgl_registrasi = l.tanggal, l.patient_created FROM khanza_sync_ledger l "
                     "LEFT JOIN reg_periksa r ON r.no_rawat = l.no_rawat")
         ledger = {row[0]: row for row in cur.fetchall()}
-        cur.execute("SELECT COUNT(*) FROM reg_periksa WHERE no_rawat >= %s", (after,))
-        new_visits = cur.fetchone()[0]
-        cur.execute("SELECT COUNT(*) FROM (SELECT tgl_registrasi, kd_dokter, no_reg FROM reg_periksa "
-                    "WHERE no_rawat >= %s AND stts <> 'Batal' GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) d", (after,))
-        dup_no_reg = cur.fetchone()[0]
-        cur.execute("SELECT COUNT(*), COUNT(DISTINCT no_ktp) FROM pasien WHERE no_rkm_medis > %s",
-                    (f"{B.C.N_PATIENTS:06d}",))
-        new_patients, distinct_nik = cur.fetchone()
-        cur.execute("SELECT no_rkm_medis FROM set_no_rkm_medis")
-        counter = cur.fetchone()[0]
-        cur.execute("SELECT MAX(no_rkm_medis) FROM pasien")
-        max_rm = cur.fetchone()[0]
+        new_visits = C.first_row(cur, "SELECT COUNT(*) FROM reg_periksa WHERE no_rawat >= %s", after)[0]
+        dup_no_reg = C.first_row(cur, "SELECT COUNT(*) FROM (SELECT tgl_registrasi, kd_dokter, no_reg FROM reg_periksa "
+                                 "WHERE no_rawat >= %s AND stts <> 'Batal' GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) d",
+                                 after)[0]
+        new_patients, distinct_nik = C.first_row(
+            cur, "SELECT COUNT(*), COUNT(DISTINCT no_ktp) FROM pasien WHERE no_rkm_medis > %s", f"{C.N_PATIENTS:06d}")
+        counter = C.first_row(cur, "SELECT no_rkm_medis FROM set_no_rkm_medis")[0]
+        max_rm = C.first_row(cur, "SELECT MAX(no_rkm_medis) FROM pasien")[0]
     conn.close()
 
     created = [r for r in ledger.values() if r[1] == "created"]

@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, text
 
 from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import DEMO_DATA, create_demo_database, run_sql_file
-from tests.support import KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, TRANSACTIONAL_TABLES, base_settings, unavailable
-from website import store
+from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, TRANSACTIONAL_TABLES, base_settings,
+                           new_website_store, unavailable)
 
 
 @pytest.fixture(scope="session")
@@ -56,23 +56,14 @@ def postgres_url():
 def website_url(request, tmp_path):
     """A fresh website store, created from the shipped DDL, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'website.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        engine = store.make_engine(url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
-        engine.dispose()
-    engine = store.make_engine(url)
-    store.create_schema(engine)
-    engine.dispose()
-    return url
+        return new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
+    return new_website_store(request.getfixturevalue("postgres_url"), drop=True)
 
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """The one Prefect test harness of the session (~12 s to start). Flow test folders request it from
-    their conftest with an autouse fixture; never start a second one (harnesses must not nest)."""
+    """The one Prefect test harness of the session (~12 s to start). Every test in FLOW_FOLDERS runs
+    under it (`_flow_tests_use_the_harness`); never start a second one (harnesses must not nest)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
@@ -80,3 +71,11 @@ def prefect_harness():
     with prefect_test_harness(server_startup_timeout=180):
         yield
 
+
+FLOW_FOLDERS = {"flows", "faults", "privacy"}  # their tests run flows on the real Prefect engine
+
+
+@pytest.fixture(autouse=True)
+def _flow_tests_use_the_harness(request):
+    if request.path.parent.name in FLOW_FOLDERS:
+        request.getfixturevalue("prefect_harness")

@@ -5,15 +5,19 @@ A missing service skips locally but fails under CI=true: CI must never pass by s
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
-from khanza_sync.settings import Settings
+from khanza_sync.settings import PROJECT_ROOT, Settings
 from website import store
 from website.schema import registrations
 
@@ -74,13 +78,26 @@ def registration(**overrides) -> dict:
     return base
 
 
-def website_rows(url: str):
-    """The website table as a DataFrame indexed by registration id."""
+def website_rows(url: str, ids: list[str] | None = None) -> pd.DataFrame:
+    """The website table (or the rows `ids`) as a DataFrame indexed by registration id."""
     engine = store.make_engine(url)
     try:
-        return store.fetch_rows(engine).set_index("id")
+        return store.fetch_rows(engine, ids).set_index("id")
     finally:
         engine.dispose()
+
+
+def new_website_store(url: str, *, drop: bool = False) -> str:
+    """The website tables at `url` from the shipped DDL (`drop`: an old online_registrations goes first)."""
+    engine = store.make_engine(url)
+    try:
+        if drop:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
+        store.create_schema(engine)
+    finally:
+        engine.dispose()
+    return url
 
 
 def insert_registrations(url: str, rows: list[dict]) -> None:
@@ -89,3 +106,83 @@ def insert_registrations(url: str, rows: list[dict]) -> None:
         for row in rows:  # one statement each: rows may name different columns
             conn.execute(insert(registrations).values(**row))
     engine.dispose()
+
+
+def check_and_map(batch: pd.DataFrame, settings: Settings, khanza: Engine, now_local: datetime | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the sync flow does between extract and load, as plain functions (no Prefect): the data checks,
+    then the slugs mapped against Khanza's active master data. Returns (mapped, invalid, unmapped)."""
+    import data_checks
+    import mappings
+    from khanza import masterdata
+
+    if now_local is None:
+        now_local = datetime.now(settings.tz).replace(tzinfo=None)
+    valid, invalid, _ = data_checks.check(batch, settings, now_local)
+    with khanza.connect() as conn:
+        md = masterdata.load(conn)
+    codes = mappings.KhanzaCodes(poli=frozenset(md.active_poli), dokter=frozenset(md.active_dokter),
+                                 penjab=frozenset(md.active_penjab))
+    mapped, unmapped = mappings.apply(valid, mappings.load(settings.mappings_dir), codes)
+    return mapped, invalid, unmapped
+
+
+# ---------------------------------------------------------------- flows on the real Prefect engine
+
+
+def set_flow_env(monkeypatch, **env) -> None:
+    """Point the flows at other settings: they read them from the environment once per run, as in
+    production. Pools made for the previous settings are closed."""
+    from tasks.resources import dispose_all
+
+    for key, value in env.items():
+        monkeypatch.setenv(key.upper(), str(value))
+    dispose_all()
+
+
+def flows_as(monkeypatch, tmp_path: Path, website_url: str, **env):
+    """For a fixture to `yield from`: the flows on the test Khanza database (as root unless `env` names
+    another user) and `website_url`, no retries, run from `tmp_path` (no stray .env). Yields
+    `website_url`; closes the flows' pools afterwards."""
+    from tasks.resources import dispose_all
+
+    cfg = base_settings()
+    set_flow_env(monkeypatch, **{
+        "KHANZA_DB_HOST": cfg.khanza_db_host, "KHANZA_DB_PORT": cfg.khanza_db_port,
+        "KHANZA_DB_USER": cfg.khanza_db_user, "KHANZA_DB_PASSWORD": cfg.khanza_db_password.get_secret_value(),
+        "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": website_url, "KHANZA_RETRIES": 0,
+        "KHANZA_RETRY_DELAY_SECONDS": 0, "BOOKING_SAME_DAY_CUTOFF_HOUR": 23, **env})
+    monkeypatch.chdir(tmp_path)
+    yield website_url
+    dispose_all()
+
+
+def completed(flow, **params):
+    """Run `flow` on the real Prefect engine and assert it completed; returns its final state."""
+    state = flow(return_state=True, **params)
+    assert state.is_completed(), state.message
+    return state
+
+
+def flow_run_artifacts(*states) -> dict:
+    """The artifacts the flow runs of `states` published, by key."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[s.state_details.flow_run_id for s in states])))
+    return {a.key: a for a in asyncio.run(read())}
+
+
+def extra_mappings(monkeypatch, tmp_path: Path, **lines: str) -> Path:
+    """A copy of the project's mapping files with `lines` appended (dokter="dr-x: D001\\n" adds to
+    dokter.yaml), used by the flows from now on (MAPPINGS_DIR)."""
+    maps = tmp_path / "mappings"
+    shutil.copytree(PROJECT_ROOT / "mappings", maps)
+    for name, text in lines.items():
+        with open(maps / f"{name}.yaml", "a") as f:
+            f.write(text)
+    monkeypatch.setenv("MAPPINGS_DIR", str(maps))
+    return maps

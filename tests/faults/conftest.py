@@ -13,15 +13,12 @@ import pytest
 from sqlalchemy import Engine
 
 from khanza_sync.settings import Settings, load_settings
-from tests.support import KHANZA_TEST_DB
+from tasks.resources import dispose_all
+from tests.faults import helpers
+from tests.faults.invariants import Audit, audit
 from tests.faults.proxy import FaultProxy
+from tests.support import KHANZA_TEST_DB, insert_registrations, set_flow_env
 from website import store
-
-
-@pytest.fixture(autouse=True)
-def _harness(prefect_harness):
-    """Flow tests run on the real Prefect engine under the session's one test harness."""
-    yield
 
 
 @pytest.fixture
@@ -60,32 +57,39 @@ class FaultEnv:
 
     def configure(self, monkeypatch, **env) -> Settings:
         """Change pipeline settings (as env vars) for the rest of the test."""
-        for key, value in env.items():
-            monkeypatch.setenv(key.upper(), str(value))
-        reset_pipeline_caches()
+        set_flow_env(monkeypatch, **env)
         return load_settings()
 
+    def insert(self, regs: list[dict]) -> list[str]:
+        """Put `regs` on the website, pending; returns their ids."""
+        insert_registrations(self.website_url, regs)
+        return [r["id"] for r in regs]
 
-def reset_pipeline_caches() -> None:
-    from tasks import resources
+    def rows(self, ids=None) -> dict[str, dict]:
+        return helpers.rows_by_id(self.web, ids)
 
-    resources.dispose_all()
+    def make_due(self) -> None:
+        helpers.make_due(self.web)
+
+    def visits(self) -> int:
+        """How many visits (reg_periksa rows) Khanza holds."""
+        return helpers.visit_count(self.khanza)
+
+    def ledger(self):
+        return helpers.ledger_frame(self.khanza)
+
+    def audit(self, ids, **kwargs) -> Audit:
+        return audit(self.khanza, self.web, ids, **kwargs)
 
 
 @pytest.fixture
 def fault_env(monkeypatch, khanza, proxy, website_url):
     """The pipeline configured by environment, as in production, with Khanza behind the proxy."""
-    monkeypatch.setenv("KHANZA_DB_HOST", "127.0.0.1")
-    monkeypatch.setenv("KHANZA_DB_PORT", str(proxy.port))
-    monkeypatch.setenv("KHANZA_DB_NAME", KHANZA_TEST_DB)
-    monkeypatch.setenv("KHANZA_DB_USER", os.environ.get("KHANZA_DB_USER", "root"))
-    monkeypatch.setenv("KHANZA_DB_PASSWORD", os.environ.get("KHANZA_DB_PASSWORD", ""))
-    monkeypatch.setenv("WEBSITE_DB_URL", website_url)
-    for key, value in FAST.items():
-        monkeypatch.setenv(key, value)
-    reset_pipeline_caches()
+    set_flow_env(monkeypatch, KHANZA_DB_HOST="127.0.0.1", KHANZA_DB_PORT=proxy.port, KHANZA_DB_NAME=KHANZA_TEST_DB,
+                 KHANZA_DB_USER=os.environ.get("KHANZA_DB_USER", "root"),
+                 KHANZA_DB_PASSWORD=os.environ.get("KHANZA_DB_PASSWORD", ""), WEBSITE_DB_URL=website_url, **FAST)
     web = store.make_engine(website_url)
     yield FaultEnv(proxy=proxy, khanza=khanza, website_url=website_url, web=web)
     web.dispose()
-    reset_pipeline_caches()
+    dispose_all()
     monkeypatch.undo()

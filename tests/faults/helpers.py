@@ -8,10 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 from sqlalchemy import text
 
-import data_checks
-import mappings
-from khanza import masterdata
-from tests.support import hospital_today, registration
+from tests.support import check_and_map, hospital_today, registration
 from website import store
 
 # (website clinic slug, website doctor slug): every pair has a daily schedule with quota 30 in the demo data
@@ -40,17 +37,15 @@ def registrations(n: int, *, start: int = 0, prefix: str = "reg", **overrides) -
 
 def claim_and_map(fault_env, limit: int):
     """What the flow does before loading: claim under a lease, check, map (plain functions, no Prefect)."""
-    settings = fault_env.settings
     now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
-    batch = store.claim_pending(fault_env.web, limit, now_utc, settings.claim_lease_seconds)
-    valid, invalid, _ = data_checks.check(batch, settings, datetime.now(settings.tz).replace(tzinfo=None))
-    assert invalid.empty
-    with fault_env.khanza.connect() as conn:
-        md = masterdata.load(conn)
-    codes = mappings.KhanzaCodes(poli=frozenset(md.active_poli), dokter=frozenset(md.active_dokter),
-                                 penjab=frozenset(md.active_penjab))
-    mapped, unmapped = mappings.apply(valid, mappings.load(settings.mappings_dir), codes)
-    assert unmapped.empty
+    return all_mapped(fault_env, store.claim_pending(fault_env.web, limit, now_utc,
+                                                     fault_env.settings.claim_lease_seconds))
+
+
+def all_mapped(fault_env, batch: pd.DataFrame) -> pd.DataFrame:
+    """`batch` checked and mapped; every row must pass both."""
+    mapped, invalid, unmapped = check_and_map(batch, fault_env.settings, fault_env.khanza)
+    assert invalid.empty and unmapped.empty
     return mapped
 
 

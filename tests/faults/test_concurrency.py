@@ -12,30 +12,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-import data_checks
-import mappings
-from khanza import masterdata
 from khanza.db import make_engine
 from khanza.registration import load_batch
-from tests.support import KHANZA_TEST_DB, insert_registrations
 from tests.faults.desk import DeskSimulator, seed_patients
-from tests.faults.helpers import ledger_frame, registrations, tomorrow, visit_count
-from tests.faults.invariants import audit
+from tests.faults.helpers import all_mapped, registrations, run_sync, tomorrow
+from tests.support import KHANZA_TEST_DB
 from website import store
 
 DOCTOR = ("penyakit-dalam", "dr-ahmad-sppd", "D001", "INT")
-
-
-def check_and_map(fault_env, batch: pd.DataFrame) -> pd.DataFrame:
-    settings = fault_env.settings
-    valid, invalid, _ = data_checks.check(batch, settings, datetime.now(settings.tz).replace(tzinfo=None))
-    with fault_env.khanza.connect() as conn:
-        md = masterdata.load(conn)
-    codes = mappings.KhanzaCodes(poli=frozenset(md.active_poli), dokter=frozenset(md.active_dokter),
-                                 penjab=frozenset(md.active_penjab))
-    mapped, unmapped = mappings.apply(valid, mappings.load(settings.mappings_dir), codes)
-    assert invalid.empty and unmapped.empty
-    return mapped
 
 
 def now_utc() -> datetime:
@@ -57,9 +41,7 @@ def direct_conn_args(khanza):
 def test_desk_walk_ins_and_two_pipeline_loads_at_once(fault_env, direct_conn_args, caplog):
     poli, doctor, kd_dokter, kd_poli = DOCTOR
     raise_quota(fault_env.khanza, kd_dokter)
-    regs = registrations(60, prefix="busy", poliklinik=poli, doctor=doctor)
-    ids = [r["id"] for r in regs]
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert(registrations(60, prefix="busy", poliklinik=poli, doctor=doctor))
 
     # Two workers claim at the same moment: disjoint halves.
     barrier = threading.Barrier(2)
@@ -72,7 +54,7 @@ def test_desk_walk_ins_and_two_pipeline_loads_at_once(fault_env, direct_conn_arg
         claims = list(pool.map(claim, range(2)))
     assert sorted(len(c) for c in claims) == [30, 30]
     assert not set(claims[0]["id"]) & set(claims[1]["id"])
-    batches = [check_and_map(fault_env, c) for c in claims]
+    batches = [all_mapped(fault_env, c) for c in claims]
 
     desk = DeskSimulator(direct_conn_args, KHANZA_TEST_DB, day=tomorrow(), kd_dokter=kd_dokter, kd_poli=kd_poli,
                          patients=seed_patients(direct_conn_args, KHANZA_TEST_DB, 20), clerks=2, per_clerk=5000,
@@ -98,8 +80,8 @@ def test_desk_walk_ins_and_two_pipeline_loads_at_once(fault_env, direct_conn_arg
     refusals = Counter(r.getMessage().split(": ", 1)[-1] for r in caplog.records if "refused by Khanza" in r.getMessage())
     assert (result["status"] == "synced").all() and (result["outcome"] == "created").all(), \
         (result["error_code"].value_counts().to_dict(), dict(refusals))
-    assert visit_count(fault_env.khanza) == 60 + stats.inserted
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    assert fault_env.visits() == 60 + stats.inserted
+    report = fault_env.audit(ids)
     assert report.synced == 60 and not report.problems, report.summary()
     # The pipeline's numbers really interleave with the desk's (same doctor, same day).
     with fault_env.khanza.connect() as conn:
@@ -114,9 +96,8 @@ def overlapping_loads(fault_env, n: int = 16):
     """Two loads of the SAME claimed registrations (a lease that ran out while a slow run still held them).
     The test holds the pipeline's numbering lock until both loads are queued on it, so both read the ledger
     before either writes: the worst interleaving, made deterministic."""
-    regs = registrations(n, prefix="twice")
-    insert_registrations(fault_env.website_url, regs)
-    batch = check_and_map(fault_env, store.claim_pending(fault_env.web, n, now_utc(), 60))
+    ids = fault_env.insert(registrations(n, prefix="twice"))
+    batch = all_mapped(fault_env, store.claim_pending(fault_env.web, n, now_utc(), 60))
     engine = make_engine(fault_env.settings)
     clock = datetime.now(fault_env.settings.tz).replace(tzinfo=None)
     lock_name = f"khanza_sync:{fault_env.settings.khanza_db_name}"
@@ -138,7 +119,7 @@ def overlapping_loads(fault_env, n: int = 16):
     finally:
         holder.close()
         engine.dispose()
-    return [r["id"] for r in regs], outcomes
+    return ids, outcomes
 
 
 @pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
@@ -147,8 +128,8 @@ def test_overlapping_loads_never_make_a_second_visit(fault_env):
     first = outcomes[0] if (outcomes[0]["outcome"] == "created").all() else outcomes[1]
     assert (first["outcome"] == "created").all()
     store.write_outcomes(fault_env.web, first, now_utc())
-    assert visit_count(fault_env.khanza) == len(ids) and len(ledger_frame(fault_env.khanza)) == len(ids)
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    assert fault_env.visits() == len(ids) and len(fault_env.ledger()) == len(ids)
+    report = fault_env.audit(ids)
     assert report.synced == len(ids) and not report.problems, report.summary()
 
 
@@ -163,14 +144,13 @@ def test_overlapping_loads_both_report_the_same_synced_numbers(fault_env):
     columns = ["id", "no_rawat", "no_reg", "no_rkm_medis"]
     assert outcomes[0].sort_values("id")[columns].reset_index(drop=True).equals(
         outcomes[1].sort_values("id")[columns].reset_index(drop=True))
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    report = fault_env.audit(ids)
     assert not report.problems, report.summary()
 
 
 @pytest.mark.parametrize("website_url", ["postgresql", "sqlite"], indirect=True)
 def test_concurrent_claims_take_disjoint_rows(fault_env):
-    regs = registrations(200, prefix="claim")
-    insert_registrations(fault_env.website_url, regs)
+    fault_env.insert(registrations(200, prefix="claim"))
     barrier = threading.Barrier(4)
 
     def worker(_):
@@ -198,17 +178,13 @@ def test_desk_winning_every_no_rawat_race_does_not_reject_the_registration(fault
     poli, doctor, kd_dokter, kd_poli = DOCTOR
     desk = DeskSimulator(direct_conn_args, KHANZA_TEST_DB, day=tomorrow(), kd_dokter=kd_dokter, kd_poli=kd_poli,
                          patients=seed_patients(direct_conn_args, KHANZA_TEST_DB, 3))
-    regs = registrations(3, prefix="race", poliklinik=poli, doctor=doctor)
-    ids = [r["id"] for r in regs]
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert(registrations(3, prefix="race", poliklinik=poli, doctor=doctor))
     for nth in range(1, 6):
         fault_env.proxy.call_before_query(nth, desk.walk_in_now, match=b"INSERT INTO reg_periksa")
 
-    from tests.faults.helpers import make_due, run_sync
-
     first = run_sync()
     assert fault_env.proxy.calls == 5 and desk.stats.inserted == 5
-    make_due(fault_env.web)
+    fault_env.make_due()
     run_sync()  # a later run: the race is over
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    report = fault_env.audit(ids)
     assert report.synced == 3 and not report.problems, (first.message, report.summary(), dict(report.by_error))

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import insert_registrations
-from tests.faults.helpers import (
-    ledger_frame,
-    registrations,
-    rows_by_id,
-    run_sync,
-    visit_count,
-)
-from tests.faults.invariants import audit
+from tests.faults.helpers import registrations, run_sync
 
 
 def batch_with_returning_patients() -> list[dict]:
@@ -36,8 +28,7 @@ def batch_with_returning_patients() -> list[dict]:
 def test_connections_dropped_mid_batch_recover_during_retries(fault_env, monkeypatch):
     fault_env.configure(monkeypatch, KHANZA_RETRIES=6, KHANZA_RETRY_DELAY_SECONDS=0.1)
     regs = batch_with_returning_patients()
-    ids = [r["id"] for r in regs]
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert(regs)
 
     proxy = fault_env.proxy
     proxy.drop_at_query(60)  # mid-transaction: the open registration is rolled back by the server
@@ -50,13 +41,13 @@ def test_connections_dropped_mid_batch_recover_during_retries(fault_env, monkeyp
     assert state.is_completed(), state.message
     assert proxy.pending_triggers == 0 and proxy.drops >= 4  # every fault really happened
     assert proxy.connections >= 5  # and each one cost a reconnect
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    report = fault_env.audit(ids)
     assert not report.problems, report.summary()
     assert report.synced == 40 and report.rejected == 0
-    rows = rows_by_id(fault_env.web, ids)
+    rows = fault_env.rows(ids)
     # 38 visits (34 + 4 second clinics); the 2 same-clinic repeats got the existing visit's numbers
-    assert visit_count(fault_env.khanza) == 38
-    ledger = ledger_frame(fault_env.khanza)
+    assert fault_env.visits() == 38
+    ledger = fault_env.ledger()
     assert len(ledger) == 40 and ledger["outcome"].value_counts().to_dict() == {"created": 38, "duplicate": 2}
     for again in [r for r in regs if r["id"].startswith("drop-again")]:
         first = next(r for r in regs[10:12] if r["nik"] == again["nik"])

@@ -9,23 +9,12 @@ from datetime import datetime, timezone
 import pytest
 
 from khanza_sync.error_codes import ErrorCode
-from tests.support import insert_registrations
-from tests.faults.helpers import (
-    ledger_frame,
-    make_due,
-    registrations,
-    rows_by_id,
-    run_sync,
-    visit_count,
-)
-from tests.faults.invariants import audit
+from tests.faults.helpers import registrations, run_sync
 
 
 @pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
 def test_offline_run_defers_everything_then_next_run_syncs_once(fault_env):
-    regs = registrations(12, prefix="off")
-    insert_registrations(fault_env.website_url, regs)
-    ids = [r["id"] for r in regs]
+    ids = fault_env.insert(registrations(12, prefix="off"))
 
     fault_env.proxy.refuse()  # Khanza stopped before the run, and stays down for all its retries
     started = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -34,7 +23,7 @@ def test_offline_run_defers_everything_then_next_run_syncs_once(fault_env):
     assert state.is_failed(), state
     assert "Khanza offline: 12 deferred" in state.message
     assert fault_env.proxy.connections == 0  # nothing ever got through
-    rows = rows_by_id(fault_env.web, ids)
+    rows = fault_env.rows(ids)
     assert {r["status"] for r in rows.values()} == {"pending"}
     assert {r["error_code"] for r in rows.values()} == {ErrorCode.KHANZA_UNREACHABLE.value}
     # The claimed batch counts an attempt; the rows it never reached wait with the shared retry time.
@@ -42,14 +31,14 @@ def test_offline_run_defers_everything_then_next_run_syncs_once(fault_env):
     assert len(claimed) == 5
     assert all(r["attempts"] in (0, 1) for r in rows.values())
     assert all(r["next_attempt_at"] is not None and r["next_attempt_at"] > started for r in rows.values())
-    assert ledger_frame(fault_env.khanza).empty and visit_count(fault_env.khanza) == 0
+    assert fault_env.ledger().empty and fault_env.visits() == 0
 
     # Still down at the next run: each registration's own backoff grows with its attempts.
-    make_due(fault_env.web)
+    fault_env.make_due()
     second = datetime.now(timezone.utc).replace(tzinfo=None)
     state = run_sync(batch_size=20)
     assert state.is_failed() and "12 deferred" in state.message
-    rows = rows_by_id(fault_env.web, ids)
+    rows = fault_env.rows(ids)
     assert sorted(r["attempts"] for r in rows.values()) == [1] * 7 + [2] * 5
     once = [r for r in rows.values() if r["attempts"] == 1]
     twice = [r for r in rows.values() if r["attempts"] == 2]
@@ -61,27 +50,26 @@ def test_offline_run_defers_everything_then_next_run_syncs_once(fault_env):
 
     # Khanza is back: the next scheduled run syncs every registration exactly once.
     fault_env.proxy.accept()
-    make_due(fault_env.web)
+    fault_env.make_due()
     state = run_sync(batch_size=5)
     assert state.is_completed(), state.message
     assert state.message.startswith("12 registrations: created=12")
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    report = fault_env.audit(ids)
     assert report.synced == 12 and not report.problems, report.summary()
-    assert visit_count(fault_env.khanza) == 12 and len(ledger_frame(fault_env.khanza)) == 12
-    assert all(r["error_code"] is None for r in rows_by_id(fault_env.web, ids).values())
+    assert fault_env.visits() == 12 and len(fault_env.ledger()) == 12
+    assert all(r["error_code"] is None for r in fault_env.rows(ids).values())
 
     # And a further run finds nothing to do: no second visit.
     state = run_sync()
     assert state.is_completed() and state.message.startswith("0 registrations")
-    assert visit_count(fault_env.khanza) == 12
+    assert fault_env.visits() == 12
 
 
 @pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
 def test_khanza_started_during_the_retries(fault_env, monkeypatch):
     """Khanza down when the run starts, up again while Prefect is still retrying: the same run loads all."""
     fault_env.configure(monkeypatch, KHANZA_RETRIES=6, KHANZA_RETRY_DELAY_SECONDS=0.3)
-    regs = registrations(8, prefix="up")
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert(registrations(8, prefix="up"))
     fault_env.proxy.refuse()
     timer = threading.Timer(1.5, fault_env.proxy.accept)
     timer.start()
@@ -92,5 +80,5 @@ def test_khanza_started_during_the_retries(fault_env, monkeypatch):
         timer.cancel()
     assert time.monotonic() - started >= 1.5  # it really waited for Khanza
     assert state.is_completed(), state.message
-    report = audit(fault_env.khanza, fault_env.web, [r["id"] for r in regs])
+    report = fault_env.audit(ids)
     assert report.synced == 8 and not report.problems, report.summary()

@@ -11,17 +11,8 @@ from sqlalchemy import text
 from khanza_sync.error_codes import ErrorCode
 from khanza.db import make_engine
 from khanza.registration import load_batch
-from tests.support import hospital_today, insert_registrations
-from tests.faults.helpers import (
-    claim_and_map,
-    ledger_frame,
-    make_due,
-    registrations,
-    rows_by_id,
-    run_sync,
-    visit_count,
-)
-from tests.faults.invariants import audit
+from tests.faults.helpers import claim_and_map, registrations, run_sync
+from tests.support import hospital_today
 
 
 @pytest.fixture
@@ -53,9 +44,7 @@ def test_poison_rows_never_block_the_others(fault_env, monkeypatch, poison_trigg
     late = registrations(1, start=2, prefix="late", visit_date=hospital_today() - timedelta(days=1),
                          created_at=past_created + timedelta(seconds=1))[0]
     good = registrations(6, start=3, prefix="good")
-    regs = [poison, tired, late] + good
-    ids = [r["id"] for r in regs]
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert([poison, tired, late] + good)
     poison_trigger(poison["nik"])
 
     # Run 1, Khanza offline: nobody can tell whether an earlier attempt already loaded a row, so nothing
@@ -64,7 +53,7 @@ def test_poison_rows_never_block_the_others(fault_env, monkeypatch, poison_trigg
     fault_env.proxy.refuse()
     state = run_sync()
     assert state.is_failed() and "Khanza offline: 9 deferred" in state.message
-    rows = rows_by_id(fault_env.web, ids)
+    rows = fault_env.rows(ids)
     assert (rows[tired["id"]]["status"], rows[tired["id"]]["error_code"]) == ("pending", "TOO_MANY_ATTEMPTS")
     assert rows[tired["id"]]["attempts"] == 3
     for reg in [poison, late] + good:
@@ -74,19 +63,19 @@ def test_poison_rows_never_block_the_others(fault_env, monkeypatch, poison_trigg
     # Run 2, Khanza back: the ledger has none of them, so the passed date is rejected, the poison row is
     # refused for good, and everything behind it (the flagged row too) loads.
     fault_env.proxy.accept()
-    make_due(fault_env.web)
+    fault_env.make_due()
     state = run_sync()
     assert state.is_completed(), state.message
     assert state.message.startswith("9 registrations: created=7 duplicate=0 rejected=2")
-    rows = rows_by_id(fault_env.web, ids)
+    rows = fault_env.rows(ids)
     assert (rows[late["id"]]["status"], rows[late["id"]]["error_code"]) == ("rejected", "VISIT_DATE_PASSED")
     assert (rows[poison["id"]]["status"], rows[poison["id"]]["error_code"]) == ("rejected", "KHANZA_REJECTED")
     assert all(rows[r["id"]]["status"] == "synced" for r in good + [tired])
-    assert visit_count(fault_env.khanza) == 7
-    assert poison["id"] not in set(ledger_frame(fault_env.khanza)["registration_id"])  # rolled back whole
+    assert fault_env.visits() == 7
+    assert poison["id"] not in set(fault_env.ledger()["registration_id"])  # rolled back whole
     with fault_env.khanza.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM pasien WHERE no_ktp = :n"), {"n": poison["nik"]}).scalar() == 0
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    report = fault_env.audit(ids)
     assert report.synced == 7 and report.rejected == 2 and not report.problems, report.summary()
 
     # Run 3: nothing is retried forever.
@@ -97,18 +86,16 @@ def test_poison_rows_never_block_the_others(fault_env, monkeypatch, poison_trigg
 @pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
 def test_too_many_attempts_never_rejects_a_registration_already_in_khanza(fault_env, monkeypatch):
     fault_env.configure(monkeypatch, MAX_TRANSIENT_ATTEMPTS=1, KHANZA_RETRIES=0)
-    regs = registrations(6, prefix="last")
-    ids = [r["id"] for r in regs]
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert(registrations(6, prefix="last"))
     # The link drops just before the third registration's ledger row: two are in Khanza, four are not.
     fault_env.proxy.drop_at_query(3, match=b"INSERT INTO khanza_sync_ledger")
     state = run_sync()
     assert state.is_failed()
-    loaded = set(ledger_frame(fault_env.khanza)["registration_id"])
+    loaded = set(fault_env.ledger()["registration_id"])
     assert len(loaded) == 2  # two registrations made it into Khanza before the link went down
-    make_due(fault_env.web)
+    fault_env.make_due()
     run_sync()  # Khanza is fine again
-    report = audit(fault_env.khanza, fault_env.web, ids, allow_pending=True)
+    report = fault_env.audit(ids, allow_pending=True)
     assert not report.rejected_but_loaded, (report.summary(), sorted(report.rejected_but_loaded))
 
 
@@ -116,9 +103,7 @@ def test_too_many_attempts_never_rejects_a_registration_already_in_khanza(fault_
 def test_repair_from_ledger_wins_over_a_visit_date_that_passed_meanwhile(fault_env):
     yesterday = hospital_today() - timedelta(days=1)
     created = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=2)
-    regs = registrations(3, prefix="midnight", visit_date=yesterday, created_at=created)
-    ids = [r["id"] for r in regs]
-    insert_registrations(fault_env.website_url, regs)
+    ids = fault_env.insert(registrations(3, prefix="midnight", visit_date=yesterday, created_at=created))
     # Yesterday evening: loaded into Khanza (for yesterday), then the run crashed before the write-back.
     engine = make_engine(fault_env.settings)
     with pytest.MonkeyPatch.context() as mp:
@@ -128,9 +113,9 @@ def test_repair_from_ledger_wins_over_a_visit_date_that_passed_meanwhile(fault_e
         mapped = claim_and_map(fault_env, 3)
     load_batch(engine, mapped, fault_env.settings, datetime.combine(yesterday, datetime.min.time()).replace(hour=20))
     engine.dispose()
-    assert len(ledger_frame(fault_env.khanza)) == 3
-    make_due(fault_env.web)
+    assert len(fault_env.ledger()) == 3
+    fault_env.make_due()
 
     run_sync()  # today
-    report = audit(fault_env.khanza, fault_env.web, ids)
+    report = fault_env.audit(ids)
     assert report.synced == 3 and not report.problems, (report.summary(), dict(report.by_error))

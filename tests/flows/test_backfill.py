@@ -5,29 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 from prefect import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    LogFilter,
-    LogFilterFlowRunId,
-)
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from sqlalchemy import text
 
 from flows.backfill_registrations import backfill_registrations
-from khanza_sync.cli import main
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
-from khanza_sync.settings import PROJECT_ROOT, load_settings
-from tests.support import (
-    hospital_today,
-    insert_registrations,
-    registration,
-    website_rows,
-)
+from khanza_sync.cli import main
+from khanza_sync.settings import load_settings
+from tests.support import (completed, extra_mappings, flow_run_artifacts, hospital_today, insert_registrations,
+                           registration, website_rows)
 from website import store
 
 
@@ -49,20 +39,13 @@ def test_dry_run_writes_nothing(flow_env, khanza):
                             registration(id="later", visit_date=tomorrow + timedelta(days=5))])
     web_before, khanza_before = website_rows(flow_env), khanza_state(khanza)
 
-    state = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", dry_run=True, return_state=True)
-    assert state.is_completed(), state.message
+    state = completed(backfill_registrations, start=tomorrow, end=tomorrow, status="rejected", dry_run=True)
     assert state.message.startswith("DRY RUN")
     assert "re-queue 1 rejected" in state.message and "create in Khanza 4" in state.message
     assert "reject 2" in state.message
     pd.testing.assert_frame_equal(website_rows(flow_env), web_before)  # not even a claim (attempts, lease)
     assert khanza_state(khanza) == khanza_before
-
-    async def dry_run_table():
-        async with get_client() as client:
-            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
-        return {a.key: a for a in arts}
-    arts = asyncio.run(dry_run_table())
+    arts = flow_run_artifacts(state)
     assert {"backfill-summary", "backfill-dry-run", "backfill-progress"} <= set(arts)
     table = json.loads(arts["backfill-dry-run"].data)
     by_would = {(r["would"], r["error_code"]): r for r in table}
@@ -82,14 +65,9 @@ def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khan
         rejected(registration(id="outside-rej", visit_date=tomorrow + timedelta(days=4)), "UNKNOWN_DOCTOR"),
     ])
     # The data team fixes the mapping: the website's new slug is the same Khanza doctor.
-    maps = tmp_path / "mappings"
-    shutil.copytree(PROJECT_ROOT / "mappings", maps)
-    with open(maps / "dokter.yaml", "a") as f:
-        f.write("dr-ahmad-baru: D001\n")
-    monkeypatch.setenv("MAPPINGS_DIR", str(maps))
+    extra_mappings(monkeypatch, tmp_path, dokter="dr-ahmad-baru: D001\n")
 
-    first = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", return_state=True)
-    assert first.is_completed(), first.message
+    first = completed(backfill_registrations, start=tomorrow, end=tomorrow, status="rejected")
     assert "re-queued 2 rejected" in first.message and "4 registrations: created=3" in first.message
     web = website_rows(flow_env)
     assert (web.loc[["p1", "p2", "new-doc"], "status"] == "synced").all()
@@ -98,8 +76,7 @@ def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khan
     assert web.loc["outside-rej", "status"] == "rejected"
     khanza_after_first = khanza_state(khanza)
 
-    second = backfill_registrations(start=tomorrow, end=tomorrow, status="rejected", return_state=True)
-    assert second.is_completed(), second.message
+    second = completed(backfill_registrations, start=tomorrow, end=tomorrow, status="rejected")
     assert "created=0" in second.message and "duplicate=0" in second.message
     pd.testing.assert_frame_equal(website_rows(flow_env), web)
     assert khanza_state(khanza) == khanza_after_first

@@ -2,21 +2,17 @@
 database (SQLite and PostgreSQL, tables created by the flow), and stale mapping entries are reported."""
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 from datetime import timedelta
 
 import pandas as pd
 import pytest
-from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy import text
 
 from flows.publish_master_data import publish_master_data
 from flows.sync_registrations import sync_registrations
-from khanza_sync.settings import PROJECT_ROOT
-from tests.support import hospital_today, insert_registrations, registration
+from tests.support import (completed, extra_mappings, flow_run_artifacts, hospital_today, insert_registrations,
+                           registration)
 from website import master_data, store
 
 
@@ -46,8 +42,7 @@ def test_master_data_tables_filled_and_quota_counts_registrations(fresh_master, 
     with khanza.begin() as conn:  # a desk cancellation frees a place again
         conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' ORDER BY no_rawat LIMIT 1"))
 
-    state = publish_master_data(days_ahead=7, return_state=True)
-    assert state.is_completed(), state.message
+    state = completed(publish_master_data, days_ahead=7)
     assert state.message.startswith("published 10 clinics, 12 doctors, 78 sessions")
 
     clinics = read(fresh_master, "khanza_clinics").set_index("kd_poli")
@@ -77,28 +72,15 @@ def test_master_data_tables_filled_and_quota_counts_registrations(fresh_master, 
 
 
 def test_stale_mapping_entries_are_reported(fresh_master, khanza, monkeypatch, tmp_path):
-    maps = tmp_path / "mappings"
-    shutil.copytree(PROJECT_ROOT / "mappings", maps)
-    with open(maps / "dokter.yaml", "a") as f:
-        f.write("dr-pensiun: D099\ndr-hantu: D777\n")
-    with open(maps / "poliklinik.yaml", "a") as f:
-        f.write("poli-tutup: LAMA\n")
-    with open(maps / "penjab.yaml", "a") as f:
-        f.write("lama: X01\n")
-    monkeypatch.setenv("MAPPINGS_DIR", str(maps))
+    extra_mappings(monkeypatch, tmp_path, dokter="dr-pensiun: D099\ndr-hantu: D777\n",
+                   poliklinik="poli-tutup: LAMA\n", penjab="lama: X01\n")
     with khanza.begin() as conn:  # a doctor without any schedule any more
         conn.execute(text("DELETE FROM jadwal WHERE kd_dokter = 'D010'"))
 
-    state = publish_master_data(days_ahead=3, return_state=True)
-    assert state.is_completed(), state.message
+    state = completed(publish_master_data, days_ahead=3)
     assert "5 mapping problems" in state.message
 
-    async def problems():
-        async with get_client() as client:
-            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
-        return {a.key: a for a in arts}
-    arts = asyncio.run(problems())
+    arts = flow_run_artifacts(state)
     assert {"master-data-summary", "master-data-mapping-problems", "master-data-quota"} <= set(arts)
     found = {(p["slug"], p["code"]): p["problem"] for p in json.loads(arts["master-data-mapping-problems"].data)}
     assert found == {

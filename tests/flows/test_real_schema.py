@@ -13,14 +13,8 @@ from flows.sync_registrations import sync_registrations
 from khanza.db import make_engine
 from khanza.setup import recreate_database
 from khanza_sync.settings import PROJECT_ROOT
-from tests.support import (
-    CI,
-    base_settings,
-    hospital_today,
-    insert_registrations,
-    registration,
-)
-from website import store
+from tests.support import (CI, base_settings, completed, hospital_today, insert_registrations, registration,
+                           set_flow_env, website_rows)
 
 REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
 REAL_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test") + "_real"
@@ -53,9 +47,8 @@ def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path,
     (tmp_path / "poliklinik.yaml").write_text("penyakit-dalam: U0003\n")
     (tmp_path / "dokter.yaml").write_text("dr-qotrunnada: D0000003\ndr-hilyatul: D0000004\n")
     (tmp_path / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A09\n")
-    for key, value in {"KHANZA_DB_NAME": REAL_DB, "WEBSITE_DB_URL": website_url, "MAPPINGS_DIR": str(tmp_path),
-                       "KHANZA_RETRIES": "0", "BOOKING_SAME_DAY_CUTOFF_HOUR": ""}.items():
-        monkeypatch.setenv(key, value)
+    set_flow_env(monkeypatch, KHANZA_DB_NAME=REAL_DB, WEBSITE_DB_URL=website_url, MAPPINGS_DIR=tmp_path,
+                 KHANZA_RETRIES=0, BOOKING_SAME_DAY_CUTOFF_HOUR="")
     wednesday = next_wednesday()
     regs = [registration(id="real-new", poliklinik="penyakit-dalam", doctor="dr-qotrunnada", visit_date=wednesday,
                          full_name="Ani Lestari", gender="Perempuan"),
@@ -64,12 +57,9 @@ def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path,
             registration(id="real-noschedule", poliklinik="penyakit-dalam", doctor="dr-hilyatul",
                          visit_date=wednesday)]
     insert_registrations(website_url, regs)
-    state = sync_registrations(return_state=True)
-    assert state.is_completed(), state.message
+    completed(sync_registrations)
 
-    engine = store.make_engine(website_url)
-    web = store.fetch_rows(engine).set_index("id")
-    engine.dispose()
+    web = website_rows(website_url)
     assert web.loc["real-noschedule", "error_code"] == "NO_SCHEDULE"
     with real_khanza.connect() as conn:
         conn.exec_driver_sql("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")

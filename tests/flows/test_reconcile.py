@@ -5,26 +5,17 @@ website the way the website does) and checks what the reconcile run writes and r
 """
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pandas as pd
 import pytest
-from prefect import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterKey,
-)
 from sqlalchemy import text, update
 
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
-from tests.support import (
-    hospital_today,
-    insert_registrations,
-    registration,
-    website_rows,
-)
+from tests.support import (completed, flow_run_artifacts, hospital_today, insert_registrations, registration,
+                           website_rows)
 from website import store
 from website.schema import registrations
 
@@ -58,26 +49,38 @@ def desk_visit(khanza, *, no_rawat, no_reg, day, kd_dokter, kd_poli, rm, stts="B
                 poli=kd_poli, stts=stts)
 
 
-def sync_all():
-    state = sync_registrations(return_state=True)
-    assert state.is_completed(), state.message
-    return state
+def synced(url, regs: list[dict]) -> pd.DataFrame:
+    """`regs` put on the website and loaded by a completed sync run; the website rows afterwards."""
+    insert_registrations(url, regs)
+    completed(sync_registrations)
+    return website_rows(url)
 
 
 def reconcile(**params):
-    state = reconcile_queue_numbers(return_state=True, **params)
-    assert state.is_completed(), state.message
-    return state
+    return completed(reconcile_queue_numbers, **params)
 
 
-async def artifact_rows(key: str, flow_run_id) -> list[dict]:
-    import json
-    async with get_client() as client:
-        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    assert arts, f"no artifact {key}"
-    data = arts[0].data
-    return json.loads(data) if isinstance(data, str) else data
+def assert_next_run_changes_nothing(url, after: pd.DataFrame, says: str) -> None:
+    """A second reconcile run finds nothing more to do (`says` is in its message) and leaves the website
+    rows as they were (`after`)."""
+    again = reconcile()
+    assert says in again.message
+    pd.testing.assert_frame_equal(website_rows(url), after)
+
+
+def assert_cancelled_on_both_sides(khanza, khanza_status_sql: str, url, reg_id: str) -> None:
+    """Khanza's row (the one `khanza_status_sql` reads) is Batal and the website row is cancelled."""
+    with khanza.connect() as conn:
+        assert conn.execute(text(khanza_status_sql)).scalar() == "Batal"
+    assert website_rows(url).loc[reg_id, "status"] == "cancelled"
+
+
+def findings_of(state) -> pd.DataFrame:
+    """The run's reconcile-findings table."""
+    arts = flow_run_artifacts(state)
+    assert "reconcile-findings" in arts, "no artifact reconcile-findings"
+    data = arts["reconcile-findings"].data
+    return pd.DataFrame(json.loads(data) if isinstance(data, str) else data)
 
 
 @pytest.fixture
@@ -90,9 +93,7 @@ def booking_mode(monkeypatch, flow_env):
 
 
 def test_cancelled_or_deleted_in_khanza_reaches_website(flow_env, khanza):
-    insert_registrations(flow_env, [registration(id=f"k{i}") for i in range(3)])
-    sync_all()
-    web = website_rows(flow_env)
+    web = synced(flow_env, [registration(id=f"k{i}") for i in range(3)])
     khanza_exec(khanza, "UPDATE reg_periksa SET stts = 'Batal' WHERE no_rawat = :r", r=web.loc["k0", "no_rawat"])
     khanza_exec(khanza, "DELETE FROM reg_periksa WHERE no_rawat = :r", r=web.loc["k1", "no_rawat"])  # Mobile JKN style
     before = khanza_checksums(khanza)
@@ -105,16 +106,13 @@ def test_cancelled_or_deleted_in_khanza_reaches_website(flow_env, khanza):
     assert after.loc["k2", "status"] == "synced" and pd.isna(after.loc["k2", "error_code"])
     assert khanza_checksums(khanza) == before  # reconcile never changed Khanza
 
-    again = reconcile()
-    assert "1 synced rows checked, 0 updated from Khanza, 0 cancelled/deleted" in again.message
-    pd.testing.assert_frame_equal(website_rows(flow_env), after)
+    assert_next_run_changes_nothing(flow_env, after,
+                                    "1 synced rows checked, 0 updated from Khanza, 0 cancelled/deleted")
 
 
 def test_doctor_clinic_date_and_queue_number_changes_reach_website(flow_env, khanza):
-    insert_registrations(flow_env, [registration(id="move", local_queue_number="LCL-0001"),
-                                    registration(id="odd"), registration(id="same")])
-    sync_all()
-    web = website_rows(flow_env)
+    web = synced(flow_env, [registration(id="move", local_queue_number="LCL-0001"), registration(id="odd"),
+                            registration(id="same")])
     moved_day = hospital_today() + timedelta(days=3)
     # The desk moves one visit to another internist, two days later, with a new queue number...
     khanza_exec(khanza, "UPDATE reg_periksa SET kd_dokter = 'D011', tgl_registrasi = :d, no_reg = '007' "
@@ -133,25 +131,16 @@ def test_doctor_clinic_date_and_queue_number_changes_reach_website(flow_env, kha
     assert "unmapped_khanza_code=1" in state.message  # ...reported instead
     assert "provisional_number_differs=1" in state.message
 
-    findings = pd.DataFrame(await_rows("reconcile-findings", state))
+    findings = findings_of(state)
     assert set(findings["finding"]) == {"unmapped_khanza_code", "provisional_number_differs"}
     assert findings.set_index("finding").loc["unmapped_khanza_code", "registration_id"] == "odd"
     assert "LCL-0001 -> final 007" in findings.set_index("finding").loc["provisional_number_differs", "detail"]
 
-    again = reconcile()
-    assert "0 updated from Khanza" in again.message
-    pd.testing.assert_frame_equal(website_rows(flow_env), after)
-
-
-def await_rows(key, state):
-    import asyncio
-    return asyncio.run(artifact_rows(key, state.state_details.flow_run_id))
+    assert_next_run_changes_nothing(flow_env, after, "0 updated from Khanza")
 
 
 def test_booking_checked_in_moved_and_cancelled_in_khanza(booking_mode, khanza):
-    insert_registrations(booking_mode, [registration(id=f"b{i}") for i in range(3)])
-    sync_all()
-    web = website_rows(booking_mode)
+    web = synced(booking_mode, [registration(id=f"b{i}") for i in range(3)])
     assert web["no_rawat"].isna().all() and (web["status"] == "synced").all()
     day = hospital_today() + timedelta(days=1)
     rm0, rm1, rm2 = (web.loc[f"b{i}", "no_rkm_medis"] for i in range(3))
@@ -172,18 +161,14 @@ def test_booking_checked_in_moved_and_cancelled_in_khanza(booking_mode, khanza):
     assert pd.to_datetime(after.loc["b1", "visit_date"]).date() == moved
     assert after.loc["b2", ["status", "error_code"]].tolist() == ["cancelled", "DOCTOR_UNAVAILABLE"]
 
-    again = reconcile()
-    assert "0 updated from Khanza" in again.message
-    pd.testing.assert_frame_equal(website_rows(booking_mode), after)
+    assert_next_run_changes_nothing(booking_mode, after, "0 updated from Khanza")
 
 
 # ---------------------------------------------------------------- website -> Khanza (cancellations)
 
 
 def test_cancel_requests_are_done_the_khanza_way(flow_env, khanza):
-    insert_registrations(flow_env, [registration(id=f"c{i}") for i in range(3)])
-    sync_all()
-    web = website_rows(flow_env)
+    web = synced(flow_env, [registration(id=f"c{i}") for i in range(3)])
     insert_registrations(flow_env, [registration(id="never-synced", status="cancel_requested")])
     khanza_exec(khanza, "UPDATE reg_periksa SET stts = 'Sudah' WHERE no_rawat = :r", r=web.loc["c1", "no_rawat"])
     for reg_id in ("c0", "c1"):
@@ -204,39 +189,29 @@ def test_cancel_requests_are_done_the_khanza_way(flow_env, khanza):
     assert after.loc["never-synced", "status"] == "cancelled" and "never-synced" not in ledger_ids
     assert len(stts) == 3
 
-    again = reconcile()
-    assert "0 cancellations done, 0 refused" in again.message
-    pd.testing.assert_frame_equal(website_rows(flow_env), after)
+    assert_next_run_changes_nothing(flow_env, after, "0 cancellations done, 0 refused")
 
 
 def test_cancel_request_for_a_booking(booking_mode, khanza):
-    insert_registrations(booking_mode, [registration(id="bk")])
-    sync_all()
+    synced(booking_mode, [registration(id="bk")])
     set_web(booking_mode, "bk", status="cancel_requested")
     reconcile()
-    with khanza.connect() as conn:
-        assert conn.execute(text("SELECT status FROM booking_registrasi")).scalar() == "Batal"
-    assert website_rows(booking_mode).loc["bk", "status"] == "cancelled"
+    assert_cancelled_on_both_sides(khanza, "SELECT status FROM booking_registrasi", booking_mode, "bk")
 
 
 def test_cancelled_while_being_loaded_is_finished_in_khanza(flow_env, khanza):
     """The website cancelled a row while a sync run was loading it: the visit exists, the row says cancelled."""
-    insert_registrations(flow_env, [registration(id="race")])
-    sync_all()
+    synced(flow_env, [registration(id="race")])
     set_web(flow_env, "race", status="cancelled", error_code=None)
     reconcile()
-    with khanza.connect() as conn:
-        assert conn.execute(text("SELECT stts FROM reg_periksa")).scalar() == "Batal"
-    assert website_rows(flow_env).loc["race", "status"] == "cancelled"
+    assert_cancelled_on_both_sides(khanza, "SELECT stts FROM reg_periksa", flow_env, "race")
 
 
 # ---------------------------------------------------------------- findings, Khanza untouched
 
 
 def test_suspicious_things_are_reported_not_fixed(flow_env, khanza):
-    insert_registrations(flow_env, [registration(id="a"), registration(id="gone-from-website")])
-    sync_all()
-    web = website_rows(flow_env)
+    web = synced(flow_env, [registration(id="a"), registration(id="gone-from-website")])
     day = hospital_today() + timedelta(days=1)
     # A walk-in at the desk got the same queue number for the same doctor that day.
     desk_visit(khanza, no_rawat=day.strftime("%Y/%m/%d/") + "000099", no_reg=web.loc["a", "no_reg"], day=day,
@@ -250,7 +225,7 @@ def test_suspicious_things_are_reported_not_fixed(flow_env, khanza):
 
     state = reconcile()
     assert khanza_checksums(khanza) == before
-    findings = pd.DataFrame(await_rows("reconcile-findings", state))
+    findings = findings_of(state)
     kinds = dict(zip(findings["finding"], findings["registration_id"]))
     assert kinds["ledger_without_website_row"] == "gone-from-website"
     assert kinds["synced_without_visit"] == "ghost"

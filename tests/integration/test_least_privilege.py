@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,21 +50,28 @@ def _write_tmp(body: str) -> str:
     return handle.name
 
 
-@pytest.fixture
-def khanza_user(khanza):
-    """A MariaDB user made by sql/khanza_grants.sql on the test Khanza database."""
-    user, password = f"ks_test_{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+@contextmanager
+def root_connection_dropping(user: str):
+    """A root connection to the test Khanza database; `user` is dropped (if made) before it closes."""
     conn = _root_connection(root.KHANZA_TEST_DB)
     try:
-        with conn.cursor() as cur:
-            for stmt in khanza_grant_statements(user, password):
-                cur.execute(stmt)
-        yield user, password
+        yield conn
     finally:
         with conn.cursor() as cur:
             for host in ("%", "localhost"):
                 cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
         conn.close()
+
+
+@pytest.fixture
+def khanza_user(khanza):
+    """A MariaDB user made by sql/khanza_grants.sql on the test Khanza database."""
+    user, password = f"ks_test_{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    with root_connection_dropping(user) as conn:
+        with conn.cursor() as cur:
+            for stmt in khanza_grant_statements(user, password):
+                cur.execute(stmt)
+        yield user, password
 
 
 @pytest.fixture
@@ -100,19 +108,13 @@ def website_role(postgres_url):
 def test_grants_file_refuses_to_run_without_a_password(khanza):
     """Left as shipped (password NULL), the script stops before any user exists."""
     user = f"ks_test_{secrets.token_hex(4)}"
-    conn = _root_connection(root.KHANZA_TEST_DB)
-    try:
+    with root_connection_dropping(user) as conn:
         with conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError):
             for stmt in khanza_grant_statements(user, None):
                 cur.execute(stmt)
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM mysql.user WHERE user = %s", (user,))
             assert cur.fetchone()[0] == 0
-    finally:
-        with conn.cursor() as cur:
-            for host in ("%", "localhost"):
-                cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
-        conn.close()
 
 
 def restricted_khanza_engine(user: str, password: str):
@@ -168,20 +170,8 @@ def test_website_role_cannot_do_more(website_role, statement):
 
 @pytest.fixture
 def flow_as_restricted_users(monkeypatch, khanza_user, website_role, tmp_path, prefect_harness):
-    from tasks import resources
-
     user, password = khanza_user
-    cfg = root.base_settings()
-    env = {"KHANZA_DB_HOST": cfg.khanza_db_host, "KHANZA_DB_PORT": str(cfg.khanza_db_port),
-           "KHANZA_DB_USER": user, "KHANZA_DB_PASSWORD": password, "KHANZA_DB_NAME": cfg.khanza_db_name,
-           "WEBSITE_DB_URL": website_role, "KHANZA_RETRIES": "0", "KHANZA_RETRY_DELAY_SECONDS": "0",
-           "BOOKING_SAME_DAY_CUTOFF_HOUR": "23"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    resources.dispose_all()
-    yield website_role
-    resources.dispose_all()
+    yield from root.flows_as(monkeypatch, tmp_path, website_role, KHANZA_DB_USER=user, KHANZA_DB_PASSWORD=password)
 
 
 @pytest.mark.parametrize("target", ["reg_periksa", "booking"])
@@ -201,12 +191,9 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
     # the owner inserts (the restricted role cannot: the website writes registrations, not the pipeline)
     root.insert_registrations(postgres_url, [new, again, existing, second_new, bad])
 
-    state = sync_registrations(return_state=True)
-    assert state.is_completed(), state.message
+    root.completed(sync_registrations)
 
-    web = store.make_engine(postgres_url)
-    rows = store.fetch_rows(web).set_index("id")
-    web.dispose()
+    rows = root.website_rows(postgres_url)
     assert rows.loc["lp-bad", "status"] == "rejected" and rows.loc["lp-bad", "error_code"] == "INVALID_NIK"
     for reg_id in ("lp-new", "lp-again", "lp-existing", "lp-second"):
         assert rows.loc[reg_id, "status"] == "synced", (reg_id, rows.loc[reg_id, "error_code"])
@@ -231,24 +218,22 @@ def test_reconcile_and_master_data_run_as_the_restricted_users(flow_as_restricte
     assert sync_registrations(return_state=True).is_completed()
     web = store.make_engine(postgres_url)
     try:
-        synced = store.fetch_rows(web).set_index("id")
+        synced = root.website_rows(postgres_url)
         with khanza.begin() as conn:  # the desk cancels one visit
             conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' WHERE no_rawat = :r"),
                          {"r": synced.loc["lp-r1", "no_rawat"]})
         with web.begin() as conn:  # the patient cancels the other on the website
             conn.execute(text("UPDATE online_registrations SET status = 'cancel_requested' WHERE id = 'lp-r2'"))
 
-        state = reconcile_queue_numbers(return_state=True)
-        assert state.is_completed(), state.message
-        rows = store.fetch_rows(web).set_index("id")
+        root.completed(reconcile_queue_numbers)
+        rows = root.website_rows(postgres_url)
         assert rows.loc["lp-r1", ["status", "error_code"]].tolist() == ["cancelled", "CANCELLED_IN_KHANZA"]
         assert rows.loc["lp-r2", "status"] == "cancelled"
         with khanza.connect() as conn:
             assert conn.execute(text("SELECT stts FROM reg_periksa WHERE no_rawat = :r"),
                                 {"r": synced.loc["lp-r2", "no_rawat"]}).scalar() == "Batal"
 
-        state = publish_master_data(return_state=True)
-        assert state.is_completed(), state.message
+        root.completed(publish_master_data)
         assert len(master_data.read_table(web, "khanza_clinics")) > 0
         assert len(master_data.read_table(web, "khanza_quota")) > 0
     finally:

@@ -160,42 +160,21 @@ def find_leaks(texts: list[str], people: list[dict]) -> list[str]:
 @pytest.fixture
 def flow_env(monkeypatch, khanza, tmp_path):
     """Point the flow's settings (read from the environment, as in production) at the test databases."""
-    from tasks import resources
-
-    url = f"sqlite:///{tmp_path / 'website.db'}"
-    from website import store
-
-    engine = store.make_engine(url)
-    store.create_schema(engine)
-    engine.dispose()
-    cfg = root.base_settings()
-    env = {"KHANZA_DB_HOST": cfg.khanza_db_host, "KHANZA_DB_PORT": str(cfg.khanza_db_port),
-           "KHANZA_DB_USER": cfg.khanza_db_user, "KHANZA_DB_PASSWORD": cfg.khanza_db_password.get_secret_value(),
-           "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": url, "KHANZA_RETRIES": "0",
-           "KHANZA_RETRY_DELAY_SECONDS": "0", "BOOKING_SAME_DAY_CUTOFF_HOUR": "23"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    resources.dispose_all()
-    yield url
-    resources.dispose_all()
+    url = root.new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
+    yield from root.flows_as(monkeypatch, tmp_path, url)
 
 
 def test_no_patient_data_reaches_the_prefect_server(flow_env):
     from flows.sync_registrations import sync_registrations
-    from website import store
 
     rows, people = fake_registrations(300)
     root.insert_registrations(flow_env, rows)
 
-    state = sync_registrations(batch_size=120, return_state=True)
-    assert state.is_completed(), state.message
+    root.completed(sync_registrations, batch_size=120)
     canary_flow()
     _flush_logs()
 
-    web = store.make_engine(flow_env)
-    outcome = store.fetch_rows(web)
-    web.dispose()
+    outcome = root.website_rows(flow_env)
     assert set(outcome["status"]) == {"synced", "rejected"}
     assert (outcome["status"] == "synced").sum() >= 100 and (outcome["status"] == "rejected").sum() >= 80
 
