@@ -14,6 +14,7 @@ import functools
 import json
 import sys
 import time
+import types
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,14 +44,19 @@ def clocked(result: dict, key: str):
 
 
 def timed(name: str, fn):
-    @functools.wraps(fn)
+    """`fn`, its calls timed into STAGES[name]. The wrapper keeps `fn`'s module globals: Prefect resolves a
+    flow's parameter annotations (e.g. BatchSize) in the globals of the function it was given."""
+    clock, stages = time.perf_counter, STAGES
+
     def wrapper(*args, **kwargs):
-        t = time.perf_counter()
+        t = clock()
         try:
             return fn(*args, **kwargs)
         finally:
-            STAGES[name].append(time.perf_counter() - t)
-    return wrapper
+            stages[name].append(clock() - t)
+    in_place = types.FunctionType(wrapper.__code__, getattr(fn, "__globals__", globals()), wrapper.__name__,
+                                  wrapper.__defaults__, wrapper.__closure__)
+    return functools.wraps(fn)(in_place)
 
 
 def install_sql_counters(detail: bool) -> None:
