@@ -142,13 +142,17 @@ class DayBook:
     def add(self, kd_dokter: str, kd_poli: str, no_reg: str, *, no_rawat: str | None = None,
             booking: bool = False, new_registration: bool = True) -> None:
         """Record numbers now in use (and, for a new registration, one more place taken in the quota)."""
-        key = scope_key(self.scope, kd_dokter, kd_poli)
-        book = self.booking_max if booking else self.visit_max
-        book[key] = max(book.get(key, 0), int(no_reg))
+        self._hold(kd_dokter, kd_poli, int(no_reg), 1 if new_registration else 0, booking=booking)
         if no_rawat:
             self.last_rawat = max(self.last_rawat, int(no_rawat[-6:]))
-        if new_registration:
-            self.live[(kd_dokter, kd_poli)] += 1
+
+    def _hold(self, kd_dokter: str, kd_poli: str, top_reg: int, live: int, *, booking: bool) -> None:
+        """no_reg up to `top_reg` is in use in its sequence; `live` more registrations count for the quota."""
+        key = scope_key(self.scope, kd_dokter, kd_poli)
+        sequence = self.booking_max if booking else self.visit_max
+        sequence[key] = max(sequence.get(key, 0), top_reg)
+        if live:
+            self.live[(kd_dokter, kd_poli)] += live
 
 
 def _as_int(value) -> int:
@@ -191,19 +195,13 @@ def read_days(conn: Connection, days: set[date], scope: str) -> dict[date, DayBo
             book = by_prefix[prefix]
             book.last_rawat = max(book.last_rawat, int(top_rawat[-6:]))
         if tgl in books:
-            book = books[tgl]
-            key = scope_key(scope, kd_dokter, kd_poli)
-            book.visit_max[key] = max(book.visit_max.get(key, 0), _as_int(top_reg))
-            book.live[(kd_dokter, kd_poli)] += _as_int(live)
+            books[tgl]._hold(kd_dokter, kd_poli, _as_int(top_reg), _as_int(live), booking=False)
     # booking_registrasi has no index on tanggal_periksa: one scan per batch, not per registration.
     stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, MAX(CAST(no_reg AS SIGNED)), SUM(status = 'Belum') "
                 "FROM booking_registrasi WHERE tanggal_periksa IN :days GROUP BY tanggal_periksa, kd_dokter, "
                 "kd_poli").bindparams(bindparam("days", expanding=True))
     for day, kd_dokter, kd_poli, top_reg, open_ in conn.execute(stmt, {"days": sorted(days)}):
-        book = books[day]
-        key = scope_key(scope, kd_dokter, kd_poli)
-        book.booking_max[key] = max(book.booking_max.get(key, 0), _as_int(top_reg))
-        book.live[(kd_dokter, kd_poli)] += _as_int(open_)
+        books[day]._hold(kd_dokter, kd_poli, _as_int(top_reg), _as_int(open_), booking=True)
     return books
 
 
