@@ -122,7 +122,7 @@ def main() -> None:
     logging.getLogger("prefect.concurrency").setLevel(logging.DEBUG)
     import tasks.limits
     tasks.limits.ensure_khanza_write_limit = timed("ensure_limit", tasks.limits.ensure_khanza_write_limit)
-    sync_module.reporting.publish_sync = timed("artifacts", sync_module.reporting.publish_sync)
+    sync_module.artifacts.publish_sync = timed("artifacts", sync_module.artifacts.publish_sync)
     body = sync_module.sync_registrations.fn
     sync_module.sync_registrations.fn = timed("flow_body", body)
     install_sql_counters(detail=profile_path is not None)

@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.sync_registrations import sync_batches
-from khanza_sync import outcomes, reporting
+from khanza_sync import artifacts, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, RequeueStatus, WindowBy, documented
 from khanza_sync.settings import load_settings
@@ -84,7 +84,7 @@ def preview_window(res: Resources, window: wr.Window, label: str, statuses: list
     line = ", ".join([f"DRY RUN {label}: {len(frame)} registrations, nothing written | "
                       f"re-queue {len(requeued)} rejected"] + [f"{k} {v}" for k, v in sorted(would.items())])
     get_run_logger().info(line)
-    reporting.publish_backfill(line, outcomes.RunSummary(), checks, reporting.preview_table(frame, requeued))
+    artifacts.publish_backfill(line, outcomes.RunSummary(), checks, reporting.preview_table(frame, requeued))
     update_progress_artifact(progress, progress=100.0)
     return Completed(message=line, data={"dry_run": True, "would": dict(would), "requeue": len(requeued)})
 
@@ -101,7 +101,7 @@ def load_window(res: Resources, window: wr.Window, label: str, requeued: list[st
                      after_batch=advance)
     line = f"backfill {label}: re-queued {len(requeued)} rejected | {summary.line()}"
     get_run_logger().info(line)
-    reporting.publish_backfill(line, summary, checks, None)
+    artifacts.publish_backfill(line, summary, checks, None)
     if summary.khanza_unreachable:
         return Failed(message=line, data=summary.as_dict())
     update_progress_artifact(progress, progress=100.0)

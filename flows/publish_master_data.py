@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from khanza.db import is_transient
-from khanza_sync import reporting
+from khanza_sync import artifacts
 from khanza_sync.params import DaysAhead, documented
 from khanza_sync.settings import load_settings
 from tasks.master_data import publish_master_data as publish_task
@@ -46,7 +46,7 @@ def publish_master_data(days_ahead: DaysAhead | None = None):
         line += f" | {len(problems)} mapping problems"
     logger.info(line)
     quota_rows = [{**r, "visit_date": r["visit_date"].isoformat()} for r in quota.to_dict("records")]
-    reporting.publish_master_data(line, written, problems, quota_rows)
+    artifacts.publish_master_data(line, written, problems, quota_rows)
     return Completed(message=line, data={"written": written, "mapping_problems": len(problems)})
 
 

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from khanza.db import is_transient
-from khanza_sync import reconciliation, reporting
+from khanza_sync import artifacts, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
 from tasks.reconcile import cancel_requested, compare_with_khanza
@@ -38,13 +38,13 @@ def reconcile_queue_numbers(days_back: DaysBack = 7, days_ahead: DaysAhead | Non
             raise
         line = "Khanza offline: nothing reconciled, will run again on schedule"
         logger.warning(line)
-        reporting.publish_reconcile(line, {}, [], [])
+        artifacts.publish_reconcile(line, {}, [], [])
         return Failed(message=line)
     updated = write_changes(res, compared.changes)
     counts, findings = reconciliation.tally(cancelled, compared, updated)
     line = reconciliation.summary_line(counts, findings)
     logger.info(line)
-    reporting.publish_reconcile(line, dict(counts), reconciliation.finding_rows(findings),
+    artifacts.publish_reconcile(line, dict(counts), reconciliation.finding_rows(findings),
                                 reconciliation.change_rows(cancelled.changes + compared.changes))
     return Completed(message=line, data={"counts": dict(counts), "findings": len(findings)})
 

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from khanza.db import is_transient
-from khanza_sync import outcomes, reporting
+from khanza_sync import artifacts, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
 from khanza_sync.settings import load_settings
@@ -126,8 +126,8 @@ def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatc
                                                              ErrorCode.KHANZA_UNREACHABLE.value,
                                                              ErrorCode.KHANZA_UNREACHABLE.message)
 
-    reporting.publish_sync(summary, checks)
-    reporting.name_run(reporting.sync_run_name(summary, started))
+    artifacts.publish_sync(summary, checks)
+    artifacts.name_run(reporting.sync_run_name(summary, started))
     line = summary.line()
     logger.info(line)
     if summary.khanza_unreachable:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, select, text
 
+from khanza.tables import LEDGER, insert_row
 from khanza_sync.settings import PROJECT_ROOT
 from khanza_sync.sqlfiles import statements
 
 DDL = PROJECT_ROOT / "sql" / "khanza_ledger.sql"
-COLUMNS = ["registration_id", "outcome", "target", "no_rkm_medis", "no_rawat", "no_reg", "kd_poli",
-           "kd_dokter", "tanggal", "patient_created", "created_at"]
+COLUMNS = list(LEDGER.c.keys())
 
 
 def create_table(conn: Connection) -> None:
@@ -25,16 +25,15 @@ def create_table(conn: Connection) -> None:
 def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:
     if not ids:
         return {}
-    stmt = text(f"SELECT {', '.join(COLUMNS)} FROM khanza_sync_ledger WHERE registration_id IN :ids").bindparams(
-        bindparam("ids", expanding=True))
-    return {r["registration_id"]: dict(r) for r in conn.execute(stmt, {"ids": list(ids)}).mappings()}
+    stmt = select(*LEDGER.c).where(LEDGER.c.registration_id.in_(list(ids)))
+    return {r["registration_id"]: dict(r) for r in conn.execute(stmt).mappings()}
 
 
 def record(conn: Connection, *, registration_id: str, outcome: str, target: str, no_rkm_medis: str,
            no_rawat: str | None, no_reg: str, kd_poli: str, kd_dokter: str, tanggal, patient_created: bool,
            created_at: datetime) -> None:
-    conn.execute(
-        text(f"INSERT INTO khanza_sync_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"),
+    insert_row(
+        conn, LEDGER,
         {"registration_id": registration_id, "outcome": outcome, "target": target, "no_rkm_medis": no_rkm_medis,
          "no_rawat": no_rawat, "no_reg": no_reg, "kd_poli": kd_poli, "kd_dokter": kd_dokter, "tanggal": tanggal,
          "patient_created": int(patient_created), "created_at": created_at},

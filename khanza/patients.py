@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, exc, text
 from khanza import numbering
 from khanza.db import mysql_code
 from khanza.masterdata import MasterData
+from khanza.tables import PASIEN, insert_row
 from khanza.visits import umur_text
 from khanza_sync.rules import ALAMATPJ_MAX, shorten
 
@@ -135,9 +136,7 @@ def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date,
         candidate = md.rm_format.next_after(stored, today)
         row = new_patient_row(reg, candidate, kd_pj, md, today)
         try:
-            conn.execute(
-                text(f"INSERT INTO pasien ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"), row
-            )
+            insert_row(conn, PASIEN, row)
         except exc.IntegrityError as error:
             if mysql_code(error) != 1062:
                 raise

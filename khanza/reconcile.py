@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, select, text
 
 import mappings as mapping_files
 from khanza_sync.error_codes import ErrorCode
@@ -25,6 +25,7 @@ from khanza_sync.privacy import mask_identifier
 from khanza import ledger
 from khanza.numbering import day_range, no_rawat_day, no_rawat_prefix, scope_columns
 from khanza.schedule import HARI_KERJA, hari_kerja, quota_left, session_kuota
+from khanza.tables import BOOKING_REGISTRASI, LEDGER, REG_PERIKSA
 
 # ---------------------------------------------------------------- findings
 
@@ -64,9 +65,7 @@ mask = mask_identifier  # the last 4 characters of an identifier (e.g. no_rkm_me
 def ledger_entries(conn: Connection, ids: list[str], lo: date, hi: date) -> dict[str, dict]:
     """Ledger rows for these registration ids plus every ledger row with a visit date in [lo, hi]."""
     entries = ledger.lookup(conn, list(ids))
-    rows = conn.execute(
-        text(f"SELECT {', '.join(ledger.COLUMNS)} FROM khanza_sync_ledger WHERE tanggal >= :lo AND tanggal <= :hi"),
-        {"lo": lo, "hi": hi}).mappings()
+    rows = conn.execute(select(*LEDGER.c).where(LEDGER.c.tanggal >= lo, LEDGER.c.tanggal <= hi)).mappings()
     for row in rows:
         entries.setdefault(row["registration_id"], dict(row))
     return entries
@@ -98,9 +97,10 @@ class Snapshot:
     patient_visits: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # rm -> visits
 
 
-_VISIT_COLS = "no_rawat, no_reg, tgl_registrasi, kd_dokter, kd_poli, no_rkm_medis, stts"
-_BOOKING_COLS = ("no_rkm_medis, tanggal_periksa, tanggal_booking, jam_booking, kd_dokter, kd_poli, no_reg, "
-                 "status")
+_VISIT = select(*(REG_PERIKSA.c[c] for c in ("no_rawat", "no_reg", "tgl_registrasi", "kd_dokter", "kd_poli",
+                                               "no_rkm_medis", "stts")))
+_BOOKING = select(*(BOOKING_REGISTRASI.c[c] for c in ("no_rkm_medis", "tanggal_periksa", "tanggal_booking",
+                                                     "jam_booking", "kd_dokter", "kd_poli", "no_reg", "status")))
 
 
 def _chunks(values: list, size: int = 500):
@@ -113,21 +113,17 @@ def read_snapshot(conn: Connection, entries: list[dict], lo: date, hi: date) -> 
     snap = Snapshot()
     no_rawats = sorted({e["no_rawat"] for e in entries if e.get("no_rawat")})
     for part in _chunks(no_rawats):
-        stmt = text(f"SELECT {_VISIT_COLS} FROM reg_periksa WHERE no_rawat IN :ids").bindparams(
-            bindparam("ids", expanding=True))
-        for row in conn.execute(stmt, {"ids": part}).mappings():
+        for row in conn.execute(_VISIT.where(REG_PERIKSA.c.no_rawat.in_(part))).mappings():
             snap.visits[row["no_rawat"]] = dict(row)
     booked = sorted({e["no_rkm_medis"] for e in entries if e["target"] == "booking"})
     first = min([lo] + [e["tanggal"] for e in entries if e["target"] == "booking"])
     v_lo, v_hi = no_rawat_prefix(first), day_range(hi)[1]
     for part in _chunks(booked):
-        stmt = text(f"SELECT {_BOOKING_COLS} FROM booking_registrasi WHERE no_rkm_medis IN :rms "
-                    "AND tanggal_periksa >= :first").bindparams(bindparam("rms", expanding=True))
-        for row in conn.execute(stmt, {"rms": part, "first": first}).mappings():
+        b = BOOKING_REGISTRASI.c
+        for row in conn.execute(_BOOKING.where(b.no_rkm_medis.in_(part), b.tanggal_periksa >= first)).mappings():
             snap.bookings[row["no_rkm_medis"]].append(dict(row))
-        stmt = text(f"SELECT {_VISIT_COLS} FROM reg_periksa WHERE no_rkm_medis IN :rms "
-                    "AND no_rawat >= :lo AND no_rawat < :hi").bindparams(bindparam("rms", expanding=True))
-        for row in conn.execute(stmt, {"rms": part, "lo": v_lo, "hi": v_hi}).mappings():
+        v = REG_PERIKSA.c
+        for row in conn.execute(_VISIT.where(v.no_rkm_medis.in_(part), v.no_rawat >= v_lo, v.no_rawat < v_hi)).mappings():
             snap.patient_visits[row["no_rkm_medis"]].append(dict(row))
     return snap
 
@@ -294,18 +290,20 @@ def shared_no_reg(conn: Connection, lo: date, hi: date, scope: str, *, visits: b
     cols = scope_columns(scope)
     holders: dict[tuple, list[str]] = defaultdict(list)
     if visits:
+        v = REG_PERIKSA.c
         rows = conn.execute(
-            text(f"SELECT no_rawat, no_reg, {', '.join(cols)} FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
-                 "AND stts <> 'Batal' AND no_reg IS NOT NULL"),
-            {"lo": no_rawat_prefix(lo), "hi": day_range(hi)[1]}).mappings()
+            select(v.no_rawat, v.no_reg, *(v[c] for c in cols)).where(
+                v.no_rawat >= no_rawat_prefix(lo), v.no_rawat < day_range(hi)[1], v.stts != "Batal",
+                v.no_reg.is_not(None))).mappings()
         for r in rows:
             key = (no_rawat_day(r["no_rawat"]), *[r[c] for c in cols], r["no_reg"])
             holders[key].append(f"visit {r['no_rawat']}")
     if bookings:
+        b = BOOKING_REGISTRASI.c
         rows = conn.execute(
-            text(f"SELECT no_rkm_medis, tanggal_periksa, no_reg, {', '.join(cols)} FROM booking_registrasi "
-                 "WHERE tanggal_periksa >= :lo AND tanggal_periksa <= :hi AND status = 'Belum' AND no_reg IS NOT NULL"),
-            {"lo": lo, "hi": hi}).mappings()
+            select(b.no_rkm_medis, b.tanggal_periksa, b.no_reg, *(b[c] for c in cols)).where(
+                b.tanggal_periksa >= lo, b.tanggal_periksa <= hi, b.status == "Belum",
+                b.no_reg.is_not(None))).mappings()
         for r in rows:
             holders[(r["tanggal_periksa"], *[r[c] for c in cols], r["no_reg"])].append(
                 f"booking rm {mask(r['no_rkm_medis'])}")

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, bindparam, text
 
 from khanza_sync.rules import ALMT_PJ_MAX
+from khanza.tables import BOOKING_REGISTRASI, REG_PERIKSA, insert_row
 
 
 # ---------------------------------------------------------------- ages, as MySQL's TIMESTAMPDIFF counts them
@@ -99,17 +100,12 @@ def booking_row(*, no_reg: str, visit_date: date, clock: datetime, no_rkm_medis:
 
 # ---------------------------------------------------------------- SQL
 
-def _insert(conn: Connection, table: str, row: dict) -> None:
-    cols = ", ".join(row)
-    conn.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(':' + c for c in row)})"), row)
-
-
 def insert_visit(conn: Connection, row: dict) -> None:
-    _insert(conn, "reg_periksa", row)
+    insert_row(conn, REG_PERIKSA, row)
 
 
 def insert_booking(conn: Connection, row: dict) -> None:
-    _insert(conn, "booking_registrasi", row)
+    insert_row(conn, BOOKING_REGISTRASI, row)
 
 
 def patient_history(conn: Connection, rms: list[str]) -> dict[str, list[dict]]:

@@ -1,0 +1,61 @@
+"""Prefect artifacts and run names: what the data team reads in the UI instead of logs (tables built by
+khanza_sync/reporting.py: counts, rule names and registration ids only)."""
+from __future__ import annotations
+
+from prefect import get_client
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+
+from khanza_sync.outcomes import RunSummary
+from khanza_sync.reporting import capped, check_table, outcome_table
+
+
+def name_run(name: str) -> None:
+    """Give the finished run a name that says what happened, for the runs list in the UI."""
+    if flow_run.id:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, name=name[:120])
+
+
+def publish_sync(summary: RunSummary, reports: list[list[dict]]) -> None:
+    create_markdown_artifact(key="sync-summary", markdown=f"**{summary.line()}**", description="Run summary")
+    create_table_artifact(key="sync-outcomes", table=outcome_table(summary) or [{"outcome": "none", "count": 0}],
+                          description="Registrations by outcome and error code")
+    if reports:
+        create_table_artifact(key="sync-data-checks", table=check_table(reports),
+                              description="Great Expectations results: failing rows per expectation (ids only)")
+
+
+def publish_reconcile(line: str, counts: dict[str, int], finding_rows: list[dict], change_rows: list[dict]) -> None:
+    """Summary, counts, the findings (ids, dates, codes, masked record numbers only) and what was changed."""
+    counts_md = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
+    create_markdown_artifact(key="reconcile-summary", description="Reconciliation summary",
+                             markdown=f"**{line}**\n\n| what | count |\n|---|---|\n{counts_md}")
+    create_table_artifact(key="reconcile-findings", description="Reported, Khanza not changed (ids only)",
+                          table=capped(finding_rows, {"finding": "none", "registration_id": "", "visit_date": "",
+                                                      "detail": "", "meaning": ""}))
+    create_table_artifact(key="reconcile-changes", description="Website rows changed by this run (ids only)",
+                          table=capped(change_rows, {"registration_id": "none", "change": ""}))
+
+
+def publish_backfill(line: str, summary: RunSummary, reports: list[list[dict]], preview: list[dict] | None) -> None:
+    create_markdown_artifact(key="backfill-summary", markdown=f"**{line}**", description="Backfill summary")
+    if preview is not None:
+        create_table_artifact(key="backfill-dry-run", description="Dry run: what would happen (nothing written)",
+                              table=capped(preview, {"would": "nothing", "count": 0}))
+    else:
+        create_table_artifact(key="backfill-outcomes", description="Registrations by outcome and error code",
+                              table=outcome_table(summary) or [{"outcome": "none", "count": 0}])
+    if reports and check_table(reports):
+        create_table_artifact(key="backfill-data-checks", table=check_table(reports),
+                              description="Great Expectations results: failing rows per expectation (ids only)")
+
+
+def publish_master_data(line: str, written: dict[str, int], problems: list[dict], quota_rows: list[dict]) -> None:
+    counts_md = "\n".join(f"| {k} | {v} |" for k, v in written.items())
+    create_markdown_artifact(key="master-data-summary", description="Master data published to the website",
+                             markdown=f"**{line}**\n\n| website table | rows |\n|---|---|\n{counts_md}")
+    create_table_artifact(key="master-data-mapping-problems", description="Mapping entries that no longer match Khanza",
+                          table=capped(problems, {"mapping": "none", "slug": "", "code": "", "problem": ""}))
+    create_table_artifact(key="master-data-quota", description="Remaining quota per day, doctor and clinic (codes)",
+                          table=capped(quota_rows, {"visit_date": "none"}))
