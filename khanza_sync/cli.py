@@ -1,7 +1,7 @@
 """`khanza-sync`: one command, a subcommand per job. Each flow subcommand runs the flow once in this process
 (on the Prefect server named by PREFECT_API_URL, or a temporary local one) and prints its one-line summary.
 
-    khanza-sync sync | reconcile | backfill | publish-master-data | setup | demo   (--help on each)
+    khanza-sync sync | reconcile | backfill | publish-master-data | setup | deploy | worker | demo   (--help on each)
 
 Flow options, their choices and help come from the flows' parameter types (khanza_sync/params.py).
 Heavy imports (Prefect, pandas, Great Expectations) happen only inside the subcommand that needs them.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from khanza_sync import params
 
@@ -85,6 +86,45 @@ def _setup(args) -> int:
     return 0
 
 
+def _deploy(args) -> int:
+    from khanza_sync import deployments
+    from khanza_sync.settings import load_settings
+
+    settings = load_settings()
+    if args.write_prefect_yaml:
+        Path(args.write_prefect_yaml).write_text(
+            deployments.prefect_yaml(settings.hospital_code, settings.hospital_timezone))
+        print(f"{args.write_prefect_yaml}: deployments of hospital {settings.hospital_code!r} for prefect deploy --all")
+        return 0
+    try:
+        done = deployments.deploy(settings, force=args.force)
+    except deployments.DeployRefused as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
+    print(f"hospital {settings.hospital_code!r}: work pool {settings.work_pool_name}, "
+          f"Khanza write limit {settings.khanza_concurrency_limit}, schedules in {settings.hospital_timezone}")
+    for name, deployment_id in done:
+        print(f"  {name}  {deployment_id}")
+    return 0
+
+
+def _worker(args) -> int:
+    import os
+
+    from khanza_sync import deployments
+    from khanza_sync.settings import load_settings
+
+    missing = deployments.missing_worker_env()
+    if missing:
+        print("refused: a hospital's worker takes " + ", ".join(missing) + " from its own environment file "
+              "(systemd EnvironmentFile= / compose env_file), not from a .env it may find: its flow runs "
+              "inherit them", file=sys.stderr)
+        return 2
+    command = deployments.worker_command(load_settings(), healthcheck=not args.no_healthcheck, name=args.name)
+    sys.stdout.flush()
+    os.execv(command[0], command)  # the worker replaces this process (systemd and Docker see its exit code)
+
+
 def _demo(args) -> int:
     from khanza_sync import demo
 
@@ -128,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead (re)create KHANZA_DB_NAME as a throw-away demo Khanza database")
     p.add_argument("--website", action="store_true", help="also create online_registrations at WEBSITE_DB_URL")
     p.set_defaults(run=_setup)
+
+    p = sub.add_parser("deploy", help="create or update this hospital's work pool, write limit and deployments "
+                       "(HOSPITAL_CODE, HOSPITAL_TIMEZONE) on the Prefect server at PREFECT_API_URL")
+    p.add_argument("--force", action="store_true",
+                   help="update deployments of this HOSPITAL_CODE even if they point at another Khanza database")
+    p.add_argument("--write-prefect-yaml", metavar="PATH",
+                   help="instead write these deployments as a prefect.yaml for `prefect deploy --all`")
+    p.set_defaults(run=_deploy)
+
+    p = sub.add_parser("worker", help="start this hospital's Prefect worker (pool khanza-sync-HOSPITAL_CODE) with "
+                       "its health check on PREFECT_WORKER_WEBSERVER_PORT")
+    p.add_argument("--no-healthcheck", action="store_true", help="without the health check server")
+    p.add_argument("--name", help="worker name (default khanza-sync-CODE-HOSTNAME)")
+    p.set_defaults(run=_worker)
 
     p = sub.add_parser("demo", help="demo Khanza + website databases with sample registrations, one sync, results")
     p.set_defaults(run=_demo)

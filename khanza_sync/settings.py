@@ -6,14 +6,16 @@ never read the environment themselves. Tests build `Settings(...)` directly.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HOSPITAL_CODE_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?")  # 1-16 chars, no dash at either end
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,8 @@ class Settings(BaseSettings):
 
     mappings_dir: Path = PROJECT_ROOT / "mappings"
     hospital_timezone: str = "Asia/Jakarta"
+    # Short code of the hospital on a shared Prefect server: names its work pool, deployments and write limit.
+    hospital_code: str = "default"
 
     # Khanza numbering and target, mirroring setting/database.xml
     khanza_urutnoreg: str = "dokter"  # dokter | poli | dokter + poli
@@ -49,7 +53,7 @@ class Settings(BaseSettings):
     khanza_read_timeout: int = Field(30, ge=1)
     khanza_write_timeout: int = Field(30, ge=1)
     khanza_lock_timeout_seconds: int = Field(20, ge=1)  # below the read timeout
-    khanza_concurrency_limit: str = "khanza-writes"  # Prefect global concurrency limit name
+    khanza_concurrency_limit: str = ""  # Prefect global concurrency limit name; empty = khanza-writes-<code>
     claim_lease_seconds: int = Field(600, ge=10)
     max_transient_attempts: int = Field(50, ge=1)
     deferral_max_seconds: int = Field(3600, ge=1)
@@ -68,6 +72,25 @@ class Settings(BaseSettings):
         except (KeyError, ValueError) as error:
             raise ValueError(f"HOSPITAL_TIMEZONE {value!r} is not a known time zone") from error
         return value
+
+    @field_validator("hospital_code")
+    @classmethod
+    def _valid_code(cls, value: str) -> str:
+        if not HOSPITAL_CODE_PATTERN.fullmatch(value):
+            raise ValueError(f"HOSPITAL_CODE {value!r}: 1-16 lowercase letters, digits or dashes (not at either end)")
+        return value
+
+    @model_validator(mode="after")
+    def _limit_per_hospital(self) -> "Settings":
+        """Each hospital's Khanza writes take their own limit unless KHANZA_CONCURRENCY_LIMIT names one."""
+        if not self.khanza_concurrency_limit.strip():
+            self.khanza_concurrency_limit = f"khanza-writes-{self.hospital_code}"
+        return self
+
+    @property
+    def work_pool_name(self) -> str:
+        """The hospital's own Prefect work pool: only its deployments, only its workers."""
+        return f"khanza-sync-{self.hospital_code}"
 
     @field_validator("khanza_target")
     @classmethod

@@ -54,32 +54,31 @@ if ! healthy; then
 fi
 healthy || { log "server did not come up, see $TRIAL/server.log"; exit 1; }
 
-# 2. The process work pool and the global concurrency limit on Khanza writes
-"$PREFECT" work-pool inspect khanza-sync >/dev/null 2>&1 || "$PREFECT" work-pool create khanza-sync --type process
-"$PREFECT" gcl inspect khanza-writes >/dev/null 2>&1 || "$PREFECT" gcl create khanza-writes --limit 1
+# 2. This hospital's work pool khanza-sync-CODE, Khanza write limit and deployments (khanza_sync/deployments.py;
+#    HOSPITAL_CODE and HOSPITAL_TIMEZONE from the environment or .env, default code `default`)
+"$ROOT/.venv/bin/khanza-sync" deploy
+CODE=$("$PY" -c 'from khanza_sync.settings import load_settings; print(load_settings().hospital_code)')
 
 # 3. Trial data (demo Khanza DB + website store with sample registrations)
 if [ "${TRIAL_SEED:-1}" = "1" ]; then "$PY" scripts/ui_check.py seed; fi
 
-# 4. Every deployment in prefect.yaml
-log "prefect deploy --all"
-"$PREFECT" --no-prompt deploy --all
+# 4. (deployed in step 2; `prefect deploy --all` with prefect.yaml does the same for the default code)
 
 # 5. A worker for the pool (its environment is what the flow runs see)
 if [ ! -f "$TRIAL/worker.pid" ] || ! kill -0 "$(cat "$TRIAL/worker.pid")" 2>/dev/null; then
   log "starting worker (log $TRIAL/worker.log)"
-  setsid "$PREFECT" worker start --pool khanza-sync >"$TRIAL/worker.log" 2>&1 &
+  setsid "$PREFECT" worker start --pool "khanza-sync-$CODE" >"$TRIAL/worker.log" 2>&1 &
   echo $! >"$TRIAL/worker.pid"
 fi
 
 # 6. One sync run through the worker
-out=$("$PREFECT" deployment run 'sync-registrations/sync-registrations')
+out=$("$PREFECT" deployment run "sync-registrations/sync-registrations-$CODE")
 echo "$out"
 RUN_ID=$(echo "$out" | grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' | head -1)
 log "UI:       http://127.0.0.1:$PORT"
 log "this run: http://127.0.0.1:$PORT/runs/flow-run/$RUN_ID"
-log "other flows: $PREFECT deployment run 'reconcile-queue-numbers/reconcile-queue-numbers'"
-log "             $PREFECT deployment run 'backfill-registrations/backfill-registrations' --param start=YYYY-MM-DD --param end=YYYY-MM-DD --param dry_run=true"
+log "other flows: $PREFECT deployment run 'reconcile-queue-numbers/reconcile-queue-numbers-$CODE'"
+log "             $PREFECT deployment run 'backfill-registrations/backfill-registrations-$CODE' --param start=YYYY-MM-DD --param end=YYYY-MM-DD --param dry_run=true"
 log "stop with:   scripts/local_trial.sh stop"
 
 # 7. Optional: the run in the real UI, screenshots in artifacts/

@@ -1,5 +1,7 @@
 """`prefect deploy --all` against a real local `prefect server` (its own PREFECT_HOME and port): every
-deployment in prefect.yaml is accepted, with its schedules, time zone, work pool and concurrency limit.
+deployment in prefect.yaml (generated from khanza_sync/deployments.py for the default hospital code) is
+accepted, with its schedules, time zone, work pool and concurrency limit. Several hospitals through
+`khanza-sync deploy`: tests/deploy/test_multi_hospital.py.
 
 Slow (~30-60 s: a server start), but part of `make test`: a prefect.yaml the server refuses must not land.
 """
@@ -17,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from khanza_sync.deployments import JOBS
 from khanza_sync.settings import PROJECT_ROOT
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -68,8 +71,8 @@ def run(env, *args) -> subprocess.CompletedProcess:
 
 def test_prefect_deploy_all_succeeds(local_server):
     env = local_server
-    run(env, "work-pool", "create", "khanza-sync", "--type", "process")
-    run(env, "gcl", "create", "khanza-writes", "--limit", "1")
+    run(env, "work-pool", "create", "khanza-sync-default", "--type", "process")
+    run(env, "gcl", "create", "khanza-writes-default", "--limit", "1")
     run(env, "--no-prompt", "deploy", "--all")
 
     api = env["PREFECT_API_URL"]
@@ -77,15 +80,16 @@ def test_prefect_deploy_all_succeeds(local_server):
     by_name = {d["name"]: d for d in deployments}
     expected = [d["name"] for d in yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())["deployments"]]
     assert sorted(by_name) == sorted(expected)
-    assert {"sync-registrations", "reconcile-queue-numbers", "publish-master-data",
-            "backfill-registrations"} <= set(by_name)
-    for name, dep in by_name.items():
-        assert dep["work_pool_name"] == "khanza-sync", name
-        assert dep["concurrency_limit"] == 1 or (dep.get("global_concurrency_limit") or {}).get("limit") == 1, name
-        for schedule in dep["schedules"]:
-            assert schedule["schedule"]["timezone"] == "Asia/Jakarta", name
-    assert by_name["backfill-registrations"]["schedules"] == []
-    assert [s["schedule"]["cron"] for s in by_name["publish-master-data"]["schedules"]] == ["0 2 * * *"]
-    assert by_name["reconcile-queue-numbers"]["schedules"][0]["schedule"]["cron"] == "*/15 5-20 * * *"
-    schema = by_name["backfill-registrations"]["parameter_openapi_schema"]
+    assert set(by_name) == {f"{job.flow}-default" for job in JOBS}
+    for job in JOBS:
+        dep = by_name[f"{job.flow}-default"]
+        assert dep["work_pool_name"] == "khanza-sync-default", job.flow
+        assert dep["concurrency_limit"] == 1 or (dep.get("global_concurrency_limit") or {}).get("limit") == 1
+        assert dep["concurrency_options"]["collision_strategy"] == job.collision_strategy, job.flow
+        assert "hospital:default" in dep["tags"], job.flow
+        assert sorted((s["slug"], s["schedule"]["cron"], s["schedule"]["timezone"]) for s in dep["schedules"]) == \
+            sorted((s.slug, s.cron, "Asia/Jakarta") for s in job.schedules), job.flow
+    assert by_name["backfill-registrations-default"]["schedules"] == []
+    assert [s["schedule"]["cron"] for s in by_name["publish-master-data-default"]["schedules"]] == ["0 2 * * *"]
+    schema = by_name["backfill-registrations-default"]["parameter_openapi_schema"]
     assert set(schema["required"]) == {"start", "end"}

@@ -1,0 +1,243 @@
+"""The hospital's Prefect deployments, listed once: `khanza-sync deploy` applies them, prefect.yaml is generated
+from them (`khanza-sync deploy --write-prefect-yaml`), and the tests compare the two.
+
+Several hospitals share one Prefect server. Everything a hospital deploys carries its `HOSPITAL_CODE`:
+
+    work pool            khanza-sync-<code>            (process pool: only this hospital's workers poll it)
+    deployments          <flow>-<code>, e.g. sync-registrations/sync-registrations-<code>
+    schedules            in HOSPITAL_TIMEZONE
+    Khanza write limit   KHANZA_CONCURRENCY_LIMIT (default khanza-writes-<code>)
+    tags                 khanza-sync, hospital:<code>, khanza-db:<host>:<port>/<database>
+
+A hospital's worker is started with that hospital's environment file (`khanza-sync worker`), and its pool holds
+only that hospital's deployments, so its runs read that hospital's settings and nobody else's. Deploying
+hospital B touches only names with B's code. The `khanza-db:` tag guards against two hospitals given the same
+code by mistake: redeploying over deployments that point at another Khanza database is refused unless forced.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from khanza_sync.settings import Settings
+
+
+@dataclass(frozen=True)
+class Schedule:
+    slug: str  # stable name: a redeploy updates the schedule in place
+    cron: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Job:
+    flow: str  # the Prefect flow's name; the deployment is "<flow>-<code>"
+    entrypoint: str  # file entrypoint, as in prefect.yaml
+    description: str
+    collision_strategy: str  # deployment concurrency limit 1: ENQUEUE (wait) or CANCEL_NEW (give way)
+    schedules: tuple[Schedule, ...] = field(default=())
+
+    def deployment_name(self, code: str) -> str:
+        return f"{self.flow}-{code}"
+
+    def describe(self, code: str) -> str:
+        return self.description.replace("<code>", code)
+
+    @property
+    def module_entrypoint(self) -> str:
+        """`flows.sync_registrations.sync_registrations`: imported from the installed project, from any folder."""
+        path, name = self.entrypoint.split(":")
+        return path.removesuffix(".py").replace("/", ".") + "." + name
+
+    def load_flow(self):
+        path, name = self.entrypoint.split(":")
+        return getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("sync-registrations", "flows/sync_registrations.py:sync_registrations",
+        "Pending website registrations -> Khanza, real queue numbers back to the website.",
+        "ENQUEUE",  # a slow run and the next scheduled one never overlap; the newer one waits
+        (Schedule("opening-hours", "*/2 5-20 * * *", "every 2 minutes, 05:00-20:59 hospital time"),
+         Schedule("overnight", "0 0-4,21-23 * * *",
+                  "hourly outside opening hours, so overnight registrations land before the morning rush"))),
+    Job("reconcile-queue-numbers", "flows/reconcile_queue_numbers.py:reconcile_queue_numbers",
+        "Website vs Khanza: cancellations both ways, doctor/clinic/date/queue-number changes and check-ins written "
+        "back to the website; suspicious numbering reported (Khanza is never changed except to cancel on request).",
+        "CANCEL_NEW",  # a run still going when the next one is due makes the new one give way
+        (Schedule("opening-hours", "*/15 5-20 * * *", "every 15 minutes, 05:00-20:59 hospital time"),)),
+    Job("publish-master-data", "flows/publish_master_data.py:publish_master_data",
+        "Khanza's active clinics, doctors, schedules and remaining quota -> website tables; stale mapping entries "
+        "reported. Nightly, and on demand (\"Run\" in the UI) after a schedule or mapping change.",
+        "CANCEL_NEW",
+        (Schedule("nightly", "0 2 * * *", "02:00 hospital time"),)),
+    Job("backfill-registrations", "flows/backfill_registrations.py:backfill_registrations",
+        "Manual only. Re-runs the sync for a window of visit dates (by=visit) or submission days (by=submitted); "
+        "status=rejected re-queues rejected rows first (after a mapping fix); dry_run=true only reports. "
+        "Example: prefect deployment run 'backfill-registrations/backfill-registrations-<code>' "
+        "--param start=2026-11-01 --param end=2026-11-07 --param status=rejected --param dry_run=true",
+        "ENQUEUE"),
+)
+
+
+def _cron_field(text: str, lo: int, hi: int) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        part, _, step = part.partition("/")
+        a, b = (lo, hi) if part == "*" else (map(int, part.split("-")) if "-" in part else (int(part), int(part)))
+        values.update(range(a, b + 1, int(step or 1)))
+    return values
+
+
+def runs_per_day() -> dict[str, int]:
+    """Scheduled runs a day per flow (minute and hour fields; the crons run every day), for sizing the
+    Prefect database's retention."""
+    counts = {}
+    for job in JOBS:
+        counts[job.flow] = sum(len(_cron_field(s.cron.split()[0], 0, 59)) * len(_cron_field(s.cron.split()[1], 0, 23))
+                               for s in job.schedules)
+    return counts
+
+
+def tags(settings: Settings) -> list[str]:
+    return ["khanza-sync", f"hospital:{settings.hospital_code}", khanza_db_tag(settings)]
+
+
+def khanza_db_tag(settings: Settings) -> str:
+    return f"khanza-db:{settings.khanza_db_host}:{settings.khanza_db_port}/{settings.khanza_db_name}"
+
+
+# ---------------------------------------------------------------- prefect.yaml (prefect deploy --all)
+
+
+def prefect_yaml(code: str = "default", timezone: str = "Asia/Jakarta") -> str:
+    """prefect.yaml for `prefect deploy --all` by one hospital: the same deployments as `khanza-sync deploy`,
+    but with file entrypoints run from KHANZA_SYNC_HOME (the pull step), as Prefect's own CLI deploys them.
+    The committed prefect.yaml is `prefect_yaml()` (the default hospital code and time zone)."""
+    pool = Settings.model_construct(hospital_code=code).work_pool_name
+    deployments = []
+    for job in JOBS:
+        deployments.append({
+            "name": job.deployment_name(code),
+            "description": job.describe(code),
+            "entrypoint": job.entrypoint,
+            "tags": ["khanza-sync", f"hospital:{code}"],
+            "work_pool": {"name": pool, "job_variables": {}},
+            "concurrency_limit": {"limit": 1, "collision_strategy": job.collision_strategy},
+            "schedules": [{"cron": s.cron, "timezone": timezone, "slug": s.slug, "active": True}
+                          for s in job.schedules],
+        })
+    document = {
+        "name": "khanza-sync",
+        "prefect-version": "3.9.1",
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $KHANZA_SYNC_HOME }}"}}],
+        "deployments": deployments,
+    }
+    header = [
+        "GENERATED by `khanza-sync deploy --write-prefect-yaml` from khanza_sync/deployments.py: edit that, not this.",
+        f"Hospital code {code!r}, time zone {timezone}. Several hospitals on one server: `khanza-sync deploy`.",
+        "`prefect deploy --all` from the project folder deploys these; create the pool first",
+        f"(prefect work-pool create {pool} --type process). Workers run the code from KHANZA_SYNC_HOME",
+        "(the pull step), so set it to the checkout.",
+        "Schedules (hospital time):",
+        *(f"  {job.flow} {s.slug}: {s.note}" for job in JOBS for s in job.schedules),
+    ]
+    return "".join(f"# {line}\n" for line in header) + yaml.safe_dump(document, sort_keys=False, width=110)
+
+
+# ---------------------------------------------------------------- khanza-sync deploy
+
+
+class DeployRefused(RuntimeError):
+    pass
+
+
+def ensure_work_pool(client, name: str) -> bool:
+    """The hospital's process pool; True if it was created now."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    try:
+        pool = client.read_work_pool(name)
+    except ObjectNotFound:
+        client.create_work_pool(WorkPoolCreate(name=name, type="process",
+                                               base_job_template=ProcessWorker.get_default_base_job_template()))
+        return True
+    if pool.type != "process":
+        raise DeployRefused(f"work pool {name!r} exists with type {pool.type!r}, expected 'process'")
+    return False
+
+
+def check_ownership(client, settings: Settings, force: bool) -> None:
+    """Refuse to overwrite this code's deployments when they point at another Khanza database (two hospitals
+    given the same HOSPITAL_CODE), unless forced (e.g. Khanza moved to a new server)."""
+    from prefect.exceptions import ObjectNotFound
+
+    mine = khanza_db_tag(settings)
+    for job in JOBS:
+        try:
+            existing = client.read_deployment_by_name(f"{job.flow}/{job.deployment_name(settings.hospital_code)}")
+        except ObjectNotFound:
+            continue
+        theirs = [t for t in existing.tags if t.startswith("khanza-db:")]
+        if theirs and theirs != [mine] and not force:
+            raise DeployRefused(
+                f"deployment {existing.name!r} runs against {theirs[0].removeprefix('khanza-db:')}, this environment "
+                f"against {mine.removeprefix('khanza-db:')}: is HOSPITAL_CODE={settings.hospital_code!r} another "
+                "hospital's code? Use a different code, or --force if this hospital's Khanza really moved.")
+
+
+def deploy(settings: Settings, *, force: bool = False) -> list[tuple[str, str]]:
+    """Create or update this hospital's pool, Khanza write limit and deployments (idempotent). Returns
+    (full deployment name, id) pairs."""
+    from prefect import get_client
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.deployments.runner import EntrypointType, RunnerDeployment
+    from prefect.schedules import Cron
+
+    from tasks.limits import ensure_khanza_write_limit
+
+    code, tz = settings.hospital_code, settings.hospital_timezone
+    with get_client(sync_client=True) as client:
+        check_ownership(client, settings, force)
+        ensure_work_pool(client, settings.work_pool_name)
+    ensure_khanza_write_limit(settings.khanza_concurrency_limit)
+
+    done = []
+    for job in JOBS:
+        deployment = RunnerDeployment.from_flow(
+            job.load_flow(), job.deployment_name(code),
+            schedules=[Cron(s.cron, timezone=tz, slug=s.slug) for s in job.schedules],
+            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=job.collision_strategy),
+            description=job.describe(code),
+            tags=tags(settings),
+            work_pool_name=settings.work_pool_name,
+            entrypoint_type=EntrypointType.MODULE_PATH)
+        deployment_id = deployment.apply()
+        done.append((f"{job.flow}/{deployment.name}", str(deployment_id)))
+    return done
+
+
+# ---------------------------------------------------------------- khanza-sync worker
+
+# What a hospital's worker must get from its own environment file, not from a .env it happens to find: these
+# say which hospital's databases its flow runs touch.
+WORKER_REQUIRED_ENV = ("HOSPITAL_CODE", "KHANZA_DB_NAME", "WEBSITE_DB_URL")
+
+
+def worker_command(settings: Settings, *, healthcheck: bool = True, name: str | None = None) -> list[str]:
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    command = [prefect, "worker", "start", "--pool", settings.work_pool_name, "--type", "process",
+               "--name", name or f"khanza-sync-{settings.hospital_code}-{socket.gethostname()}"]
+    return command + (["--with-healthcheck"] if healthcheck else [])
+
+
+def missing_worker_env(environ=os.environ) -> list[str]:
+    return [key for key in WORKER_REQUIRED_ENV if not environ.get(key)]
