@@ -111,13 +111,12 @@ def generate(n: int, today: date, seed: int = 20261127) -> tuple[list[tuple], li
 
 def fill(path: Path, rows: list[tuple]) -> None:
     """A fresh website store at `path` (the project's SQLite DDL), holding `rows` as pending."""
+    from khanza_sync import ownership
     from website import store
     from website.schema import registrations
 
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    engine = store.make_engine(f"sqlite:///{path}")
-    store.create_schema(engine)
+    url = ownership.fresh_website_store(f"sqlite:///{path}", "benchmark website store")  # refused unless ours
+    engine = store.make_engine(url)
     with engine.begin() as conn:
         conn.execute(insert(registrations), [dict(zip(COLUMNS, row)) for row in rows])
     engine.dispose()

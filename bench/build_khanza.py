@@ -21,6 +21,7 @@ import pymysql
 
 from bench import common as C
 from khanza.numbering import no_rawat_prefix
+from khanza_sync import localdb, ownership
 from khanza_sync.settings import PROJECT_ROOT
 from khanza_sync.sqlfiles import statements
 
@@ -30,8 +31,18 @@ CHUNK = 250_000
 
 
 def connect(database: str | None = None, autocommit: bool = True) -> pymysql.Connection:
-    return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=database,
-                           charset="utf8mb4", autocommit=autocommit, local_infile=True)
+    """A connection to the project's private MariaDB (khanza_sync/localdb.py), never the machine's own."""
+    where = localdb.coordinates()
+    return pymysql.connect(host=where.mariadb_host, port=where.mariadb_port, user=where.mariadb_user, password="",
+                           database=database, charset="utf8mb4", autocommit=autocommit, local_infile=True)
+
+
+def _server():
+    """A SQLAlchemy engine on the private MariaDB's server, for the ownership checks (started on demand)."""
+    from khanza.db import make_engine
+    from khanza.setup import private_server_settings
+
+    return make_engine(private_server_settings("information_schema"), database="information_schema")
 
 
 def _sql_list(values) -> str:
@@ -155,6 +166,10 @@ def history_end(database: str) -> tuple[date, str]:
 def reset(database: str) -> None:
     """Back to the built state: remove everything after the history (visits, bookings and patients the
     benchmark's runs created), empty the ledger, restore the medical-record counter."""
+    server = _server()
+    with server.connect() as check:
+        ownership.require_mariadb_owned(check, database, "reset")  # refused unless Khanza Sync built it
+    server.dispose()
     end, after = history_end(database)
     conn = connect(database)
     with conn.cursor() as cur:
@@ -186,11 +201,10 @@ def build(database: str, n_visits: int, log=print) -> float:
     history_end = C.hospital_today()
     n_days = (n_visits - 1) // C.VISITS_PER_DAY + 1
     start = history_end - timedelta(days=n_days - 1)
-    server = connect()
-    with server.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET latin1")
-    server.close()
+    server = _server()
+    with server.begin() as conn:  # refused unless absent or built by Khanza Sync
+        ownership.recreate_mariadb_database(conn, database, "benchmark Khanza database")
+    server.dispose()
     conn = connect(database, autocommit=False)
     with conn.cursor() as cur:
         for stmt in statements(SCHEMA) + statements(LEDGER) + master_data_sql():
@@ -228,6 +242,7 @@ def build(database: str, n_visits: int, log=print) -> float:
 
 
 def ensure(database: str, n_visits: int, rebuild: bool = False, log=print) -> dict[str, str]:
+    _server().dispose()  # the private MariaDB, started on demand
     if rebuild or not is_built(database, n_visits):
         log(f"building {database} ({n_visits:,} visits) ...")
         elapsed = build(database, n_visits, log=log)

@@ -1,7 +1,8 @@
 """Shared bits of the benchmark: names, paths, the bench master data, environment for child runs.
 
-Everything the benchmark creates lives in its own MariaDB databases (`khanza_bench`, `khanza_bench_small`)
-and under `bench/out/` (git-ignored). Patient data here is generated and fake, but is treated as real:
+Everything the benchmark creates lives in its own MariaDB databases (`khanza_bench`, `khanza_bench_small`) on the
+project's private MariaDB (khanza_sync/localdb.py, never the machine's own server; replaced only when Khanza Sync
+built them, khanza_sync/ownership.py) and under `bench/out/` (git-ignored). Patient data here is generated and fake, but is treated as real:
 nothing in the benchmark prints a name, NIK, phone or address, only counts and timings.
 """
 from __future__ import annotations
@@ -76,7 +77,10 @@ def website_db(name: str) -> Path:
 
 
 def child_env(khanza_db: str, website: Path, extra: dict | None = None) -> dict[str, str]:
+    from khanza_sync import localdb
+
     env = dict(os.environ)
+    env.update(localdb.coordinates().client_env())  # the private MariaDB, whatever .env or the shell say
     env.update({
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -27,14 +27,16 @@ from khanza.numbering import (
     no_rawat_prefix,
 )
 from khanza.patients import new_patient_row
+from khanza_sync import localdb
 
 LEDGER_COLS = ["registration_id", "outcome", "target", "no_rkm_medis", "no_rawat", "no_reg", "kd_poli",
                "kd_dokter", "tanggal", "patient_created", "created_at"]
 
 
 def _connect(database: str, autocommit: bool) -> pymysql.Connection:
-    return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=database,
-                           charset="utf8mb4", autocommit=autocommit, init_command=SESSION_INIT)
+    where = localdb.coordinates()  # the project's private MariaDB
+    return pymysql.connect(host=where.mariadb_host, port=where.mariadb_port, user=where.mariadb_user, password="",
+                           database=database, charset="utf8mb4", autocommit=autocommit, init_command=SESSION_INIT)
 
 
 def _insert_sql(table: str, cols) -> str:
@@ -42,7 +44,8 @@ def _insert_sql(table: str, cols) -> str:
 
 
 def _master(database: str) -> masterdata.MasterData:
-    engine = create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4")
+    where = localdb.coordinates()
+    engine = create_engine(f"mysql+pymysql://root@{where.mariadb_host}:{where.mariadb_port}/{database}?charset=utf8mb4")
     with engine.connect() as conn:
         md = masterdata.load(conn)
     engine.dispose()

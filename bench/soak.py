@@ -1,10 +1,11 @@
 """Soak: 2,000 website registrations through the real pipeline while the network to Khanza fails at 10 random points.
 
 Usage: `KHANZA_SOAK_DB=khanza_sync_soak .venv/bin/python -m bench.soak [--registrations 2000]
-[--faults 10] [--seed 7] [--batch-size 200] [--desk-clerks 1] [--website-url URL]`. It needs the local MariaDB
-(127.0.0.1:3306, user root, or KHANZA_DB_HOST/PORT/USER/PASSWORD) and creates/overwrites ONLY the Khanza database
-named by KHANZA_SOAK_DB (default `khanza_sync_soak`) and a SQLite website store in a temporary folder (or the
---website-url you give; its online_registrations table is dropped first). The pipeline reaches Khanza through the
+[--faults 10] [--seed 7] [--batch-size 200] [--desk-clerks 1] [--website-url URL]`. It runs on the project's private
+MariaDB (khanza_sync/localdb.py, started on demand; never the machine's own server, whatever the environment says)
+and creates/overwrites ONLY the Khanza database named by KHANZA_SOAK_DB (default `khanza_sync_soak`) and a SQLite
+website store in a temporary folder (or the --website-url you give; its online_registrations table is dropped
+first). Both are replaced only if Khanza Sync created them (khanza_sync/ownership.py): anything else is refused. The pipeline reaches Khanza through the
 fault proxy of tests/faults/proxy.py, which at 10 random points drops a connection before a query, swallows the
 answer to a COMMIT that did happen, resets every link at once, stalls longer than the read timeout, or refuses
 connections for a few seconds; a desk clerk thread meanwhile registers walk-ins with Khanza's own max()+1. Flow runs
@@ -96,38 +97,47 @@ def arm(proxy, plan: list[tuple[str, int]], fired: Counter) -> None:
             proxy.call_before_query(nth, refuse_for(random.Random(nth).uniform(2.0, 25.0)))
 
 
+def prepare_databases(khanza_db: str, website_url: str):
+    """The soak's Khanza database on the private MariaDB and its website store, both made fresh; refused
+    (ownership.NotOwned) before anything changes when either exists and Khanza Sync did not create it.
+    Returns (settings of the direct connection, Khanza engine, website engine)."""
+    from sqlalchemy import text
+
+    from khanza.db import make_engine
+    from khanza.setup import check_replaceable, create_demo_database, private_server_settings
+    from khanza_sync import ownership
+    from website import store
+
+    direct = private_server_settings(khanza_db)
+    check_replaceable(direct, khanza_db)
+    ownership.check_website_replaceable(website_url)
+    create_demo_database(direct, khanza_db, purpose="soak Khanza database")
+    khanza = make_engine(direct)
+    with khanza.begin() as conn:  # room for the desk's walk-ins on the busiest doctor
+        conn.execute(text("UPDATE jadwal SET kuota = 5000 WHERE kd_dokter = 'D001'"))
+    web = store.make_engine(ownership.fresh_website_store(website_url, "soak website store"))
+    return direct, khanza, web
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
     khanza_db = os.environ.get("KHANZA_SOAK_DB", "khanza_sync_soak")
-    direct_host = os.environ.get("KHANZA_DB_HOST", "127.0.0.1")
-    direct_port = int(os.environ.get("KHANZA_DB_PORT", "3306"))
-    user, password = os.environ.get("KHANZA_DB_USER", "root"), os.environ.get("KHANZA_DB_PASSWORD", "")
 
     from sqlalchemy import insert, text
 
-    from khanza.db import make_engine
-    from khanza.setup import create_demo_database
-    from khanza_sync.settings import Settings
     from tests.faults.desk import DeskSimulator, seed_patients
     from tests.faults.invariants import audit
     from tests.faults.proxy import FaultProxy
-    from tests.support import new_website_store
     from website import store
     from website.schema import registrations
 
-    direct = Settings(khanza_db_host=direct_host, khanza_db_port=direct_port, khanza_db_user=user,
-                      khanza_db_password=password, khanza_db_name=khanza_db, _env_file=None)
-    print(f"soak: Khanza database {khanza_db} (recreated), {args.registrations} registrations, "
-          f"{args.faults} faults, seed {args.seed}")
-    create_demo_database(direct, khanza_db)
-    khanza = make_engine(direct)
-    with khanza.begin() as conn:  # room for the desk's walk-ins on the busiest doctor
-        conn.execute(text("UPDATE jadwal SET kuota = 5000 WHERE kd_dokter = 'D001'"))
-
     tmp = tempfile.TemporaryDirectory(prefix="khanza-soak-")
     website_url = args.website_url or f"sqlite:///{Path(tmp.name) / 'website.db'}"
-    web = store.make_engine(new_website_store(website_url, drop=True))
+    print(f"soak: Khanza database {khanza_db} (recreated), {args.registrations} registrations, "
+          f"{args.faults} faults, seed {args.seed}")
+    direct, khanza, web = prepare_databases(khanza_db, website_url)
+    direct_host, direct_port, user, password = direct.khanza_db_host, direct.khanza_db_port, direct.khanza_db_user, ""
     regs = build_registrations(args.registrations, rng)
     with web.begin() as conn:
         conn.execute(insert(registrations), regs)

@@ -71,9 +71,10 @@ def _setup(args) -> int:
     from khanza_sync.settings import load_settings
 
     settings = load_settings()
-    if args.demo:
-        setup.create_demo_database(settings, settings.khanza_db_name)
-        print(f"demo Khanza database {settings.khanza_db_name} created")
+    if args.demo:  # on the project's own MariaDB, never the configured server; refused unless Khanza Sync's
+        demo = setup.private_server_settings(settings.khanza_db_name)
+        setup.create_demo_database(demo, demo.khanza_db_name)
+        print(f"demo Khanza database {demo.khanza_db_name} created on {demo.khanza_db_host}:{demo.khanza_db_port}")
     else:
         setup.create_ledger(settings)
         print(f"khanza_sync_ledger ready in database {settings.khanza_db_name}")
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="create the ledger table in Khanza (once per hospital, a user allowed to CREATE)")
     p.add_argument("--demo", action="store_true",
-                   help="instead (re)create KHANZA_DB_NAME as a throw-away demo Khanza database")
+                   help="instead (re)create KHANZA_DB_NAME as a throw-away demo Khanza database on the project's "
+                   "own MariaDB (./dev services); an existing database Khanza Sync did not create is refused")
     p.add_argument("--website", action="store_true", help="also create online_registrations at WEBSITE_DB_URL")
     p.set_defaults(run=_setup)
 

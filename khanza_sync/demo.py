@@ -1,18 +1,21 @@
-"""`khanza-sync demo`: a demo Khanza database on the local MariaDB, a SQLite website store with sample
-registrations (some deliberately invalid), one sync run, then what landed on both sides.
+"""`khanza-sync demo`: a demo Khanza database on the project's own MariaDB (khanza_sync/localdb.py), a SQLite
+website store with sample registrations (some deliberately invalid), one sync run, then what landed on both sides.
 
-Uses its own databases (Khanza `khanza_demo`, website `data/demo_website.db`), never your .env ones.
+Uses its own databases (Khanza `khanza_demo` on the private server, website `data/demo_website.db`), whatever
+the environment or `.env` say, and replaces them only if Khanza Sync created them (khanza_sync/ownership.py).
 """
 from __future__ import annotations
 
 import os
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import insert, text
 
 from khanza.db import make_engine
-from khanza.setup import create_demo_database
+from khanza.setup import check_replaceable, create_demo_database, private_server_settings
+from khanza_sync import ownership
 from khanza_sync.settings import PROJECT_ROOT, load_settings
 from website import store
 from website.schema import registrations
@@ -54,18 +57,23 @@ def sample_registrations(today: date) -> list[dict]:
     return [{**base, **row} for row in rows]
 
 
-def main() -> None:
-    # The demo's own databases, whatever .env says; the sync flow reads them from the environment.
-    os.environ["KHANZA_DB_NAME"] = DEMO_KHANZA_DB
-    os.environ["WEBSITE_DB_URL"] = f"sqlite:///{WEBSITE_DB}"
+def main(khanza_db: str = DEMO_KHANZA_DB, website_db: Path = WEBSITE_DB) -> None:
+    # The demo's own databases on the private servers, whatever the environment or .env say; the sync flow
+    # reads them from the environment (which wins over .env).
+    private = private_server_settings(khanza_db)
+    website_url = f"sqlite:///{website_db}"
+    check_replaceable(private, khanza_db)  # both refused before anything changes
+    ownership.check_website_replaceable(website_url)
+    os.environ.update({"KHANZA_DB_HOST": private.khanza_db_host, "KHANZA_DB_PORT": str(private.khanza_db_port),
+                       "KHANZA_DB_USER": private.khanza_db_user, "KHANZA_DB_PASSWORD": "",
+                       "KHANZA_DB_NAME": khanza_db, "WEBSITE_DB_URL": website_url})
     settings = load_settings()
     print(f"1/4 demo Khanza database '{settings.khanza_db_name}' on {settings.khanza_db_host}:{settings.khanza_db_port}")
     create_demo_database(settings, settings.khanza_db_name)
 
-    print(f"2/4 website store {WEBSITE_DB} with sample registrations")
-    WEBSITE_DB.unlink(missing_ok=True)
-    web = store.make_engine(settings.website_db_url.get_secret_value())
-    store.create_schema(web)
+    print(f"2/4 website store {website_db} with sample registrations")
+    ownership.fresh_website_store(website_url, "demo website store")
+    web = store.make_engine(website_url)
     today = datetime.now(settings.tz).date()
     with web.begin() as conn:
         conn.execute(insert(registrations), sample_registrations(today))

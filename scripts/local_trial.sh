@@ -6,11 +6,15 @@
 #   scripts/local_trial.sh --ui-check ...and screenshot the run in headless Chromium into artifacts/
 #   scripts/local_trial.sh stop       stop the server and worker this script started          (= ./dev stop)
 #
-# Defaults keep it away from anything real: Prefect on port 4250 with PREFECT_HOME under /tmp, a demo Khanza
-# database `khanza_trial` on the local MariaDB, a SQLite website store in data/trial_website.db.
-# Override with KHANZA_DB_NAME / WEBSITE_DB_URL (and TRIAL_SEED=0 to keep your data), PREFECT_TRIAL_PORT,
-# PREFECT_HOME. The Prefect server uses SQLite in PREFECT_HOME unless PREFECT_SERVER_DATABASE_CONNECTION_URL
-# is set, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/prefect (database must exist; needs asyncpg).
+# Defaults keep it away from anything real. The project's own database servers (khanza_sync/localdb.py,
+# started here; never the machine's): the Prefect server's database `prefect_trial` on the private PostgreSQL,
+# a demo Khanza database `khanza_trial` on the private MariaDB, and a SQLite website store
+# data/trial_website.db; Prefect on port 4250 with PREFECT_HOME under /tmp.
+# Seeding (TRIAL_SEED=1, the default when neither KHANZA_DB_NAME nor WEBSITE_DB_URL is set) uses the private
+# MariaDB whatever .env says, and replaces only databases Khanza Sync created (khanza_sync/ownership.py): any
+# other is refused and the trial stops. Your own data: set KHANZA_DB_NAME and/or WEBSITE_DB_URL (TRIAL_SEED
+# then defaults to 0: nothing is seeded, and the worker uses your KHANZA_DB_* / .env as configured).
+# Also PREFECT_TRIAL_PORT, PREFECT_HOME, PREFECT_SERVER_DATABASE_CONNECTION_URL (another Prefect database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,8 +25,6 @@ export PREFECT_HOME=${PREFECT_HOME:-$TRIAL/prefect-home}
 export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
 export DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
 export KHANZA_SYNC_HOME=$ROOT
-export KHANZA_DB_NAME=${KHANZA_DB_NAME:-khanza_trial}
-export WEBSITE_DB_URL=${WEBSITE_DB_URL:-sqlite:///$ROOT/data/trial_website.db}
 PY=$ROOT/.venv/bin/python
 PREFECT=$ROOT/.venv/bin/prefect
 log() { printf '[trial] %s\n' "$*"; }
@@ -45,9 +47,27 @@ UI_CHECK=""; [ "${1:-}" = "--ui-check" ] && UI_CHECK=1
 # .venv with the project installed (editable): the server, the worker and its flow runs import it from there.
 bash "$ROOT/dev" setup
 
-# 1. Prefect server (SQLite in PREFECT_HOME by default)
+# The project's private MariaDB and PostgreSQL (installed if missing, started if down; idempotent).
+PYTHON=$PY bash "$ROOT/scripts/services.sh"
+if [ -z "${TRIAL_SEED:-}" ]; then
+  if [ -n "${KHANZA_DB_NAME:-}${WEBSITE_DB_URL:-}" ]; then TRIAL_SEED=0; else TRIAL_SEED=1; fi
+fi
+if [ "$TRIAL_SEED" = 1 ]; then
+  # The trial's own data on the private servers, whatever .env says (environment beats .env for the worker).
+  eval "$("$PY" "$ROOT/khanza_sync/localdb.py" env)"
+  export KHANZA_DB_NAME=${KHANZA_DB_NAME:-khanza_trial}
+  export WEBSITE_DB_URL=${WEBSITE_DB_URL:-sqlite:///$ROOT/data/trial_website.db}
+fi
+
+# 1. Prefect server, its database `prefect_trial` on the private PostgreSQL (created and marked the first time;
+#    an unmarked database of that name is refused)
+if [ -z "${PREFECT_SERVER_DATABASE_CONNECTION_URL:-}" ]; then
+  PREFECT_SERVER_DATABASE_CONNECTION_URL=$("$PY" -m khanza_sync.ownership ensure-postgres-db prefect_trial \
+    | sed 's#^postgresql+psycopg://#postgresql+asyncpg://#')
+  export PREFECT_SERVER_DATABASE_CONNECTION_URL
+fi
 if ! healthy; then
-  log "starting prefect server on 127.0.0.1:$PORT (PREFECT_HOME=$PREFECT_HOME, log $TRIAL/server.log)"
+  log "starting prefect server on 127.0.0.1:$PORT (database $PREFECT_SERVER_DATABASE_CONNECTION_URL, log $TRIAL/server.log)"
   setsid "$PREFECT" server start --host 127.0.0.1 --port "$PORT" >"$TRIAL/server.log" 2>&1 &
   echo $! >"$TRIAL/server.pid"
   for _ in $(seq 1 180); do healthy && break; sleep 1; done
@@ -59,8 +79,8 @@ healthy || { log "server did not come up, see $TRIAL/server.log"; exit 1; }
 "$ROOT/.venv/bin/khanza-sync" deploy
 CODE=$("$PY" -c 'from khanza_sync.settings import load_settings; print(load_settings().hospital_code)')
 
-# 3. Trial data (demo Khanza DB + website store with sample registrations)
-if [ "${TRIAL_SEED:-1}" = "1" ]; then "$PY" scripts/ui_check.py seed; fi
+# 3. Trial data (demo Khanza DB + website store with sample registrations), only into databases Khanza Sync made
+if [ "$TRIAL_SEED" = 1 ]; then "$PY" scripts/ui_check.py seed; else log "TRIAL_SEED=0: not seeding (your own data)"; fi
 
 # 4. (deployed in step 2; `prefect deploy --all` with prefect.yaml does the same for the default code)
 

@@ -1,56 +1,50 @@
 #!/usr/bin/env bash
-# Make sure the local MariaDB (Khanza) and PostgreSQL (website) the tests and the demo use are
-# installed and running, on a machine that may have neither. Idempotent; needs root for installs.
+# The project's own MariaDB (Khanza side) and PostgreSQL (website side, the trial's Prefect server), used by
+# the demo, the trial, the tests and the benchmarks: data under .services/ (git-ignored), their own ports
+# (127.0.0.1:3307 and 127.0.0.1:5433 unless KHANZA_SYNC_MARIADB_PORT / KHANZA_SYNC_POSTGRES_PORT say otherwise).
+#
+#   scripts/services.sh          install the server binaries if missing (apt, needs root or sudo), then start both
+#   scripts/services.sh stop     stop both (only the processes this project started)
+#   scripts/services.sh status
+#
+# The machine's own database servers (a hospital's, say on 3306/5432) are never started, stopped,
+# reconfigured or logged into: the work is done by khanza_sync/localdb.py on the private folders only.
+# Idempotent. PYTHON picks the interpreter (standard library only; default python3).
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-python3}
+LOCALDB=khanza_sync/localdb.py
 
-log() { printf '[services] %s\n' "$*"; }
-# Installs and server starts need root: as root directly, otherwise through sudo.
+log() { printf '[services] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_ready=""
 apt_install() {
-  command -v apt-get >/dev/null || { log "apt-get not found: install and start $* (see README), then run this again"; exit 1; }
+  command -v apt-get >/dev/null || { log "apt-get not found: install $* (MariaDB and PostgreSQL server binaries), then run this again"; exit 1; }
   [ "$(id -u)" = 0 ] || command -v sudo >/dev/null || { log "installing $* needs root (or sudo)"; exit 1; }
-  if [ -z "$apt_ready" ]; then as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_ready=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  if [ -z "$apt_ready" ]; then as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; apt_ready=1; fi
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
-# ---- MariaDB (Khanza) on 127.0.0.1:3306, root with an empty password
-if [ ! -x /usr/sbin/mariadbd ]; then
-  log "installing mariadb-server"; apt_install mariadb-server mariadb-client
-fi
-if ! mariadb-admin ping -h127.0.0.1 -uroot --silent >/dev/null 2>&1; then
-  if ! mariadb-admin ping --silent >/dev/null 2>&1; then
-    log "starting MariaDB"
-    as_root mkdir -p /run/mysqld && as_root chown mysql:mysql /run/mysqld 2>/dev/null || true
-    # --user=mysql: a fresh Debian my.cnf names no user, and mariadbd refuses to run as root.
-    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
-    for _ in $(seq 1 60); do mariadb-admin ping --silent >/dev/null 2>&1 && break; sleep 1; done
-  fi
-fi
-# A fresh Debian install (whose package scripts may have started it already) lets root in only through the
-# socket, and `mariadb-admin ping` succeeds even when access is denied: allow root over TCP with an empty
-# password (local test server only).
-if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1 && mariadb-admin ping --silent >/dev/null 2>&1; then
-  log "allowing root over TCP for the local test server"
-  as_root mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket; FLUSH PRIVILEGES;" || true
-fi
-mariadb-admin ping -h127.0.0.1 -uroot --silent >/dev/null 2>&1 || { log "MariaDB is not reachable on 127.0.0.1:3306"; exit 1; }
+case "${1:-start}" in
+  stop)   exec "$PY" "$LOCALDB" stop ;;
+  status) exec "$PY" "$LOCALDB" status ;;
+  start)  ;;
+  *)      log "usage: scripts/services.sh [start|stop|status]"; exit 2 ;;
+esac
 
-# ---- PostgreSQL (website) on 127.0.0.1:5432, user postgres, trust
-if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-  log "installing postgresql"; apt_install postgresql
-  conf=$(ls -d /etc/postgresql/*/main | head -1)
-  # Local test server only: trust loopback connections, as this machine kind is set up.
-  as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$conf/pg_hba.conf"
-  # The package scripts may have started it already, with the old pg_hba.conf.
-  if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main reload || true
-  fi
+# Binaries only: mariadb-server-core has mariadbd and mariadb-install-db and no service of its own.
+if ! { have mariadbd || have mysqld; } || ! { have mariadb-install-db || have mysql_install_db; }; then
+  apt_install mariadb-server-core mariadb-client-core
 fi
-if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-  log "starting PostgreSQL"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-  for _ in $(seq 1 60); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+# Debian keeps initdb and pg_ctl in /usr/lib/postgresql/N/bin. (Debian's postgresql package sets up a
+# cluster of its own when first installed; this project never uses or touches it.)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
+  apt_install postgresql
 fi
-pg_isready -h 127.0.0.1 -p 5432 -q || { log "PostgreSQL is not reachable on 127.0.0.1:5432"; exit 1; }
-log "MariaDB and PostgreSQL are up"
+# PostgreSQL refuses to run as root: as root, khanza_sync/localdb.py runs its commands as `postgres`.
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  log "no postgres user (it comes with Debian's postgresql packages)"; exit 1
+fi
+exec "$PY" "$LOCALDB" start

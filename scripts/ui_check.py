@@ -1,8 +1,9 @@
 """Helpers for scripts/local_trial.sh: seed trial data, and check a flow run in the real Prefect UI.
 
     python scripts/ui_check.py seed
-        (re)create the trial Khanza database (KHANZA_DB_NAME) from the demo fixture and a website store
-        (WEBSITE_DB_URL) with the demo's sample registrations (fake people).
+        (re)create the trial Khanza database (KHANZA_DB_NAME, default khanza_trial) on the project's private
+        MariaDB from the demo fixture, and a website store (WEBSITE_DB_URL, default data/trial_website.db)
+        with the demo's sample registrations (fake people). Only databases Khanza Sync created are replaced.
     python scripts/ui_check.py screenshot --flow-run-id ID [--out artifacts/]
         wait for the run to finish, then load its page in headless Chromium (Debian's `chromium`) and save
         screenshots of the run (Artifacts tab) and of its outcome table to artifacts/ (git-ignored).
@@ -31,25 +32,28 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def seed() -> None:
-    from sqlalchemy import delete, insert
+    """The trial's own data: KHANZA_DB_NAME (default khanza_trial) on the project's private MariaDB, and the
+    website store WEBSITE_DB_URL (default data/trial_website.db), read from the environment only (never
+    .env). Each is replaced only if Khanza Sync created it; otherwise one line says why and nothing changes."""
+    from sqlalchemy import insert
 
-    from khanza.setup import create_demo_database
-    from khanza_sync import demo
-    from khanza_sync.settings import load_settings
+    from khanza.setup import check_replaceable, create_demo_database, private_server_settings
+    from khanza_sync import demo, ownership
     from website import store
     from website.schema import registrations
 
-    settings = load_settings()
-    create_demo_database(settings, settings.khanza_db_name)
-    url = settings.website_db_url.get_secret_value()
-    if url.startswith("sqlite:///"):
-        Path(url.split("///", 1)[1]).unlink(missing_ok=True)
+    settings = private_server_settings(os.environ.get("KHANZA_DB_NAME") or "khanza_trial")
+    url = os.environ.get("WEBSITE_DB_URL") or f"sqlite:///{ROOT / 'data' / 'trial_website.db'}"
+    check_replaceable(settings, settings.khanza_db_name)  # both refused before anything changes
+    ownership.check_website_replaceable(url)
+    create_demo_database(settings, settings.khanza_db_name, purpose="trial Khanza database")
+    ownership.fresh_website_store(url, "trial website store")
     engine = store.make_engine(url)
-    store.create_schema(engine)
     with engine.begin() as conn:
-        conn.execute(delete(registrations))
         conn.execute(insert(registrations), demo.sample_registrations(datetime.now(settings.tz).date()))
-    print(f"seeded Khanza database {settings.khanza_db_name} and the website store with sample registrations")
+    engine.dispose()
+    print(f"seeded Khanza database {settings.khanza_db_name} on {settings.khanza_db_host}:{settings.khanza_db_port} "
+          f"and the website store with sample registrations")
 
 
 def wait_for_run(api: str, flow_run_id: str, timeout: float) -> dict:

@@ -1,24 +1,37 @@
 """Shared fixtures: a real MariaDB (Khanza), real PostgreSQL and SQLite (website), one Prefect harness.
+The servers are the project's own (khanza_sync/localdb.py: started here on demand when ./dev test has not),
+never the machine's; what the fixtures drop or empty carries Khanza Sync's marker (khanza_sync/ownership.py).
 Plain helpers are in tests/support.py."""
 from __future__ import annotations
 
 import os
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import DEMO_DATA, create_demo_database, run_sql_file
-from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, TRANSACTIONAL_TABLES, base_settings,
+from khanza_sync import localdb, ownership
+from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, PRIVATE, TRANSACTIONAL_TABLES, base_settings,
                            new_website_store, unavailable)
 
 
 @pytest.fixture(scope="session")
-def khanza_server():
+def private_servers():
+    """The project's own MariaDB and PostgreSQL, started if the tests point at them and they are down."""
+    if os.environ["KHANZA_DB_PORT"] == str(PRIVATE.mariadb_port) or PG_ADMIN_URL == PRIVATE.postgres_admin_url:
+        try:
+            localdb.start()
+        except localdb.LocalDbError as error:
+            unavailable("the project's private database servers", error)
+    return PRIVATE
+
+
+@pytest.fixture(scope="session")
+def khanza_server(private_servers):
     settings = base_settings()
     try:
-        create_demo_database(settings, KHANZA_TEST_DB)
-    except Exception as error:  # noqa: BLE001
+        create_demo_database(settings, KHANZA_TEST_DB, purpose="test Khanza database")
+    except Exception as error:  # noqa: BLE001  (a refusal, ownership.NotOwned, is not an Exception: it errors)
         unavailable("MariaDB (Khanza)", error)
     return settings
 
@@ -28,6 +41,7 @@ def khanza(khanza_server):
     """A Khanza test database reset to the demo master data for each test. Yields the engine."""
     engine = make_khanza_engine(khanza_server)
     with engine.begin() as conn:
+        ownership.require_mariadb_owned(conn, KHANZA_TEST_DB)
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
         for table in TRANSACTIONAL_TABLES:
             conn.exec_driver_sql(f"DELETE FROM {table}")
@@ -38,18 +52,12 @@ def khanza(khanza_server):
 
 
 @pytest.fixture(scope="session")
-def postgres_url():
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def postgres_url(private_servers):
+    """The PostgreSQL test database: created and marked when absent, refused when it exists unmarked."""
     try:
-        with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_TEST_DB}).first()
-            if not exists:
-                conn.exec_driver_sql(f"CREATE DATABASE {PG_TEST_DB}")
-    except Exception as error:  # noqa: BLE001
+        return ownership.ensure_postgres_database(PG_ADMIN_URL, PG_TEST_DB, "test website database")
+    except Exception as error:  # noqa: BLE001  (a refusal, ownership.NotOwned, is not an Exception: it errors)
         unavailable("PostgreSQL (website)", error)
-    finally:
-        admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_TEST_DB
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -79,3 +87,12 @@ FLOW_FOLDERS = {"flows", "faults", "privacy"}  # their tests run flows on the re
 def _flow_tests_use_the_harness(request):
     if request.path.parent.name in FLOW_FOLDERS:
         request.getfixturevalue("prefect_harness")
+
+
+def pytest_collection_finish(session):
+    """When tests/safety runs: the accounts on the machine's own database servers before any test ran
+    (read only), for tests/safety/test_system_servers.py to compare at its end."""
+    if any(item.path.parent.name == "safety" for item in session.items):
+        from tests.safety import system_accounts
+
+        system_accounts.AT_SESSION_START = system_accounts.snapshot()

@@ -1,6 +1,11 @@
 """Plain helpers shared by the test folders (imported as `tests.support`): settings for the test
 databases, fake registrations, reading and writing the website table.
 
+The tests run on the project's own MariaDB and PostgreSQL (khanza_sync/localdb.py, started by ./dev test, or
+on demand by the fixtures), never the machine's servers: KHANZA_DB_HOST/PORT/USER/PASSWORD and
+TEST_POSTGRES_ADMIN_URL default to the private servers' coordinates (the environment may override them).
+Databases the tests drop or empty must carry Khanza Sync's ownership marker (khanza_sync/ownership.py).
+
 A missing service skips locally but fails under CI=true: CI must never pass by skipping.
 """
 from __future__ import annotations
@@ -17,13 +22,18 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
 
+from khanza_sync import localdb, ownership
 from khanza_sync.settings import PROJECT_ROOT, Settings
 from website import store
 from website.schema import registrations
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PRIVATE = localdb.coordinates()
+# Flows and helpers read the Khanza connection from the environment: the private server unless overridden.
+for _key, _value in PRIVATE.client_env().items():
+    os.environ.setdefault(_key, _value)
 KHANZA_TEST_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test")
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ["TEST_POSTGRES_ADMIN_URL"]
 PG_TEST_DB = os.environ.get("PG_TEST_DB", "khanza_sync_test")
 TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
                         "set_no_rkm_medis", "set_urut_no_rkm_medis", "dokter", "poliklinik", "penjab",
@@ -39,9 +49,9 @@ def unavailable(what: str, error: Exception):
 
 
 def base_settings(**overrides) -> Settings:
-    values = dict(khanza_db_host=os.environ.get("KHANZA_DB_HOST", "127.0.0.1"),
-                  khanza_db_port=int(os.environ.get("KHANZA_DB_PORT", "3306")),
-                  khanza_db_user=os.environ.get("KHANZA_DB_USER", "root"),
+    values = dict(khanza_db_host=os.environ["KHANZA_DB_HOST"],
+                  khanza_db_port=int(os.environ["KHANZA_DB_PORT"]),
+                  khanza_db_user=os.environ["KHANZA_DB_USER"],
                   khanza_db_password=os.environ.get("KHANZA_DB_PASSWORD", ""),
                   khanza_db_name=KHANZA_TEST_DB, khanza_retries=1, khanza_retry_delay_seconds=0.1,
                   booking_same_day_cutoff_hour=None, _env_file=None)
@@ -88,12 +98,14 @@ def website_rows(url: str, ids: list[str] | None = None) -> pd.DataFrame:
 
 
 def new_website_store(url: str, *, drop: bool = False) -> str:
-    """The website tables at `url` from the shipped DDL (`drop`: an old online_registrations goes first)."""
+    """The website tables at `url` from the shipped DDL, marked as Khanza Sync's (`drop`: a fresh store,
+    refused unless Khanza Sync created the database: khanza_sync/ownership.py)."""
+    if drop:
+        return ownership.fresh_website_store(url, "test website store")
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+        ownership.mark_website_store(url, "test website store")
     engine = store.make_engine(url)
     try:
-        if drop:
-            with engine.begin() as conn:
-                conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
         store.create_schema(engine)
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from flows.sync_registrations import sync_registrations
 from khanza_sync.cli import main
-from tests.support import insert_registrations, registration, website_rows
+from tests.support import base_settings, insert_registrations, registration, website_rows
 from website import store
 
 
@@ -65,7 +65,7 @@ def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
     assert (pending["attempts"] == 1).all() and pending["next_attempt_at"].notna().all()
     assert web.loc["bad", "status"] == "rejected"  # data problems are still reported while Khanza is away
 
-    monkeypatch.delenv("KHANZA_DB_PORT")
+    monkeypatch.setenv("KHANZA_DB_PORT", str(base_settings().khanza_db_port))  # Khanza is back
     deadline = time.time() + 10
     while time.time() < deadline:  # per-registration backoff: ~1 s with these settings
         now = datetime.now(timezone.utc).replace(tzinfo=None)
