@@ -2,7 +2,7 @@
 (SQLite and PostgreSQL) and the real Prefect engine under the session's one test harness.
 
 Run with your own database names so parallel test sessions on one machine do not collide:
-    KHANZA_TEST_DB=khanza_sync_faults PG_TEST_DB=khanza_sync_faults PYTHONPATH=. .venv/bin/python -m pytest tests/faults -q -x
+    KHANZA_TEST_DB=khanza_sync_faults PG_TEST_DB=khanza_sync_faults .venv/bin/python -m pytest tests/faults -q -x
 """
 from __future__ import annotations
 
