@@ -1,4 +1,51 @@
-"""One module per flow; each is a short @flow that reads like the mission, plus a `python -m` CLI."""
-from khanza_sync import privacy
+"""One module per flow; each is a short @flow that reads like the mission, plus a `python -m` CLI.
+
+Importing this package (every flow module does) first gives a temporary local Prefect server time to start on a
+busy machine (only if the user did not choose: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS), then masks
+NIK, BPJS and phone numbers in every log record and ships the project's own loggers (khanza.*, website.*, ...)
+to the flow run's logs (khanza_sync/privacy.py).
+"""
+import os
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # before Prefect is imported
+
+from khanza_sync import privacy  # noqa: E402
 
 privacy.install()  # mask NIK, BPJS and phone numbers in every log record before Prefect sees it
+
+
+def flow_timeout_seconds() -> float:
+    """FLOW_TIMEOUT_SECONDS for the flows' decorators, read when a flow module is imported (a worker's flow-run
+    process imports it for each run; the CLI just before its run). Settings that do not load give the default
+    here: the flow itself then fails with the one-line explanation."""
+    from khanza_sync.settings import Settings, load_settings
+
+    try:
+        return load_settings().flow_timeout_seconds
+    except Exception:  # noqa: BLE001
+        return Settings.model_fields["flow_timeout_seconds"].default
+
+
+def khanza_offline(error: BaseException) -> bool:
+    """A transient error of Khanza's (retried, then the run defers): not one of the website database's."""
+    from khanza.db import is_transient
+    from khanza_sync.checkup import database_of
+
+    return database_of(error) != "website" and is_transient(error)
+
+
+def failed_setup(error: Exception):
+    """For a flow's `except Exception as error: return failed_setup(error)`: a set-up or database problem (a
+    missing table, a wrong password, an unreachable or stalled database, a missing mappings folder, an invalid
+    setting) ends the run Failed with one line saying which database or setting and what to fix
+    (khanza_sync.checkup.explain), logged without a traceback. Anything else is a bug: raised as it was."""
+    from prefect import get_run_logger
+    from prefect.states import Failed
+
+    from khanza_sync.checkup import explain
+
+    line = explain(error)
+    if line is None:
+        raise error
+    get_run_logger().error(line)
+    return Failed(message=line)

@@ -20,6 +20,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
+from flows import failed_setup, flow_timeout_seconds
 from flows.sync_registrations import sync_batches
 from khanza_sync import artifacts, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
@@ -30,7 +31,7 @@ from tasks.extract import extract_window, read_window
 from tasks.limits import khanza_write_slot
 from tasks.load import preview_load
 from tasks.map import map_registrations
-from tasks.resources import Resources, open_resources
+from tasks.resources import Resources, open_resources, timed
 from tasks.write_back import requeue_rejected
 from website import reconcile as wr
 
@@ -43,18 +44,27 @@ def _run_name() -> str:
     return name + (" (dry run)" if p.get("dry_run") else "")
 
 
-@flow(name="backfill-registrations", flow_run_name=_run_name, persist_result=False)
+@flow(name="backfill-registrations", flow_run_name=_run_name, persist_result=False,
+      timeout_seconds=flow_timeout_seconds())
 @documented
 def backfill_registrations(start: date, end: date, by: WindowBy = "visit", status: RequeueStatus | None = None,
                            error_codes: list[ErrorCode] | None = None, dry_run: bool = False,
                            batch_size: BatchSize | None = None):
     """Re-run the sync for a window; optionally re-queue rejected rows first; or only report (dry run)."""
-    res = open_resources(load_settings())
+    try:
+        return run_backfill(open_resources(load_settings()), start, end, by, status, error_codes, dry_run, batch_size)
+    except Exception as error:
+        return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
+
+
+def run_backfill(res: Resources, start: date, end: date, by: str, status: str | None, error_codes, dry_run: bool,
+                 batch_size: int | None):
+    """The backfill flow's body."""
     window = wr.Window(start, end, by)
     codes = [ErrorCode(c).value for c in error_codes] if error_codes else None
     size = batch_size or res.settings.batch_size
     now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
-    requeued = requeue_rejected(res, window, codes, dry_run) if status == "rejected" else []
+    requeued = timed(requeue_rejected, res.settings)(res, window, codes, dry_run) if status == "rejected" else []
     total = wr.count_window(res.website, window, res.settings.tz, "pending", now_utc) + (len(requeued) if dry_run else 0)
     label = f"{start} to {end} by {by}"
     progress = create_progress_artifact(progress=0.0, key="backfill-progress",
@@ -70,12 +80,13 @@ def preview_window(res: Resources, window: wr.Window, label: str, statuses: list
     """The dry-run path: page through the window read-only, check, map and predict; nothing is written."""
     now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
     predictions, checks, planned, done = [], [], Counter(), 0
-    while not (batch := read_window(res, window, statuses, now_utc, size, done)).empty:
+    while not (batch := timed(read_window, res.settings)(res, window, statuses, now_utc, size, done)).empty:
         now_local = datetime.now(res.settings.tz).replace(tzinfo=None)
         valid, invalid, report = check_registrations(res.settings, batch, now_local)
         checks.append(report)
-        mapped, unmapped = map_registrations(res, valid)
-        predictions.append(preview_load(res, mapped, pd.concat([invalid, unmapped], ignore_index=True), planned))
+        mapped, unmapped = timed(map_registrations, res.settings)(res, valid)
+        predictions.append(timed(preview_load, res.settings)(res, mapped, pd.concat([invalid, unmapped],
+                                                                                    ignore_index=True), planned))
         done += len(batch)
         update_progress_artifact(progress, progress=min(100.0, 100.0 * done / max(total, 1)))
     frame = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(
@@ -91,15 +102,16 @@ def preview_window(res: Resources, window: wr.Window, label: str, statuses: list
 
 def load_window(res: Resources, window: wr.Window, label: str, requeued: list[str], progress, total: int, size: int):
     """The load path: claim the window's due pending rows batch by batch and sync them as the schedule would."""
-    summary, checks = outcomes.RunSummary(), []
+    summary, checks, why_offline = outcomes.RunSummary(), [], []
 
     def advance(_result) -> None:
         update_progress_artifact(progress, progress=min(100.0, 100.0 * summary.total / max(total, 1)))
 
     with khanza_write_slot(res.settings.khanza_concurrency_limit):
-        sync_batches(res, lambda now, n: extract_window(res, window, now, n), summary, checks, size,
-                     after_batch=advance)
-    line = f"backfill {label}: re-queued {len(requeued)} rejected | {summary.line()}"
+        sync_batches(res, lambda now, n: timed(extract_window, res.settings)(res, window, now, n), summary, checks,
+                     size, after_batch=advance, on_offline=why_offline.append)
+    line = f"backfill {label}: re-queued {len(requeued)} rejected | {summary.line()}" + "".join(
+        f" ({why})" for why in why_offline)
     get_run_logger().info(line)
     artifacts.publish_backfill(line, summary, checks, None)
     if summary.khanza_unreachable:

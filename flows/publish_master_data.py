@@ -13,29 +13,38 @@ from datetime import datetime, timedelta
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from khanza.db import is_transient
-from khanza_sync import artifacts
+from flows import failed_setup, flow_timeout_seconds, khanza_offline
+from khanza_sync import artifacts, checkup
 from khanza_sync.params import DaysAhead, documented
 from khanza_sync.settings import load_settings
 from tasks.master_data import publish_master_data as publish_task
-from tasks.resources import open_resources
+from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
 
 
-@flow(name="publish-master-data", persist_result=False)
+@flow(name="publish-master-data", persist_result=False, timeout_seconds=flow_timeout_seconds())
 @documented
 def publish_master_data(days_ahead: DaysAhead | None = None):
     """Khanza's active clinics, doctors, schedules and remaining quota -> website tables."""
-    res = open_resources(load_settings())
+    try:
+        return run_publish(open_resources(load_settings()), days_ahead)
+    except Exception as error:
+        return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
+
+
+def run_publish(res: Resources, days_ahead: int | None):
+    """The master-data flow's body."""
     logger = get_run_logger()
     today = datetime.now(res.settings.tz).date()
     ahead = res.settings.booking_max_days_ahead if days_ahead is None else days_ahead
     try:
-        written, problems, quota = publish_task.with_options(**khanza_retry_options(res.settings))(res, today, ahead)
+        written, problems, quota = timed(publish_task, res.settings, **khanza_retry_options(res.settings))(
+            res, today, ahead)
     except Exception as error:
-        if not is_transient(error):
+        if not khanza_offline(error):
             raise
-        line = "Khanza offline: master data not published (the website keeps the previous copy)"
+        why = checkup.explain(error, res.settings) or checkup.khanza_where(res.settings)
+        line = f"Khanza offline: master data not published (the website keeps the previous copy) ({why})"
         logger.warning(line)
         return Failed(message=line)
     full = int((quota["remaining"] == 0).sum()) if not quota.empty else 0

@@ -11,36 +11,44 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from khanza.db import is_transient
-from khanza_sync import artifacts, reconciliation
+from flows import failed_setup, flow_timeout_seconds, khanza_offline
+from khanza_sync import artifacts, checkup, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
 from tasks.reconcile import cancel_requested, compare_with_khanza
-from tasks.resources import open_resources
+from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
 from tasks.write_back import write_changes
 
 
-@flow(name="reconcile-queue-numbers", persist_result=False)
+@flow(name="reconcile-queue-numbers", persist_result=False, timeout_seconds=flow_timeout_seconds())
 @documented
 def reconcile_queue_numbers(days_back: DaysBack = 7, days_ahead: DaysAhead | None = None):
     """Website vs Khanza: cancellations both ways, moved visits and check-ins written back, findings reported."""
-    res = open_resources(load_settings())
+    try:
+        return run_reconcile(open_resources(load_settings()), days_back, days_ahead)
+    except Exception as error:
+        return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
+
+
+def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
+    """The reconcile flow's body."""
     logger = get_run_logger()
     today = datetime.now(res.settings.tz).date()
     ahead = res.settings.booking_max_days_ahead if days_ahead is None else days_ahead
     retry = khanza_retry_options(res.settings)
     try:
-        cancelled = cancel_requested.with_options(**retry)(res, today)
-        compared = compare_with_khanza.with_options(**retry)(res, today, days_back, ahead)
+        cancelled = timed(cancel_requested, res.settings, **retry)(res, today)
+        compared = timed(compare_with_khanza, res.settings, **retry)(res, today, days_back, ahead)
     except Exception as error:
-        if not is_transient(error):
+        if not khanza_offline(error):
             raise
-        line = "Khanza offline: nothing reconciled, will run again on schedule"
+        why = checkup.explain(error, res.settings) or checkup.khanza_where(res.settings)
+        line = f"Khanza offline: nothing reconciled, will run again on schedule ({why})"
         logger.warning(line)
         artifacts.publish_reconcile(line, {}, [], [])
         return Failed(message=line)
-    updated = write_changes(res, compared.changes)
+    updated = timed(write_changes, res.settings)(res, compared.changes)
     counts, findings = reconciliation.tally(cancelled, compared, updated)
     line = reconciliation.summary_line(counts, findings)
     logger.info(line)

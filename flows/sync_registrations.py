@@ -11,8 +11,8 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from khanza.db import is_transient
-from khanza_sync import artifacts, outcomes, reporting
+from flows import failed_setup, flow_timeout_seconds, khanza_offline
+from khanza_sync import artifacts, checkup, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
 from khanza_sync.settings import load_settings
@@ -21,77 +21,92 @@ from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot
 from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
-from tasks.resources import Resources, open_resources
+from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
 from tasks.write_back import write_back
 from website import store
 
 
 def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local: datetime
-               ) -> tuple[pd.DataFrame, list[dict], bool]:
+               ) -> tuple[pd.DataFrame, list[dict], str | None]:
     """ledger repair -> check -> map -> load -> write back for one claimed batch:
-    (outcomes, data-check report, Khanza offline).
+    (outcomes, data-check report, why Khanza is offline or None).
 
     Khanza access is retried on transient errors; when the retries are exhausted the batch's rows are
-    deferred (still pending, KHANZA_UNREACHABLE), never lost. Backfill runs the same function."""
+    deferred (still pending, KHANZA_UNREACHABLE), never lost. Every task has TASK_TIMEOUT_SECONDS.
+    Backfill runs the same function."""
     settings = res.settings
     khanza_retry = khanza_retry_options(settings)
     try:
         # The ledger first: a registration a cut-off run already loaded is repaired, never re-judged
         # (its visit date may have passed since, but the patient has the visit).
-        repaired = repair_from_ledger.with_options(**khanza_retry)(res, batch)
+        repaired = timed(repair_from_ledger, settings, **khanza_retry)(res, batch)
     except Exception as error:
-        if not is_transient(error):
+        if not khanza_offline(error):
             _defer_on_error(res, batch, now_utc)
             raise
         # Khanza is away: report only the data problems that no ledger entry could contradict.
         _, invalid, report = check_registrations(settings, batch, now_local)
         invalid = invalid[invalid["error_code"] != ErrorCode.VISIT_DATE_PASSED.value]
-        return _deferred_batch(res, batch, invalid, report, now_utc)
+        return _deferred_batch(res, batch, invalid, report, now_utc, offline=_why(error, settings))
     fresh = batch[~batch["id"].isin(repaired["id"])]
     try:
         valid, invalid, report = check_registrations(settings, fresh, now_local)
-        mapped, unmapped = map_registrations.with_options(**khanza_retry)(res, valid)
-        loaded = load_into_khanza.with_options(**khanza_retry)(res, mapped)
+        mapped, unmapped = timed(map_registrations, settings, **khanza_retry)(res, valid)
+        loaded = timed(load_into_khanza, settings, **khanza_retry)(res, mapped)
     except Exception as error:
-        if not is_transient(error):
+        if not khanza_offline(error):
             _defer_on_error(res, fresh, now_utc, repaired)
             raise
-        return _deferred_batch(res, fresh, invalid, report, now_utc, repaired)
+        return _deferred_batch(res, fresh, invalid, report, now_utc, repaired, offline=_why(error, settings))
     result = outcomes.combine(repaired, outcomes.rejected(invalid), outcomes.rejected(unmapped), loaded)
     result = outcomes.with_backoff(result, batch.set_index("id")["attempts"], now_utc, settings)
-    write_back(res, result, now_utc)
-    return result, report, False
+    timed(write_back, settings)(res, result, now_utc)
+    return result, report, None
+
+
+def _why(error: Exception, settings) -> str:
+    """Which database and what happened, for the run's message (never patient data: driver messages are
+    explained or cut to their first line, and bound values are hidden by the engines)."""
+    line = checkup.explain(error, settings)
+    if line:
+        return line
+    text = str(error).strip().splitlines()
+    return f"{checkup.khanza_where(settings)}: {type(error).__name__}: {text[0] if text else ''}"
 
 
 def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame], summary: outcomes.RunSummary,
                  checks: list, batch_size: int, max_batches: int | None = None,
-                 after_batch: Callable[[pd.DataFrame], None] | None = None) -> datetime | None:
+                 after_batch: Callable[[pd.DataFrame], None] | None = None,
+                 on_offline: Callable[[str], None] | None = None) -> datetime | None:
     """Claim and sync batches until nothing is due (or `max_batches`); sync and backfill share this loop.
-    Returns the time Khanza was found offline (the loop stops there), or None."""
+    Returns the time Khanza was found offline (the loop stops there), or None; `on_offline` gets the reason
+    (which database, what happened: checkup.explain) for the run's message."""
     while max_batches is None or summary.batches < max_batches:
         now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
         now_local = datetime.now(res.settings.tz).replace(tzinfo=None)
         batch = claim(now_utc, batch_size)
         if batch.empty:
             break
-        result, report, unreachable = sync_batch(res, batch, now_utc, now_local)
+        result, report, offline = sync_batch(res, batch, now_utc, now_local)
         checks.append(report)
         summary.add(result)
         if after_batch:
             after_batch(result)
-        if unreachable:
+        if offline:
             summary.khanza_unreachable = True
+            if on_offline:
+                on_offline(offline)
             return now_utc
     return None
 
 
-def _deferred_batch(res: Resources, batch, invalid, report, now_utc, repaired=None):
+def _deferred_batch(res: Resources, batch, invalid, report, now_utc, repaired=None, *, offline: str):
     """Retries exhausted, Khanza offline: rejections stand, every other row waits (pending), none is lost."""
     rest = batch[~batch["id"].isin(invalid["id"])]
     result = outcomes.combine(repaired, outcomes.rejected(invalid), outcomes.deferred(rest, now_utc, res.settings))
-    write_back(res, result, now_utc)
-    return result, report, True
+    timed(write_back, res.settings)(res, result, now_utc)
+    return result, report, offline
 
 
 def _defer_on_error(res: Resources, batch, now_utc, repaired=None) -> None:
@@ -104,21 +119,29 @@ def _defer_on_error(res: Resources, batch, now_utc, repaired=None) -> None:
         get_run_logger().error("could not mark the batch's registrations PIPELINE_ERROR; they return when their lease ends")
 
 
-@flow(name="sync-registrations", persist_result=False)
+@flow(name="sync-registrations", persist_result=False, timeout_seconds=flow_timeout_seconds())
 @documented
 def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatches | None = None):
     """Pending website registrations into Khanza, real queue numbers back to the website."""
-    res = open_resources(load_settings())
+    try:
+        return run_sync(open_resources(load_settings()), batch_size, max_batches)
+    except Exception as error:
+        return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
+
+
+def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
+    """The sync flow's body: the batch loop under the Khanza write slot, then the summary and artifacts."""
     settings = res.settings
     logger = get_run_logger()
-    summary, checks = outcomes.RunSummary(), []
+    summary, checks, why_offline = outcomes.RunSummary(), [], []
     started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
     with khanza_write_slot(settings.khanza_concurrency_limit):
         offline_at = sync_batches(
-            res, lambda now, size: extract_pending(res, now, size), summary, checks,
+            res, lambda now, size: timed(extract_pending, settings)(res, now, size), summary, checks,
             batch_size or settings.batch_size, max_batches,
-            after_batch=lambda result: logger.info("batch %d: %s", summary.batches, reporting.batch_line(result)))
+            after_batch=lambda result: logger.info("batch %d: %s", summary.batches, reporting.batch_line(result)),
+            on_offline=why_offline.append)
         if offline_at:
             # Every other due row waits too, with one shared retry time: the next runs do not hammer a dead server.
             retry_at = outcomes.next_attempt(1, offline_at, settings)
@@ -128,7 +151,7 @@ def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatc
 
     artifacts.publish_sync(summary, checks)
     artifacts.name_run(reporting.sync_run_name(summary, started))
-    line = summary.line()
+    line = summary.line() + "".join(f" ({why})" for why in why_offline)
     logger.info(line)
     if summary.khanza_unreachable:
         return Failed(message=line, data=summary.as_dict())

@@ -1,7 +1,9 @@
 """Khanza engines and the line between transient and permanent database errors."""
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, exc
+import logging
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 
 from khanza_sync.settings import Settings
 
@@ -13,12 +15,17 @@ TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1927, 2003, 2006, 2013, 205
 SESSION_INIT = "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'"
 
 
+log = logging.getLogger(__name__)
+
+
 class KhanzaUnavailable(Exception):
     """Khanza could not be reached or did not answer in time (always transient)."""
 
 
 def make_engine(settings: Settings, database: str | None = None) -> Engine:
-    return create_engine(
+    """A Khanza engine bounded by PyMySQL's connect/read/write timeouts (a stalled server fails the call, it
+    never hangs a run). Its errors are tagged `khanza_sync_database = "khanza"` for khanza_sync.checkup.explain."""
+    engine = create_engine(
         settings.khanza_url(database),
         hide_parameters=True,  # bound values are patient data: keep them out of error text
         pool_pre_ping=True,
@@ -32,6 +39,32 @@ def make_engine(settings: Settings, database: str | None = None) -> Engine:
             "init_command": SESSION_INIT,
         },
     )
+
+    @event.listens_for(engine, "handle_error")
+    def _tag(context):
+        for error in (context.original_exception, context.sqlalchemy_exception):
+            if error is not None:
+                error.khanza_sync_database = "khanza"
+
+    log.info("Khanza database %s at %s:%s as %s (timeouts: connect %ss, read %ss, write %ss)",
+             database or settings.khanza_db_name, settings.khanza_db_host, settings.khanza_db_port,
+             settings.khanza_db_user, settings.khanza_connect_timeout, settings.khanza_read_timeout,
+             settings.khanza_write_timeout)
+    return engine
+
+
+def missing_tables(conn: Connection, names) -> list[str]:
+    """Which of `names` the connected database lacks (information_schema: only what the user may see)."""
+    found = {r[0].lower() for r in conn.execute(
+        text("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"))}
+    return [n for n in names if n.lower() not in found]
+
+
+def missing_columns(conn: Connection, table: str, columns) -> list[str]:
+    found = {r[0].lower() for r in conn.execute(
+        text("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+             "AND table_name = :t"), {"t": table})}
+    return [c for c in columns if c.lower() not in found]
 
 
 def mysql_code(error: BaseException) -> int | None:

@@ -1,7 +1,8 @@
 """`khanza-sync`: one command, a subcommand per job. Each flow subcommand runs the flow once in this process
 (on the Prefect server named by PREFECT_API_URL, or a temporary local one) and prints its one-line summary.
 
-    khanza-sync sync | reconcile | backfill | publish-master-data | setup | deploy | worker | demo   (--help on each)
+    khanza-sync sync | reconcile | backfill | publish-master-data | setup | check | deploy | worker | demo
+                                                                                          (--help on each)
 
 Flow options, their choices and help come from the flows' parameter types (khanza_sync/params.py).
 Heavy imports (Prefect, pandas, Great Expectations) happen only inside the subcommand that needs them.
@@ -9,11 +10,16 @@ Heavy imports (Prefect, pandas, Great Expectations) happen only inside the subco
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
 
-from khanza_sync import params
+# Before Prefect is imported (it reads its settings once): a temporary local server that is slow to start on a
+# busy machine must not fail the run (Prefect waits 20 s by default; a first start took 18-75 s). Only a default.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+from khanza_sync import params  # noqa: E402
 
 
 def _int_type(annotated):
@@ -81,7 +87,9 @@ def _setup(args) -> int:
     if args.website:
         from website import store
 
-        engine = store.make_engine(settings.website_db_url.get_secret_value())
+        engine = store.make_engine(settings.website_db_url.get_secret_value(),
+                                   connect_timeout=settings.website_connect_timeout,
+                                   statement_timeout=settings.website_statement_timeout_seconds)
         store.create_schema(engine)
         print(f"online_registrations ready ({engine.dialect.name})")
     return 0
@@ -124,6 +132,12 @@ def _worker(args) -> int:
     command = deployments.worker_command(load_settings(), healthcheck=not args.no_healthcheck, name=args.name)
     sys.stdout.flush()
     os.execv(command[0], command)  # the worker replaces this process (systemd and Docker see its exit code)
+
+
+def _check(args) -> int:
+    from khanza_sync import checkup
+
+    return checkup.main()
 
 
 def _demo(args) -> int:
@@ -185,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="worker name (default khanza-sync-CODE-HOSTNAME)")
     p.set_defaults(run=_worker)
 
+    p = sub.add_parser("check", help="verify the configuration end to end, writing nothing: both databases, their "
+                       "tables, the ledger, the mappings and the numbering settings; exit 0 only if all pass")
+    p.set_defaults(run=_check)
+
     p = sub.add_parser("demo", help="demo Khanza + website databases with sample registrations, one sync, results")
     p.set_defaults(run=_demo)
     return parser
@@ -192,7 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except Exception as error:  # a set-up mistake is one line saying what to fix, not a traceback
+        from khanza_sync.checkup import explain
+
+        line = explain(error)
+        if line is None:
+            raise  # not a set-up or database problem: a bug, with its traceback
+        print(f"khanza-sync {args.command}: {line}", file=sys.stderr)
+        return 2
 
 
 def run_module(command: str) -> int:

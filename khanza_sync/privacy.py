@@ -13,7 +13,8 @@ Names and addresses cannot be recognised by a pattern; they are kept out of logs
 (messages carry registration ids and error codes only). This filter is the safety net for numbers.
 
 `install()` is idempotent and is called when the `flows` package is imported, so every flow run
-(deployment, CLI or test) masks its logs before they reach the console or the Prefect API.
+(deployment, CLI or test) masks its logs before they reach the console or the Prefect API. It also ships the
+project's own loggers (`khanza.*`, `website.*`, `tasks.*`, ... : PROJECT_LOGGERS) to the flow run's logs.
 """
 from __future__ import annotations
 
@@ -144,7 +145,8 @@ FILTER = PiiFilter()
 # filters do not see records propagated from child loggers); the logger-level filter also covers
 # handlers added later to those loggers' records.
 LOGGERS = ("", "prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.extra", "prefect.workers",
-           "khanza", "website", "tasks", "flows", "data_checks", "mappings", "sqlalchemy", "great_expectations")
+           "khanza", "khanza_sync", "website", "tasks", "flows", "data_checks", "mappings", "sqlalchemy",
+           "great_expectations")
 
 
 def _add(target) -> None:
@@ -152,13 +154,47 @@ def _add(target) -> None:
         target.addFilter(FILTER)
 
 
+# The project's packages: their records go to the flow run's logs (UI) as well as the console.
+PROJECT_LOGGERS = ("khanza", "khanza_sync", "website", "tasks", "flows", "data_checks", "mappings")
+_run_log_handler: logging.Handler | None = None
+
+
+def _ship_project_logs() -> None:
+    """Prefect sends a flow run's `prefect.*` loggers to its API, plus those named in PREFECT_LOGGING_EXTRA_LOGGERS,
+    which it reads once when it is imported: too early for a worker, which has imported Prefect before it loads
+    the flows. So the project's loggers get a handler of their own: Prefect's API handler, used only inside a
+    flow or task run (outside one, e.g. plain tests or `khanza-sync check`, records go to the console only and
+    Prefect does not warn), and level INFO (PREFECT_LOGGING_LEVEL) unless a level was set."""
+    global _run_log_handler
+    from prefect.logging.handlers import APILogHandler
+
+    if _run_log_handler is None:
+        class RunLogHandler(APILogHandler):
+            def emit(self, record: logging.LogRecord) -> None:
+                from prefect.context import FlowRunContext, TaskRunContext
+
+                if getattr(record, "flow_run_id", None) or FlowRunContext.get() or TaskRunContext.get():
+                    super().emit(record)
+
+        _run_log_handler = RunLogHandler()
+    level = logging.getLogger("prefect.extra").getEffectiveLevel()
+    for name in PROJECT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, APILogHandler) for h in logger.handlers):  # else: EXTRA_LOGGERS did it already
+            logger.addHandler(_run_log_handler)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)
+
+
 def install() -> None:
     """Put the filter on every handler of the root logger and of all Prefect / pipeline loggers,
-    and on those loggers themselves. Safe to call many times (e.g. after logging is reconfigured)."""
+    and on those loggers themselves; ship the project's loggers to the flow run's logs. Safe to call many
+    times (e.g. after logging is reconfigured)."""
     try:
         from prefect.logging.configuration import ensure_logging_setup
 
         ensure_logging_setup()  # Prefect's handlers must exist before we attach to them
+        _ship_project_logs()
     except Exception:  # noqa: BLE001 - without Prefect, plain logging is still protected
         pass
     names = set(LOGGERS)

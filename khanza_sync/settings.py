@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     max_transient_attempts: int = Field(50, ge=1)
     deferral_max_seconds: int = Field(3600, ge=1)
 
+    # No run hangs: Prefect timeouts (the backstop) and the website driver's own timeouts (README "Settings").
+    # A healthy 10,000 backlog takes about 30 s on the benchmark machine, a 1,000-row batch about 3 s.
+    flow_timeout_seconds: float = Field(3600, gt=0)  # a whole flow run
+    task_timeout_seconds: float = Field(900, gt=0)  # one task = one stage of one batch (BATCH_SIZE rows)
+    website_connect_timeout: int = Field(10, ge=1)  # PostgreSQL connect_timeout
+    # PostgreSQL statement_timeout (and a client-side bound for a stalled network); SQLite busy timeout
+    website_statement_timeout_seconds: float = Field(30, gt=0)
+
     @field_validator("booking_same_day_cutoff_hour", mode="before")
     @classmethod
     def _empty_is_none(cls, value):

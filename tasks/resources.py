@@ -5,6 +5,7 @@ long-lived worker process), keyed by everything that shapes the connection.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from threading import Lock
 
@@ -14,6 +15,7 @@ from khanza import db as khanza_db
 from khanza_sync.settings import Settings
 from website import store
 
+log = logging.getLogger(__name__)
 _engines: dict[tuple, Engine] = {}
 _lock = Lock()
 
@@ -39,8 +41,23 @@ def khanza_engine(settings: Settings) -> Engine:
 
 
 def website_engine(settings: Settings) -> Engine:
+    """The website engine with WEBSITE_CONNECT_TIMEOUT and WEBSITE_STATEMENT_TIMEOUT_SECONDS (website/store.py)."""
     url = settings.website_db_url.get_secret_value()
-    return _cached(("website", url), lambda: store.make_engine(url))
+    connect, statement = settings.website_connect_timeout, settings.website_statement_timeout_seconds
+
+    def factory() -> Engine:
+        engine = store.make_engine(url, connect_timeout=connect, statement_timeout=statement)
+        log.info("website database %s (timeouts: connect %ss, statement %ss)",
+                 engine.url.render_as_string(hide_password=True), connect, statement)
+        return engine
+
+    return _cached(("website", url, connect, statement), factory)
+
+
+def timed(task, settings: Settings, **options):
+    """`task` with this run's TASK_TIMEOUT_SECONDS (and `options`, e.g. the Khanza retry policy). The timeout is
+    Prefect's backstop; the database drivers' own timeouts end a stalled call first (see the README)."""
+    return task.with_options(timeout_seconds=settings.task_timeout_seconds, **options)
 
 
 def open_resources(settings: Settings) -> Resources:

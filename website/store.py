@@ -8,11 +8,17 @@ The table is defined once in website/schema.py; every statement here is built fr
 """
 from __future__ import annotations
 
+import itertools
+import os
+import socket
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Engine, bindparam, create_engine, event, func, literal, null, or_, select, update
+from sqlalchemy.engine import make_url
 
 from website import schema
 
@@ -25,22 +31,132 @@ INPUT_COLUMNS = [
 _t = schema.registrations
 
 
-def make_engine(url: str) -> Engine:
-    """An engine whose errors never echo bound values (they can be patient data)."""
+def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: float = 30) -> Engine:
+    """An engine whose errors never echo bound values (they can be patient data), and that cannot hang a run.
+
+    `connect_timeout` and `statement_timeout` (seconds) are WEBSITE_CONNECT_TIMEOUT and
+    WEBSITE_STATEMENT_TIMEOUT_SECONDS (tasks/resources.py `website_engine` passes them from Settings):
+    - SQLite: a statement waits at most `statement_timeout` for another writer's lock (busy timeout), then
+      fails with "database is locked".
+    - PostgreSQL: psycopg's `connect_timeout`; the server cancels a statement running longer than
+      `statement_timeout` (`-c statement_timeout`); and since neither helps when the network itself stalls
+      (libpq has no read timeout), a call still unanswered `connect_timeout` seconds after that has its
+      connection shut down by a watchdog (`_StallGuard`): it fails at once instead of hanging.
+    Errors are tagged `khanza_sync_database = "website"` for khanza_sync.checkup.explain.
+    """
     if url.startswith("sqlite"):
         if "///" in url and ":memory:" not in url:
             Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 30})
+        engine = create_engine(url, hide_parameters=True, connect_args={"timeout": statement_timeout})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets the website read while we write
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(statement_timeout * 1000)}")
             cur.close()
 
-        return engine
-    return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+    elif make_url(url).get_backend_name() == "postgresql":
+        options = make_url(url).query.get("options")
+        options = " ".join([*([options] if isinstance(options, str) else options or []),
+                            f"-c statement_timeout={int(statement_timeout * 1000)}"])
+        engine = create_engine(url, hide_parameters=True, pool_pre_ping=True,
+                               connect_args={"connect_timeout": max(1, round(connect_timeout)), "options": options})
+        _StallGuard(statement_timeout + connect_timeout).install(engine)
+    else:
+        engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _tag(context):  # which database an error came from, for the one-line explanations
+        for error in (context.original_exception, context.sqlalchemy_exception):
+            if error is not None:
+                error.khanza_sync_database = "website"
+
+    return engine
+
+
+class _StallGuard:
+    """A client-side bound on every PostgreSQL round trip (statements, commits, rollbacks, pre-pings).
+
+    Past its deadline the call's socket is shut down (not closed: libpq still owns the descriptor), so the
+    blocked call returns at once with OperationalError, SQLAlchemy invalidates that connection, and the error
+    carries `khanza_sync_stalled_after` (seconds). One daemon thread per engine sleeps until the next deadline."""
+
+    CALLS = ("do_execute", "do_executemany", "do_execute_no_params", "do_commit", "do_rollback", "do_ping")
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._deadlines: dict[int, tuple[float, int]] = {}  # call number -> (deadline, socket descriptor)
+        self._fired: set[int] = set()
+        self._calls = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def install(self, engine: Engine) -> None:
+        for name in self.CALLS:  # the engine's own dialect instance: no other engine is affected
+            setattr(engine.dialect, name, self._guarded(getattr(engine.dialect, name)))
+
+    def _guarded(self, call):
+        def guarded(target, *args, **kwargs):
+            try:  # `target` is a connection (commit, rollback, ping) or a cursor (execute)
+                fileno = target.fileno() if hasattr(target, "fileno") else target.connection.fileno()
+            except Exception:  # noqa: BLE001 - closed already: nothing to guard, let the driver say so
+                return call(target, *args, **kwargs)
+            token = self._arm(fileno)
+            try:
+                return call(target, *args, **kwargs)
+            except Exception as error:
+                if self._disarm(token):
+                    error.khanza_sync_stalled_after = self.seconds
+                raise
+            finally:
+                self._disarm(token)
+        return guarded
+
+    def _arm(self, fileno: int) -> int:
+        with self._wake:
+            token = next(self._calls)
+            self._deadlines[token] = (time.monotonic() + self.seconds, fileno)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="website-stall-guard", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return token
+
+    def _disarm(self, token: int) -> bool:
+        """Stop watching `token`; True if the guard fired for it."""
+        with self._wake:
+            self._deadlines.pop(token, None)
+            fired = token in self._fired
+            self._fired.discard(token)
+            return fired
+
+    def _watch(self) -> None:
+        with self._wake:
+            while True:
+                if not self._deadlines:
+                    self._wake.wait()
+                    continue
+                token, (deadline, fileno) = min(self._deadlines.items(), key=lambda item: item[1][0])
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._wake.wait(remaining)
+                    continue
+                del self._deadlines[token]
+                self._fired.add(token)
+                try:
+                    _shutdown(fileno)
+                except OSError:
+                    pass
+
+
+def _shutdown(fileno: int) -> None:
+    """Shut a socket down through a duplicate of its descriptor (the owner's descriptor stays valid)."""
+    sock = socket.socket(fileno=os.dup(fileno))
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        sock.close()
 
 
 def create_schema(engine: Engine) -> None:
