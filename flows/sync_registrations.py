@@ -101,6 +101,14 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
     return None
 
 
+def defer_others(res: Resources, offline_at: datetime) -> int:
+    """Khanza went offline at `offline_at`: every other due row waits too, with one shared retry time, so the
+    next runs (or the follow mode) do not hammer a dead server. Returns how many rows were deferred."""
+    retry_at = outcomes.next_attempt(1, offline_at, res.settings)
+    return store.defer_due(res.website, offline_at, retry_at, ErrorCode.KHANZA_UNREACHABLE.value,
+                           ErrorCode.KHANZA_UNREACHABLE.message)
+
+
 def _deferred_batch(res: Resources, batch, invalid, report, now_utc, repaired=None, *, offline: str):
     """Retries exhausted, Khanza offline: rejections stand, every other row waits (pending), none is lost."""
     rest = batch[~batch["id"].isin(invalid["id"])]
@@ -143,11 +151,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
             after_batch=lambda result: logger.info("batch %d: %s", summary.batches, reporting.batch_line(result)),
             on_offline=why_offline.append)
         if offline_at:
-            # Every other due row waits too, with one shared retry time: the next runs do not hammer a dead server.
-            retry_at = outcomes.next_attempt(1, offline_at, settings)
-            summary.by_outcome["deferred"] += store.defer_due(res.website, offline_at, retry_at,
-                                                             ErrorCode.KHANZA_UNREACHABLE.value,
-                                                             ErrorCode.KHANZA_UNREACHABLE.message)
+            summary.by_outcome["deferred"] += defer_others(res, offline_at)
 
     artifacts.publish_sync(summary, checks)
     artifacts.name_run(reporting.sync_run_name(summary, started))

@@ -1,7 +1,7 @@
 """`khanza-sync`: one command, a subcommand per job. Each flow subcommand runs the flow once in this process
 (on the Prefect server named by PREFECT_API_URL, or a temporary local one) and prints its one-line summary.
 
-    khanza-sync sync | reconcile | backfill | publish-master-data | setup | check | deploy | worker | demo
+    khanza-sync sync | follow | reconcile | backfill | publish-master-data | setup | check | deploy | worker | demo
                                                                                           (--help on each)
 
 Flow options, their choices and help come from the flows' parameter types (khanza_sync/params.py).
@@ -47,9 +47,34 @@ def _finish(state) -> int:
 
 
 def _sync(args) -> int:
+    if args.follow:
+        return _follow(args)
     from flows.sync_registrations import sync_registrations
 
     return _finish(sync_registrations(batch_size=args.batch_size, max_batches=args.max_batches, return_state=True))
+
+
+def _follow(args) -> int:
+    """Hourly follow-registrations flow runs, one after another, until SIGINT/SIGTERM (or --runs)."""
+    import signal
+
+    from flows.follow_registrations import follow_registrations
+    from khanza_sync.follow import STOP
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # finish the batch in hand, name the run, then exit
+        signal.signal(sig, lambda *_: STOP.set())
+    runs, code = 0, 0
+    while not STOP.is_set() and (args.runs is None or runs < args.runs):
+        runs += 1
+        try:
+            state = follow_registrations(batch_size=args.batch_size, seconds=args.seconds, return_state=True)
+            print(state.message, flush=True)
+            code = 0 if state.is_completed() else 1
+        except Exception as error:  # noqa: BLE001 - e.g. the Prefect server restarting: try again shortly
+            print(f"follow run could not start or crashed ({type(error).__name__}); retrying in 10 s", flush=True)
+            code = 1
+            STOP.wait(10)
+    return code
 
 
 def _reconcile(args) -> int:
@@ -91,7 +116,8 @@ def _setup(args) -> int:
                                    connect_timeout=settings.website_connect_timeout,
                                    statement_timeout=settings.website_statement_timeout_seconds)
         store.create_schema(engine)
-        print(f"online_registrations ready ({engine.dialect.name})")
+        print(f"online_registrations ready ({engine.dialect.name})"
+              + (", with the trigger that wakes `khanza-sync follow`" if engine.dialect.name == "postgresql" else ""))
     return 0
 
 
@@ -156,7 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="one sync run: pending registrations -> Khanza, numbers back to the website")
     _int_option(p, "--batch-size", params.BatchSize)
     _int_option(p, "--max-batches", params.MaxBatches)
-    p.set_defaults(run=_sync)
+    p.add_argument("--follow", action="store_true", help="stay running and sync each registration within seconds "
+                   "(the same as `khanza-sync follow`)")
+    p.set_defaults(run=_sync, runs=None, seconds=None)
+
+    p = sub.add_parser("follow", help="stay running: each registration synced within seconds of its arrival "
+                       "(hourly flow runs, LISTEN/NOTIFY on PostgreSQL, else a FOLLOW_POLL_SECONDS poll)")
+    _int_option(p, "--batch-size", params.BatchSize)
+    p.add_argument("--runs", type=int, default=None, metavar="N", help="stop after N hourly runs (default: never)")
+    p.add_argument("--seconds", type=int, default=None, metavar="N",
+                   help="each run follows at most N seconds instead of until the next full hour")
+    p.set_defaults(run=_follow, follow=True)
 
     p = sub.add_parser("reconcile", help="website vs Khanza: cancellations, moved visits, check-ins, findings")
     _int_option(p, "--days-back", params.DaysBack, default=7)

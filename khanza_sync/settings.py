@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     claim_lease_seconds: int = Field(600, ge=10)
     max_transient_attempts: int = Field(50, ge=1)
     deferral_max_seconds: int = Field(3600, ge=1)
+    # Follow mode (`khanza-sync follow`): poll interval where no LISTEN/NOTIFY trigger wakes it (SQLite, old DDL)
+    follow_poll_seconds: float = Field(1.0, gt=0, le=60)
 
     # No run hangs: Prefect timeouts (the backstop) and the website driver's own timeouts (README "Settings").
     # A healthy 10,000 backlog takes about 30 s on the benchmark machine, a 1,000-row batch about 3 s.

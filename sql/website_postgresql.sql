@@ -34,3 +34,15 @@ CREATE TABLE IF NOT EXISTS online_registrations (
 -- The pipeline's claim query reads pending rows oldest first.
 CREATE INDEX IF NOT EXISTS online_registrations_pending ON online_registrations (created_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS online_registrations_status ON online_registrations (status);
+-- Wakes Khanza Sync's follow mode: one NOTIFY online_registrations per INSERT statement, no payload.
+CREATE OR REPLACE FUNCTION online_registrations_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('online_registrations', '');
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS online_registrations_notify ON online_registrations;
+CREATE TRIGGER online_registrations_notify
+    AFTER INSERT ON online_registrations
+    FOR EACH STATEMENT EXECUTE FUNCTION online_registrations_notify();

@@ -154,6 +154,29 @@ quota = Table("khanza_quota", metadata,
               *[Column(name, Integer, nullable=False) for name in ("kuota", "registered", "remaining")], _published_at(),
               info={"doc": "One row per upcoming day and doctor+clinic with a session that weekday."})
 
+# ---------------------------------------------------------------- new-registration notifications (PostgreSQL)
+
+# After each INSERT statement into online_registrations the database sends one NOTIFY on NOTIFY_CHANNEL (at
+# commit; empty payload, no patient data), which wakes `khanza-sync follow` (website/notify.py) within
+# milliseconds. Optional: without the trigger (SQLite, or a table made from older DDL) follow mode polls.
+NOTIFY_CHANNEL = "online_registrations"
+NOTIFY_TRIGGER = "online_registrations_notify"
+_TRIGGERS: dict[tuple[str, str], list[tuple[str, str | None]]] = {
+    ("postgresql", registrations.name): [
+        ("CREATE OR REPLACE FUNCTION online_registrations_notify() RETURNS trigger\n"
+         "LANGUAGE plpgsql AS $$\n"
+         "BEGIN\n"
+         "    PERFORM pg_notify('online_registrations', '');\n"
+         "    RETURN NULL;\n"
+         "END;\n"
+         "$$", "Wakes Khanza Sync's follow mode: one NOTIFY online_registrations per INSERT statement, no payload."),
+        ("DROP TRIGGER IF EXISTS online_registrations_notify ON online_registrations", None),
+        ("CREATE TRIGGER online_registrations_notify\n"
+         "    AFTER INSERT ON online_registrations\n"
+         "    FOR EACH STATEMENT EXECUTE FUNCTION online_registrations_notify()", None),
+    ],
+}
+
 REGISTRATION_TABLES: tuple[Table, ...] = (registrations,)
 MASTER_TABLES: tuple[Table, ...] = (clinics, doctors, schedules, quota)
 DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}
@@ -170,13 +193,15 @@ def _statements(dialect_name: str, tables: Sequence[Table]) -> list[tuple[str, s
         out.append((str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)), table.info.get("doc")))
         for index in sorted(table.indexes, key=lambda i: i.name):
             out.append((str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)), index.info.get("doc")))
+        out.extend(_TRIGGERS.get((dialect_name, table.name), []))
     # SQLAlchemy indents with tabs and ends lines with ", ": spaces and no trailing blanks read better
     return [("\n".join(line.rstrip() for line in stmt.strip().replace("\t", "    ").splitlines()), doc)
             for stmt, doc in out]
 
 
 def ddl(dialect_name: str, tables: Sequence[Table] = REGISTRATION_TABLES + MASTER_TABLES) -> list[str]:
-    """CREATE TABLE/INDEX IF NOT EXISTS statements (without ';') for `dialect_name` (sqlite | postgresql)."""
+    """CREATE TABLE/INDEX IF NOT EXISTS statements (without a final ';') for `dialect_name` (sqlite | postgresql),
+    and on PostgreSQL the notification trigger of online_registrations (re-created: safe to run again)."""
     return [stmt for stmt, _ in _statements(dialect_name, tables)]
 
 

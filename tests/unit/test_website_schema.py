@@ -66,17 +66,29 @@ def test_check_command_agrees():
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_ddl_per_dialect(dialect):
     statements = schema.ddl(dialect)
-    assert [s.split(" (")[0].split(" ON ")[0] for s in statements] == [
+    trigger = ["CREATE OR REPLACE FUNCTION online_registrations_notify() RETURNS trigger",
+               "DROP TRIGGER IF EXISTS online_registrations_notify", "CREATE TRIGGER online_registrations_notify"]
+    assert [s.splitlines()[0].split(" (")[0].split(" ON ")[0] for s in statements] == [
         "CREATE TABLE IF NOT EXISTS online_registrations",
         "CREATE INDEX IF NOT EXISTS online_registrations_pending",
         "CREATE INDEX IF NOT EXISTS online_registrations_status",
+        *(trigger if dialect == "postgresql" else []),
         "CREATE TABLE IF NOT EXISTS khanza_clinics", "CREATE TABLE IF NOT EXISTS khanza_doctors",
         "CREATE TABLE IF NOT EXISTS khanza_schedules", "CREATE TABLE IF NOT EXISTS khanza_quota"]
     default = {"sqlite": "TIMESTAMP DEFAULT (datetime('now'))",
                "postgresql": "TIMESTAMP WITHOUT TIME ZONE DEFAULT (now() AT TIME ZONE 'utc')"}[dialect]
     assert f"created_at {default} NOT NULL," in statements[0]
     assert statements[1].endswith("ON online_registrations (created_at) WHERE status = 'pending'")
-    assert all(";" not in s for s in statements)
+    assert all(";" not in re.sub(r"\$\$.*?\$\$", "", s, flags=re.S) for s in statements)  # ';' only in $$ bodies
+
+
+def test_postgresql_notification_trigger():
+    """Follow mode's wake-up (website/notify.py): one NOTIFY per INSERT statement, no payload, PostgreSQL only."""
+    pg = "\n".join(schema.ddl("postgresql", schema.REGISTRATION_TABLES))
+    assert "PERFORM pg_notify('online_registrations', '');" in pg
+    assert "AFTER INSERT ON online_registrations\n    FOR EACH STATEMENT EXECUTE FUNCTION online_registrations_notify()" in pg
+    assert schema.NOTIFY_CHANNEL == "online_registrations" and schema.NOTIFY_TRIGGER == "online_registrations_notify"
+    assert "pg_notify" not in "\n".join(schema.ddl("sqlite")) + "\n".join(schema.ddl("postgresql", schema.MASTER_TABLES))
 
 
 def test_claim_locks_rows_on_postgresql_only():

@@ -1,0 +1,175 @@
+"""Follow mode: registrations synced within seconds of their arrival, by the hourly flow and the plain loop, on
+SQLite (poll), PostgreSQL with the trigger (LISTEN) and without it (poll); Khanza going away and coming back;
+the LISTEN connection killed; a scheduled sync run beside it without a double write."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from khanza_sync.error_codes import ErrorCode
+from tests.faults.helpers import registrations
+from tests.faults.proxy import FaultProxy
+from tests.follow.conftest import FollowEnv, configure, following, following_flow
+from tests.support import PG_ADMIN_URL, PG_TEST_DB
+
+
+def _task_runs(flow_run_id) -> int:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def count():
+        async with get_client() as client:
+            return len(await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))))
+    return asyncio.run(count())
+
+
+def _flow_run_name(flow_run_id) -> str:
+    from prefect import get_client
+
+    async def read():
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).name
+    return asyncio.run(read())
+
+
+def _current_flow_run_id(name_prefix: str = "follow "):
+    """The newest flow run named by the follow flow (it names itself at its start)."""
+    from prefect import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async def read():
+        async with get_client() as client:
+            runs = await client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=5)
+            return next((r.id for r in runs if r.name.startswith(name_prefix)), None)
+    return asyncio.run(read())
+
+
+def test_hourly_flow_syncs_registrations_as_they_arrive(follow_env: FollowEnv, request):
+    variant = request.node.callspec.params["follow_store"]
+    with following_flow(seconds=120) as out:
+        first = follow_env.insert(registrations(1, prefix="first"))
+        follow_env.wait_synced(first, timeout=30)  # the flow is up (the first batch also warms the checks)
+        run_id = _current_flow_run_id()
+        latencies, ids = [], list(first)
+        for i in range(3):
+            reg = registrations(1, start=i, prefix="arrive")
+            inserted = time.monotonic()
+            ids += follow_env.insert(reg)
+            follow_env.wait_synced([reg[0]["id"]], timeout=15)
+            latencies.append(time.monotonic() - inserted)
+            time.sleep(0.3)
+        assert max(latencies) < 5, latencies
+
+        # Wake-ups that find nothing due (PostgreSQL: the trigger fires for any insert) create no task run.
+        tasks_before = _task_runs(run_id)
+        follow_env.insert([dict(r, status="rejected", error_code="NIK_INVALID") for r in registrations(2, prefix="noop")])
+        time.sleep(1.5)
+        assert _task_runs(run_id) == tasks_before
+    state = out["state"]
+    assert state.is_completed(), state.message
+    assert state.message.startswith("4 registrations: created=4"), state.message
+    data = state.result()
+    assert data["mode"] == ("listen" if variant == "postgresql" else "poll")
+    report = follow_env.audit(ids)
+    assert report.synced == 4 and not report.problems, report.summary()
+    name = _flow_run_name(run_id)
+    assert name.startswith("follow ") and "· 4 created, 0 duplicate, 0 rejected" in name, name
+
+
+@pytest.fixture
+def proxy():
+    upstream = (os.environ["KHANZA_DB_HOST"], int(os.environ["KHANZA_DB_PORT"]))  # tests.support's defaults
+    with FaultProxy(upstream, max_lifetime=120) as running:
+        yield running
+
+
+@pytest.mark.parametrize("follow_store", ["sqlite", "postgresql"], indirect=True)
+def test_khanza_away_and_back(follow_env: FollowEnv, proxy, monkeypatch):
+    """Khanza refuses connections: the follow loop defers (KHANZA_UNREACHABLE, the usual backoff), keeps
+    running, and syncs everything by itself once Khanza accepts again."""
+    configure(monkeypatch, follow_env.website_url, khanza_port=proxy.port)
+    proxy.refuse()
+    with following(max_seconds=60) as out:
+        ids = follow_env.insert(registrations(4, prefix="away"))
+
+        def deferred():
+            rows = follow_env.rows(ids)
+            return (rows["error_code"] == ErrorCode.KHANZA_UNREACHABLE.value).all() and (rows["attempts"] >= 1).all()
+        follow_env.wait_for(deferred, timeout=20, what="every registration deferred KHANZA_UNREACHABLE")
+        assert (follow_env.rows(ids)["status"] == "pending").all()
+        late = follow_env.insert(registrations(2, start=10, prefix="away"))  # arrivals while Khanza is down
+        time.sleep(1.0)
+        proxy.accept()
+        took = follow_env.wait_synced(ids + late, timeout=20)
+    stats = out["stats"]
+    assert took < 15
+    assert stats.offline_episodes >= 1 and not stats.khanza_offline, stats.line()
+    assert stats.summary.by_outcome["created"] == 6 and not stats.errors, stats.line()
+    report = follow_env.audit(ids + late)
+    assert report.synced == 6 and not report.problems, report.summary()
+    assert (follow_env.rows(ids + late)["error_code"].isna()).all()
+
+
+@pytest.mark.parametrize("follow_store", ["postgresql"], indirect=True)
+def test_listen_connection_killed_and_website_connections_dropped(follow_env: FollowEnv):
+    """Every connection to the website database is terminated (as a restart does): the loop reconnects LISTEN
+    with backoff and goes on syncing, without a restart of the process."""
+    with following(max_seconds=60) as out:
+        ids = follow_env.insert(registrations(1, prefix="before"))
+        follow_env.wait_synced(ids, timeout=30)
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": PG_TEST_DB}).scalar()
+        admin.dispose()
+        assert killed >= 1
+        time.sleep(0.5)
+        after = follow_env.insert(registrations(2, start=5, prefix="after"))
+        assert follow_env.wait_synced(after, timeout=15) < 10
+        time.sleep(2.5)  # LISTEN is re-established within its first backoff (1 s; polling meanwhile)
+        late = follow_env.insert(registrations(1, start=9, prefix="after"))
+        assert follow_env.wait_synced(late, timeout=10) < 5
+        after += late
+    stats = out["stats"]
+    assert stats.mode == "listen" and stats.reconnects >= 1, stats
+    report = follow_env.audit(ids + after)
+    assert report.synced == 4 and not report.problems, report.summary()
+
+
+@pytest.mark.parametrize("follow_store", ["postgresql", "sqlite"], indirect=True)
+def test_follow_beside_scheduled_sync_runs_never_writes_twice(follow_env: FollowEnv):
+    """The follow loop and scheduled sync runs at the same time, while registrations keep arriving: each
+    registration is created exactly once (ledger unique, no duplicate visit, no shared no_reg)."""
+    from flows.sync_registrations import sync_registrations
+
+    backlog = follow_env.insert(registrations(30, prefix="backlog"))
+    arriving: list[str] = []
+
+    def arrive():
+        for i in range(20):
+            arriving.extend(follow_env.insert(registrations(1, start=100 + i, prefix="live")))
+            time.sleep(0.1)
+
+    with following(max_seconds=90, batch_size=5) as out:
+        feeder = threading.Thread(target=arrive)
+        feeder.start()
+        states = [sync_registrations(batch_size=5, return_state=True) for _ in range(2)]
+        feeder.join()
+        follow_env.wait_synced(backlog + arriving, timeout=30)
+        time.sleep(0.5)
+    stats = out["stats"]
+    assert all(s.is_completed() for s in states), [s.message for s in states]
+    by_sync = sum(s.result()["by_outcome"].get("created", 0) for s in states)
+    by_follow = stats.summary.by_outcome["created"]
+    assert by_sync + by_follow == 50, (by_sync, by_follow)  # each created once, by one of them
+    report = follow_env.audit(backlog + arriving)
+    assert report.synced == 50 and not report.problems, report.summary()
+    with follow_env.khanza.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT registration_id) FROM khanza_sync_ledger")).one() == (50, 50)
+        assert conn.execute(text("SELECT COUNT(*) FROM reg_periksa")).scalar_one() == 50
