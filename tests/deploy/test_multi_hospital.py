@@ -26,10 +26,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import bindparam, create_engine, text
+from sqlalchemy import bindparam, create_engine, make_url, text
 
 from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import create_demo_database
+from khanza_sync import ownership
 from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, base_settings, insert_registrations,
                            new_website_store, registration, unavailable, website_rows)
 
@@ -83,23 +84,30 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, what: str, timeout: fl
         time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
-def prefect_database():
-    """A private PostgreSQL database for the Prefect server (asyncpg URL)."""
-    name = f"{PG_TEST_DB}_prefect_multi"
+PREFECT_DB = f"{PG_TEST_DB}_prefect_multi"
+
+
+def drop_prefect_database() -> None:
+    """Drop the test's Prefect database, only if Khanza Sync made it (khanza_sync/ownership.py)."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except Exception as error:  # noqa: BLE001
+            if ownership.postgres_owned(conn, PREFECT_DB):
+                conn.exec_driver_sql(f'DROP DATABASE "{PREFECT_DB}" WITH (FORCE)')
+    finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def prefect_database(private_servers):
+    """A fresh PostgreSQL database for the Prefect server (asyncpg URL), on the tests' PostgreSQL."""
+    try:
+        drop_prefect_database()
+        url = ownership.ensure_postgres_database(PG_ADMIN_URL, PREFECT_DB, "multi-hospital test Prefect server")
+    except Exception as error:  # noqa: BLE001  (a refusal, ownership.NotOwned, is not an Exception: it errors)
         unavailable("PostgreSQL (Prefect server database)", error)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgresql+asyncpg") + "/" + name
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    yield str(make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False))
+    drop_prefect_database()
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +196,8 @@ def hospitals(server, tmp_path_factory):
         server_engine = make_khanza_engine(base_settings(), database="information_schema")
         with server_engine.begin() as conn:
             for h in made:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{h.khanza_db}`")
+                if ownership.mariadb_owned(conn, h.khanza_db):
+                    conn.exec_driver_sql(f"DROP DATABASE `{h.khanza_db}`")
         server_engine.dispose()
 
 
@@ -336,4 +345,4 @@ def test_two_hospitals_on_one_server(server, hospitals):
 
 
 def server_db_sync_url() -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_TEST_DB}_prefect_multi"
+    return make_url(PG_ADMIN_URL).set(database=PREFECT_DB).render_as_string(hide_password=False)
