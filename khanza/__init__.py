@@ -8,4 +8,5 @@ schedule.py      jadwal and kuota               masterdata.py  active codes, pla
 ledger.py        the pipeline's exactly-once table    locks.py   the pipeline's named lock
 cancellation.py  cancelling the Khanza way     reconcile.py  comparing Khanza with the website
 db.py            engines, timeouts, transient errors  setup.py   `python -m khanza.setup`
+capabilities.py  what this Khanza version has (older installations: defaults, enum values, what is missing)
 """

@@ -1,8 +1,15 @@
 """Cancelling a registration in Khanza the way Khanza does it, and the reasons the website is told.
 
-The desktop cancels a visit by setting `reg_periksa.stts = 'Batal'` (the row stays, the queue number is
-freed for the count); a booking is cancelled with `booking_registrasi.status = 'Batal'`. Like Khanza's own
-`batalantrean` (rules.md §5) a visit that has been served, or whose date has passed, is not cancelled.
+The desk cancels a visit by setting `reg_periksa.stts = 'Batal'` and `biaya_reg = 0` (DlgReg's cancel; the
+row stays, and still counts toward the quota as Mobile JKN counts it). The booking dialogs remove a
+cancelled booking (DlgBookingRegistrasi BtnHapus: `delete from booking_registrasi where no_rkm_medis=? and
+tanggal_periksa=?`), so the patient can book that day again (one booking per patient per day). A checked-in
+booking is cancelled through its visit, and its booking row is removed too. Like Khanza's own `batalantrean`
+(rules.md §5) a visit that has been served, or whose date has passed, is not cancelled.
+
+Once a booking is removed the patient may book the same day again through another website registration: a
+booking row then belongs to the latest ledger registration for that patient and day, and an older one never
+touches it.
 
 A registration whose ledger outcome is `duplicate` did not create the visit (the desk or another
 registration did), so cancelling it on the website never cancels that visit in Khanza.
@@ -43,7 +50,7 @@ def decide_visit(stts: str | None, visit_day: date | None, today: date) -> tuple
         return False, False, ErrorCode.CANCEL_REFUSED_SERVED, f"reg_periksa stts={stts}"
     if visit_day is not None and visit_day < today:
         return False, False, ErrorCode.CANCEL_REFUSED_PAST, "reg_periksa date passed"
-    return True, True, ErrorCode.CANCELLED, "reg_periksa stts Belum -> Batal"
+    return True, True, ErrorCode.CANCELLED, "reg_periksa stts Belum -> Batal, biaya_reg 0"
 
 
 def decide_booking(status: str | None, visit_day: date | None, today: date) -> tuple[bool, bool, ErrorCode, str]:
@@ -54,7 +61,7 @@ def decide_booking(status: str | None, visit_day: date | None, today: date) -> t
         return True, False, ErrorCode.CANCELLED, f"booking already {status}"
     if visit_day is not None and visit_day < today:
         return False, False, ErrorCode.CANCEL_REFUSED_PAST, "booking date passed"
-    return True, True, ErrorCode.CANCELLED, "booking status Belum -> Batal"
+    return True, True, ErrorCode.CANCELLED, "booking Belum removed"
 
 
 # ---------------------------------------------------------------- SQL
@@ -89,15 +96,27 @@ def _checked_in_visit(conn: Connection, no_rkm_medis: str, kd_poli: str, day: da
 
 
 def _set_visit_batal(conn: Connection, no_rawat: str) -> int:
-    return conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' WHERE no_rawat = :r AND stts = 'Belum'"),
-                        {"r": no_rawat}).rowcount
+    """The desk's cancel: stts 'Batal' and no registration fee."""
+    return conn.execute(text("UPDATE reg_periksa SET stts = 'Batal', biaya_reg = 0 WHERE no_rawat = :r "
+                             "AND stts = 'Belum'"), {"r": no_rawat}).rowcount
 
 
-def _set_booking_batal(conn: Connection, no_rkm_medis: str, day: date, from_status: str) -> int:
+def _remove_booking(conn: Connection, no_rkm_medis: str, day: date, from_status: str) -> int:
+    """The booking dialogs' cancel: the row is deleted (the patient may book that day again)."""
     return conn.execute(
-        text("UPDATE booking_registrasi SET status = 'Batal' WHERE no_rkm_medis = :rm AND tanggal_periksa = :day "
+        text("DELETE FROM booking_registrasi WHERE no_rkm_medis = :rm AND tanggal_periksa = :day "
              "AND status = :from_status"),
         {"rm": no_rkm_medis, "day": day, "from_status": from_status}).rowcount
+
+
+def _booked_again(conn: Connection, entry: dict, day: date) -> bool:
+    """Another, later website registration booked this patient on `day` (after ours was removed): the
+    booking row there is that one's, not ours."""
+    return conn.execute(
+        text("SELECT 1 FROM khanza_sync_ledger WHERE no_rkm_medis = :rm AND tanggal = :day AND target = 'booking' "
+             "AND outcome = 'created' AND registration_id <> :id AND created_at >= :made LIMIT 1"),
+        {"rm": entry["no_rkm_medis"], "day": day, "id": entry["registration_id"],
+         "made": entry["created_at"]}).first() is not None
 
 
 def cancel(conn: Connection, registration_id: str, entry: dict | None, visit_date: date | None,
@@ -118,6 +137,9 @@ def cancel(conn: Connection, registration_id: str, entry: dict | None, visit_dat
             return CancelResult(registration_id, cancelled, change, reason, detail)
 
         booking = _booking_for_update(conn, entry["no_rkm_medis"], [entry["tanggal"], visit_date])
+        if booking is not None and _booked_again(conn, entry, booking["tanggal_periksa"]):
+            return CancelResult(registration_id, True, False, ErrorCode.CANCELLED,
+                                "booking row already removed (the day was booked again by a later registration)")
         if booking is not None and booking["status"] == "Terdaftar":
             # Checked in: the visit decides (served or not); both rows are cancelled together.
             visit = _checked_in_visit(conn, booking["no_rkm_medis"], booking["kd_poli"], booking["tanggal_periksa"])
@@ -126,11 +148,11 @@ def cancel(conn: Connection, registration_id: str, entry: dict | None, visit_dat
             if change:
                 _set_visit_batal(conn, visit["no_rawat"])
             if cancelled:
-                change = _set_booking_batal(conn, booking["no_rkm_medis"], booking["tanggal_periksa"],
-                                            "Terdaftar") == 1 or change
+                change = _remove_booking(conn, booking["no_rkm_medis"], booking["tanggal_periksa"],
+                                         "Terdaftar") == 1 or change
             return CancelResult(registration_id, cancelled, change, reason, "checked-in " + detail)
         cancelled, change, reason, detail = decide_booking(
             booking and booking["status"], booking and booking["tanggal_periksa"], today)
-        if change and _set_booking_batal(conn, booking["no_rkm_medis"], booking["tanggal_periksa"], "Belum") != 1:
+        if change and _remove_booking(conn, booking["no_rkm_medis"], booking["tanggal_periksa"], "Belum") != 1:
             raise RuntimeError("booking changed while cancelling")
         return CancelResult(registration_id, cancelled, change, reason, detail)

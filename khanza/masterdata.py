@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
+from khanza.capabilities import Capabilities
+from khanza.capabilities import read as read_capabilities
 from khanza.numbering import RmFormat, read_rm_format
-from khanza.schedule import session_kuota
+from khanza.schedule import day_kuota
 
 PLACEHOLDER_LOOKUPS = {
     "kd_kel": "SELECT kd_kel FROM kelurahan WHERE nm_kel = '-'",
@@ -26,14 +28,17 @@ class MasterData:
     active_poli: dict[str, tuple[float, float]] = field(default_factory=dict)  # kd_poli -> (registrasi, registrasilama)
     active_dokter: set[str] = field(default_factory=set)
     active_penjab: set[str] = field(default_factory=set)
-    # (kd_dokter, kd_poli, hari_kerja) -> total kuota over that day's sessions (schedule.session_kuota)
+    # (kd_dokter, kd_poli, hari_kerja) -> the day's kuota: the largest of its sessions (schedule.day_kuota)
     schedules: dict[tuple[str, str, str], int] = field(default_factory=dict)
     placeholders: dict[str, object] = field(default_factory=dict)
     rm_format: RmFormat = field(default_factory=RmFormat)
+    # set_validasi_registrasi.wajib_closing_kasir = 'Yes' (no table or no row: 'No', fungsi/closingkasir.java)
+    wajib_closing_kasir: bool = False
+    caps: Capabilities = field(default_factory=Capabilities)
 
 
 def load(conn: Connection) -> MasterData:
-    md = MasterData()
+    md = MasterData(caps=read_capabilities(conn))
     for kd, reg, lama in conn.execute(text("SELECT kd_poli, registrasi, registrasilama FROM poliklinik WHERE status = '1'")):
         md.active_poli[kd] = (float(reg), float(lama))
     md.active_dokter = {r[0] for r in conn.execute(text("SELECT kd_dokter FROM dokter WHERE status = '1'"))}
@@ -42,10 +47,13 @@ def load(conn: Connection) -> MasterData:
         text("SELECT kd_dokter, hari_kerja, kd_poli, kuota FROM jadwal")
     ):
         key = (kd_dokter, kd_poli, hari)
-        md.schedules[key] = md.schedules.get(key, 0) + session_kuota(kuota)
+        md.schedules[key] = day_kuota(md.schedules.get(key), kuota)
     for name, sql in PLACEHOLDER_LOOKUPS.items():
         md.placeholders[name] = conn.execute(text(sql)).scalar()
-    md.rm_format = read_rm_format(conn)
+    md.rm_format = read_rm_format(conn, md.caps.has("set_urut_no_rkm_medis"))
+    if md.caps.has("set_validasi_registrasi", "wajib_closing_kasir"):
+        md.wajib_closing_kasir = conn.execute(text(
+            "SELECT wajib_closing_kasir FROM set_validasi_registrasi LIMIT 1")).scalar() == "Yes"
     return md
 
 

@@ -109,6 +109,13 @@ def scope_columns(scope: str) -> tuple[str, ...]:
     return _SCOPE_COLUMNS.get(scope, _SCOPE_COLUMNS["dokter"])
 
 
+def booking_scope(settings) -> str:
+    """URUTNOREG as Khanza's booking dialogs read it (DlgBookingRegistrasi / DlgBookingPeriksa isNomer):
+    the exact strings `poli`, `dokter`, `dokter + poli`; anything else per doctor, whatever BASENOREG says
+    (unlike DlgReg, whose BASENOREG=booking fallback is per clinic)."""
+    return {"dokter": "dokter", "poli": "poli", "dokter + poli": "dokter+poli"}.get(settings.khanza_urutnoreg, "dokter")
+
+
 def scope_key(scope: str, kd_dokter: str, kd_poli: str) -> tuple[str, ...]:
     """Which no_reg sequence a registration draws from (Khanza's URUTNOREG)."""
     values = {"kd_dokter": kd_dokter, "kd_poli": kd_poli}
@@ -119,14 +126,17 @@ def scope_key(scope: str, kd_dokter: str, kd_poli: str) -> tuple[str, ...]:
 class DayBook:
     """What one registration day already holds, read once per batch under the numbering lock and kept
     current as the batch inserts: the last no_rawat counter, the highest no_reg of every sequence
-    (visits and bookings apart), and live registrations per (doctor, clinic) for the quota."""
+    (visits and bookings apart), and the registrations that count against the quota as Khanza counts them:
+    every reg_periksa row per (doctor, clinic), cancelled ones included (Mobile JKN `ambilantrean`), and
+    every booking_registrasi row per doctor whatever its status (the desk's booking dialogs)."""
 
     day: date
     scope: str
     last_rawat: int = 0
     visit_max: dict[tuple, int] = field(default_factory=dict)
     booking_max: dict[tuple, int] = field(default_factory=dict)
-    live: Counter = field(default_factory=Counter)  # (kd_dokter, kd_poli) -> live visits + open bookings
+    visits: Counter = field(default_factory=Counter)  # (kd_dokter, kd_poli) -> reg_periksa rows, Batal included
+    bookings: Counter = field(default_factory=Counter)  # kd_dokter -> booking_registrasi rows, any status
 
     def next_no_rawat(self) -> str:
         return format_no_rawat(self.day, self.last_rawat + 1)
@@ -136,8 +146,10 @@ class DayBook:
         top = max(self.visit_max.get(key, 0) if visits else 0, self.booking_max.get(key, 0) if bookings else 0)
         return format_no_reg(top + 1)
 
-    def taken(self, kd_dokter: str, kd_poli: str) -> int:
-        return self.live[(kd_dokter, kd_poli)]
+    def taken(self, kd_dokter: str, kd_poli: str, *, booking: bool = False) -> int:
+        """Places used in the quota: visits for the doctor and clinic (Mobile JKN counts every reg_periksa
+        row, Batal included), or, for a booking, the doctor's bookings that day whatever their status."""
+        return self.bookings[kd_dokter] if booking else self.visits[(kd_dokter, kd_poli)]
 
     def add(self, kd_dokter: str, kd_poli: str, no_reg: str, *, no_rawat: str | None = None,
             booking: bool = False, new_registration: bool = True) -> None:
@@ -146,13 +158,16 @@ class DayBook:
         if no_rawat:
             self.last_rawat = max(self.last_rawat, int(no_rawat[-6:]))
 
-    def _hold(self, kd_dokter: str, kd_poli: str, top_reg: int, live: int, *, booking: bool) -> None:
-        """no_reg up to `top_reg` is in use in its sequence; `live` more registrations count for the quota."""
+    def _hold(self, kd_dokter: str, kd_poli: str, top_reg: int, count: int, *, booking: bool) -> None:
+        """no_reg up to `top_reg` is in use in its sequence; `count` more rows count for the quota."""
         key = scope_key(self.scope, kd_dokter, kd_poli)
         sequence = self.booking_max if booking else self.visit_max
         sequence[key] = max(sequence.get(key, 0), top_reg)
-        if live:
-            self.live[(kd_dokter, kd_poli)] += live
+        if count:
+            if booking:
+                self.bookings[kd_dokter] += count
+            else:
+                self.visits[(kd_dokter, kd_poli)] += count
 
 
 def _as_int(value) -> int:
@@ -185,23 +200,23 @@ def read_days(conn: Connection, days: set[date], scope: str) -> dict[date, DayBo
     lo, hi = _window(days)
     stmt = text(
         "SELECT LEFT(no_rawat, 10), tgl_registrasi, kd_dokter, kd_poli, MAX(no_rawat), MAX(CAST(no_reg AS SIGNED)), "
-        "SUM(IFNULL(stts, '') <> 'Batal') FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
+        "COUNT(*) FROM reg_periksa WHERE no_rawat >= :lo AND no_rawat < :hi "
         "AND (LEFT(no_rawat, 10) IN :prefixes OR tgl_registrasi IN :days) "
         "GROUP BY LEFT(no_rawat, 10), tgl_registrasi, kd_dokter, kd_poli"
     ).bindparams(bindparam("prefixes", expanding=True), bindparam("days", expanding=True))
     rows = conn.execute(stmt, {"lo": lo, "hi": hi, "prefixes": sorted(by_prefix), "days": sorted(days)})
-    for prefix, tgl, kd_dokter, kd_poli, top_rawat, top_reg, live in rows:
+    for prefix, tgl, kd_dokter, kd_poli, top_rawat, top_reg, count in rows:
         if prefix in by_prefix and top_rawat and top_rawat[-6:].isdigit():
             book = by_prefix[prefix]
             book.last_rawat = max(book.last_rawat, int(top_rawat[-6:]))
         if tgl in books:
-            books[tgl]._hold(kd_dokter, kd_poli, _as_int(top_reg), _as_int(live), booking=False)
+            books[tgl]._hold(kd_dokter, kd_poli, _as_int(top_reg), _as_int(count), booking=False)
     # booking_registrasi has no index on tanggal_periksa: one scan per batch, not per registration.
-    stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, MAX(CAST(no_reg AS SIGNED)), SUM(status = 'Belum') "
+    stmt = text("SELECT tanggal_periksa, kd_dokter, kd_poli, MAX(CAST(no_reg AS SIGNED)), COUNT(*) "
                 "FROM booking_registrasi WHERE tanggal_periksa IN :days GROUP BY tanggal_periksa, kd_dokter, "
                 "kd_poli").bindparams(bindparam("days", expanding=True))
-    for day, kd_dokter, kd_poli, top_reg, open_ in conn.execute(stmt, {"days": sorted(days)}):
-        books[day]._hold(kd_dokter, kd_poli, _as_int(top_reg), _as_int(open_), booking=True)
+    for day, kd_dokter, kd_poli, top_reg, count in conn.execute(stmt, {"days": sorted(days)}):
+        books[day]._hold(kd_dokter, kd_poli, _as_int(top_reg), _as_int(count), booking=True)
     return books
 
 
@@ -228,7 +243,11 @@ def shared_no_regs(conn: Connection, days: set[date], scope: str, *, visits: boo
     return shared
 
 
-def read_rm_format(conn: Connection) -> RmFormat:
+def read_rm_format(conn: Connection, present: bool = True) -> RmFormat:
+    """set_urut_no_rkm_medis; an older Khanza without the table (`present` False) numbers Straight with no
+    year or month, as Khanza did before the setting existed (and as the shipped row says)."""
+    if not present:
+        return RmFormat()
     row = conn.execute(
         text("SELECT urutan, tahun, bulan, posisi_tahun_bulan FROM set_urut_no_rkm_medis LIMIT 1")
     ).first()

@@ -10,10 +10,9 @@ from datetime import date
 
 from sqlalchemy import Connection, bindparam, exc, text
 
-from khanza import numbering
+from khanza import capabilities, numbering
 from khanza.db import mysql_code
 from khanza.masterdata import MasterData
-from khanza.tables import PASIEN, insert_row
 from khanza.visits import umur_text
 from khanza_sync.rules import ALAMATPJ_MAX, shorten
 
@@ -81,8 +80,13 @@ def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIn
     return index
 
 
-def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date) -> dict:
-    """Every NOT NULL column filled with Khanza's own placeholders (rules.md §7, Mobile JKN column)."""
+def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date,
+                    registered_on: date | None = None) -> dict:
+    """Every NOT NULL column filled with Khanza's own placeholders (rules.md §7, Mobile JKN column).
+
+    tgl_daftar is the visit date (`registered_on`), as DlgBookingPeriksa gives a patient it creates from a web
+    booking; so the patient's first visit is 'Baru' by Khanza's own rule (tgl_daftar = tgl_registrasi).
+    umur is the age today, when the row is written."""
     ph = md.placeholders
     return {
         "no_rkm_medis": no_rkm_medis,
@@ -97,7 +101,7 @@ def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, to
         "pekerjaan": "-",
         "stts_nikah": "JOMBLO",
         "agama": "-",
-        "tgl_daftar": today,
+        "tgl_daftar": registered_on or today,
         "no_tlp": reg["phone"],
         "umur": umur_text(reg["birth_date"], today),
         "pnd": "-",
@@ -124,7 +128,8 @@ def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, to
     }
 
 
-def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date, attempts: int = 20) -> dict:
+def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date, attempts: int = 20,
+           registered_on: date | None = None) -> dict:
     """Insert a new patient with the next no_rkm_medis and move Khanza's counter on.
 
     The counter row is read FOR UPDATE; a number the desk took meanwhile (desktop inserts don't
@@ -134,9 +139,9 @@ def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date,
     stored = numbering.read_rm_counter(conn)
     for _ in range(attempts):
         candidate = md.rm_format.next_after(stored, today)
-        row = new_patient_row(reg, candidate, kd_pj, md, today)
+        row = new_patient_row(reg, candidate, kd_pj, md, today, registered_on)
         try:
-            insert_row(conn, PASIEN, row)
+            row = capabilities.insert(conn, md.caps, "pasien", row)
         except exc.IntegrityError as error:
             if mysql_code(error) != 1062:
                 raise

@@ -24,7 +24,7 @@ from khanza_sync.error_codes import ErrorCode
 from khanza_sync.privacy import mask_identifier
 from khanza import ledger
 from khanza.numbering import day_range, no_rawat_day, no_rawat_prefix, scope_columns
-from khanza.schedule import HARI_KERJA, hari_kerja, quota_left, session_kuota
+from khanza.schedule import HARI_KERJA, day_kuota, hari_kerja, quota_left
 from khanza.tables import BOOKING_REGISTRASI, LEDGER, REG_PERIKSA
 
 # ---------------------------------------------------------------- findings
@@ -139,9 +139,24 @@ def _seconds(value) -> int | None:
     return None
 
 
-def locate(entry: dict, website_date: date | None, snap: Snapshot, owned: set[tuple[str, date]]) -> KhanzaState:
+def latest_booking_owners(entries) -> dict[tuple[str, date], str]:
+    """(no_rkm_medis, tanggal) -> the registration whose booking that is: the latest one the pipeline created
+    there (a cancelled booking is deleted, as Khanza does, and the patient may book that day again)."""
+    latest: dict[tuple[str, date], dict] = {}
+    for e in entries:
+        if e["target"] == "booking" and e["outcome"] == "created":
+            key = (e["no_rkm_medis"], e["tanggal"])
+            if key not in latest or (e["created_at"], e["registration_id"]) > (
+                    latest[key]["created_at"], latest[key]["registration_id"]):
+                latest[key] = e
+    return {key: e["registration_id"] for key, e in latest.items()}
+
+
+def locate(entry: dict, website_date: date | None, snap: Snapshot, owned: set[tuple[str, date]],
+           latest: dict[tuple[str, date], str] | None = None) -> KhanzaState:
     """Find the ledger entry's row now. Bookings are keyed (no_rkm_medis, tanggal_periksa), and the desk can
-    move the date: try the ledger's date, then the website's, then the booking's own timestamp."""
+    move the date: try the ledger's date, then the website's, then the booking's own timestamp. A booking
+    that a later registration of the same patient and day owns (`latest_booking_owners`) is never this one's."""
     if entry["target"] == "reg_periksa":
         visit = snap.visits.get(entry["no_rawat"] or "")
         if visit is None:
@@ -149,8 +164,10 @@ def locate(entry: dict, website_date: date | None, snap: Snapshot, owned: set[tu
         return KhanzaState(True, "visit", visit["stts"], visit["kd_poli"], visit["kd_dokter"],
                            visit["tgl_registrasi"], visit["no_reg"], visit["no_rawat"], visit["no_rkm_medis"])
     rm = entry["no_rkm_medis"]
+    latest = latest or {}
     candidates = [b for b in snap.bookings.get(rm, [])
-                  if (rm, b["tanggal_periksa"]) not in owned or b["tanggal_periksa"] == entry["tanggal"]]
+                  if ((rm, b["tanggal_periksa"]) not in owned or b["tanggal_periksa"] == entry["tanggal"])
+                  and latest.get((rm, b["tanggal_periksa"]), entry["registration_id"]) == entry["registration_id"]]
     booking = next((b for b in candidates if b["tanggal_periksa"] == entry["tanggal"]), None)
     if booking is None and website_date is not None:
         booking = next((b for b in candidates if b["tanggal_periksa"] == website_date), None)
@@ -324,7 +341,7 @@ class MasterSnapshot:
     doctors: pd.DataFrame  # kd_dokter, nm_dokter, kd_sps, nm_sps, active
     payers: pd.DataFrame  # kd_pj, png_jawab, active
     schedules: pd.DataFrame  # kd_dokter, kd_poli, hari_kerja, jam_mulai, jam_selesai, kuota (active only)
-    booked: pd.DataFrame  # visit_date, kd_dokter, kd_poli, registered (live visits + open bookings)
+    booked: pd.DataFrame  # visit_date, kd_dokter, kd_poli, registered (visits, Batal included, + open bookings)
 
 
 def _time_text(value) -> str | None:
@@ -354,7 +371,7 @@ def read_master(conn: Connection, lo: date, hi: date) -> MasterSnapshot:
     counts: dict[tuple, int] = defaultdict(int)
     for day_text, kd_dokter, kd_poli, n in conn.execute(text(
             "SELECT LEFT(no_rawat, 10), kd_dokter, kd_poli, COUNT(*) FROM reg_periksa "
-            "WHERE no_rawat >= :lo AND no_rawat < :hi AND stts <> 'Batal' GROUP BY LEFT(no_rawat, 10), kd_dokter, kd_poli"),
+            "WHERE no_rawat >= :lo AND no_rawat < :hi GROUP BY LEFT(no_rawat, 10), kd_dokter, kd_poli"),
             {"lo": no_rawat_prefix(lo), "hi": day_range(hi)[1]}):
         counts[(no_rawat_day(day_text), kd_dokter, kd_poli)] += int(n)
     for day, kd_dokter, kd_poli, n in conn.execute(text(
@@ -368,11 +385,12 @@ def read_master(conn: Connection, lo: date, hi: date) -> MasterSnapshot:
 
 
 def remaining_quota(snapshot: MasterSnapshot, lo: date, hi: date) -> pd.DataFrame:
-    """Per upcoming day and doctor+clinic with a session that weekday: kuota (summed over sessions, a NULL
-    kuota counting 0 as Mobile JKN does), registered, remaining (never negative)."""
-    quota: dict[tuple, int] = defaultdict(int)
+    """Per upcoming day and doctor+clinic with a session that weekday: kuota (the largest of the day's
+    sessions, a NULL kuota counting 0 as Mobile JKN does), registered, remaining (never negative)."""
+    quota: dict[tuple, int] = {}
     for r in snapshot.schedules.to_dict("records"):
-        quota[(r["kd_dokter"], r["kd_poli"], r["hari_kerja"])] += session_kuota(r["kuota"])
+        key = (r["kd_dokter"], r["kd_poli"], r["hari_kerja"])
+        quota[key] = day_kuota(quota.get(key), r["kuota"])
     booked = {(r["visit_date"], r["kd_dokter"], r["kd_poli"]): int(r["registered"])
               for r in snapshot.booked.to_dict("records")}
     rows = []

@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, exc
 
 from khanza_sync.error_codes import ErrorCode
-from khanza import ledger, masterdata, numbering, patients, schedule, visits
+from khanza import capabilities, ledger, masterdata, numbering, patients, schedule, visits
 from khanza.db import is_transient, mysql_code
 from khanza.locks import writers_lock
 from khanza_sync.outcomes import COLUMNS as OUTCOME_COLUMNS
@@ -58,6 +58,7 @@ class Batch:
     fixed_clock: datetime | None = None  # tests pin the clock; otherwise each registration reads it
     people: patients.PatientIndex = field(default_factory=patients.PatientIndex)
     history: dict[str, list[dict]] = field(default_factory=dict)  # no_rkm_medis -> visits
+    admitted: set[str] = field(default_factory=set)  # no_rkm_medis with an open inpatient stay (kamar_inap)
     days: dict[date, numbering.DayBook] = field(default_factory=dict)
 
     def now(self) -> datetime:
@@ -70,12 +71,21 @@ class Batch:
 
     @property
     def sequence(self) -> dict[str, bool]:
-        """Which tables share the no_reg sequence we number in (BASENOREG=booking joins both)."""
-        shared = self.settings.noreg_shared_with_booking
-        return {"visits": shared or not self.booking, "bookings": shared or self.booking}
+        """Which tables the no_reg we number is the next of. A visit: reg_periksa, and with BASENOREG=booking
+        also booking_registrasi (DlgReg isNumber takes the larger maximum). A booking: booking_registrasi only,
+        whatever BASENOREG says (the booking dialogs' isNomer)."""
+        if self.booking:
+            return {"visits": False, "bookings": True}
+        return {"visits": True, "bookings": self.settings.noreg_shared_with_booking}
+
+    @property
+    def scope(self) -> str:
+        """The URUTNOREG scope of the sequence we number in: DlgReg's reading for visits (Settings.noreg_scope);
+        for bookings the booking dialogs' (same exact strings, anything else per doctor)."""
+        return numbering.booking_scope(self.settings) if self.booking else self.settings.noreg_scope
 
     def reread_day(self, conn: Connection, day: date) -> numbering.DayBook:
-        self.days[day] = numbering.read_days(conn, {day}, self.settings.noreg_scope)[day]
+        self.days[day] = numbering.read_days(conn, {day}, self.scope)[day]
         return self.days[day]
 
 
@@ -126,6 +136,9 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
             with conn.begin():
                 md = md or masterdata.load(conn)
                 done = ledger.lookup(conn, [r["id"] for r in records])
+            lacking = capabilities.missing_essentials(md.caps)
+            if lacking:  # this Khanza cannot take what the pipeline writes: stop before writing anything
+                raise KhanzaSetupError(f"Khanza lacks what the pipeline needs: {', '.join(lacking)}")
             missing = masterdata.missing_placeholders(md)
             if missing:  # every new patient would fail: a set-up problem, not one row's
                 raise KhanzaSetupError(f"Khanza lacks the '-' placeholder rows for: {', '.join(missing)}")
@@ -167,8 +180,9 @@ def _read_batch_state(conn: Connection, batch: Batch, todo: list[dict]) -> None:
     batch.people = patients.read_index(conn, [r["nik"] for r in todo],
                                        [r["bpjs_number"] for r in todo if r.get("bpjs_number")])
     rms = [p["no_rkm_medis"] for found in batch.people.by_nik.values() for p in found]
-    batch.history = visits.patient_history(conn, rms)
-    batch.days = numbering.read_days(conn, {r["visit_date"] for r in todo}, batch.settings.noreg_scope)
+    batch.history = visits.patient_history(conn, rms, batch.md.caps.has("reg_periksa", "status_bayar"))
+    batch.admitted = visits.admitted(conn, rms) if batch.md.caps.has("kamar_inap") else set()
+    batch.days = numbering.read_days(conn, {r["visit_date"] for r in todo}, batch.scope)
 
 
 def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
@@ -222,15 +236,19 @@ def register(conn: Connection, reg: dict, batch: Batch):
                           kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock)
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
+        refused = desk_refusal(batch, patient["no_rkm_medis"], history)
+        if refused is not None:
+            raise Rejected(refused)
 
     book = batch.days[day]
-    refusal = schedule.refusal(batch.md, kd_dokter, kd_poli, day, taken=book.taken(kd_dokter, kd_poli))
+    refusal = schedule.refusal(batch.md, kd_dokter, kd_poli, day,
+                               taken=book.taken(kd_dokter, kd_poli, booking=batch.booking))
     if refusal is not None:
         raise Rejected(refusal)
 
     created = patient is None
-    if created:
-        patient = patients.create(conn, reg, kd_pj, batch.md, clock.date())
+    if created:  # tgl_daftar = the visit date, as DlgBookingPeriksa creates a patient from a web booking
+        patient = patients.create(conn, reg, kd_pj, batch.md, clock.date(), registered_on=day)
     khanza_knows_birth = patient["tgl_lahir"] is not None
     if not khanza_knows_birth:  # Khanza allows it; the form's birth date gives the age at registration
         patient = {**patient, "tgl_lahir": reg["birth_date"]}
@@ -240,11 +258,11 @@ def register(conn: Connection, reg: dict, batch: Batch):
         no_reg = book.next_no_reg(kd_dokter, kd_poli, **batch.sequence)
         visits.insert_booking(conn, visits.booking_row(no_reg=no_reg, visit_date=day, clock=clock,
                                                        no_rkm_medis=rm, kd_dokter=kd_dokter, kd_poli=kd_poli,
-                                                       kd_pj=kd_pj))
+                                                       kd_pj=kd_pj), batch.md.caps)
         no_rawat = None
     else:
         first_visit = not any(v["kd_poli"] == kd_poli for v in history)
-        no_rawat, no_reg = _insert_visit(conn, reg, patient, created, first_visit, batch, clock)
+        no_rawat, no_reg = _insert_visit(conn, reg, patient, first_visit, batch, clock)
         if not created and khanza_knows_birth:  # a new patient's umur was written a moment ago
             patients.refresh_umur(conn, rm, patient["tgl_lahir"], clock.date())
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
@@ -257,12 +275,24 @@ def register(conn: Connection, reg: dict, batch: Batch):
         batch.days[day].add(kd_dokter, kd_poli, no_reg, no_rawat=no_rawat, booking=batch.booking)
         if no_rawat:
             batch.history.setdefault(rm, []).append({"no_rkm_medis": rm, "kd_poli": kd_poli, "no_rawat": no_rawat,
-                                                     "no_reg": no_reg, "stts": "Belum", "tgl_registrasi": day})
+                                                     "no_reg": no_reg, "stts": "Belum", "tgl_registrasi": day,
+                                                     "status_bayar": "Belum Bayar"})
 
     return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg), on_commit
 
 
 def _nothing():
+    return None
+
+
+def desk_refusal(batch: Batch, rm: str, history: list[dict]) -> ErrorCode | None:
+    """Why Khanza's registration desk would refuse this existing patient, or None (both targets: the web
+    booking pages check the same). DlgReg: an open inpatient stay (kamar_inap stts_pulang '-'); isPas: an
+    earlier visit not yet paid while set_validasi_registrasi.wajib_closing_kasir is 'Yes'."""
+    if rm in batch.admitted:
+        return ErrorCode.PATIENT_ADMITTED
+    if batch.md.wajib_closing_kasir and visits.unpaid(history):
+        return ErrorCode.UNPAID_PREVIOUS_VISIT
     return None
 
 
@@ -281,7 +311,7 @@ def _existing_registration(conn, rm, history, kd_poli, day, booking) -> tuple[st
     return None
 
 
-def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch, clock: datetime) -> tuple[str, str]:
+def _insert_visit(conn, reg, patient, first_visit, batch: Batch, clock: datetime) -> tuple[str, str]:
     """Insert with the day's next numbers; a no_rawat the desk took meanwhile makes us re-read the day
     and try again, as the desktop retries its own insert."""
     day, kd_dokter, kd_poli = reg["visit_date"], reg["kd_dokter"], reg["kd_poli"]
@@ -291,10 +321,9 @@ def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch, clock:
         no_reg = book.next_no_reg(kd_dokter, kd_poli, **batch.sequence)
         row = visits.visit_row(no_reg=no_reg, no_rawat=no_rawat, visit_date=day, clock=clock,
                                kd_dokter=kd_dokter, patient=patient, kd_poli=kd_poli, kd_pj=reg["kd_pj"],
-                               fees=batch.md.active_poli[kd_poli], new_patient=created,
-                               first_visit_to_poli=first_visit)
+                               fees=batch.md.active_poli[kd_poli], first_visit_to_poli=first_visit)
         try:
-            visits.insert_visit(conn, row)
+            visits.insert_visit(conn, row, batch.md.caps)
             return no_rawat, no_reg
         except exc.IntegrityError as error:
             if mysql_code(error) != 1062:
@@ -306,7 +335,7 @@ def _insert_visit(conn, reg, patient, created, first_visit, batch: Batch, clock:
 def _verify_no_reg(conn: Connection, batch: Batch, created: list[tuple[dict, dict]]) -> None:
     """After commit: if a desk registration took one of our no_reg in its scope, give ours a new one
     now, before the numbers are written back to the website (i.e. before the patient is told)."""
-    scope = batch.settings.noreg_scope
+    scope = batch.scope
     for _ in range(MAX_INSERT_ATTEMPTS):
         if not created:
             return
@@ -346,13 +375,17 @@ def predict(engine: Engine, mapped: pd.DataFrame, settings: Settings, planned: C
     with engine.connect() as conn, conn.begin():
         md = masterdata.load(conn)
         done = ledger.lookup(conn, [r["id"] for r in records])
-        days = numbering.read_days(conn, {r["visit_date"] for r in records}, settings.noreg_scope)
+        booking = settings.khanza_target == "booking"
+        scope = numbering.booking_scope(settings) if booking else settings.noreg_scope
+        days = numbering.read_days(conn, {r["visit_date"] for r in records}, scope)
     for reg in records:
         key = (reg["kd_dokter"], reg["kd_poli"], reg["visit_date"])
         if reg["id"] in done:
             rows.append({"id": reg["id"], "would": "write back existing Khanza numbers", "error_code": None})
             continue
-        refusal = schedule.refusal(md, *key, taken=days[key[2]].taken(key[0], key[1]) + planned[key])
+        # planned: per (doctor, clinic, day); a booking counts the doctor's bookings, so sum over clinics
+        extra = sum(n for (d, _, day), n in planned.items() if d == key[0] and day == key[2]) if booking else planned[key]
+        refusal = schedule.refusal(md, *key, taken=days[key[2]].taken(key[0], key[1], booking=booking) + extra)
         if refusal is not None:
             rows.append({"id": reg["id"], "would": "reject", "error_code": refusal.value})
         else:

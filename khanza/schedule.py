@@ -2,6 +2,12 @@
 
 The quota rules live here once: the loader (`registration.register`), the dry run (`registration.predict`)
 and the remaining quota published to the website (`reconcile.remaining_quota`) all ask these functions.
+
+How Khanza counts (webapps/api-bpjsfktl/index.php `ambilantrean`): every reg_periksa row for the clinic,
+doctor and date, cancelled (Batal) ones included, must stay below the kuota of the jadwal session the
+patient chose. The count is the whole day's, the kuota the session's. The website has no notion of a
+session, so a day's sessions combine as their largest kuota: that is the most visits Khanza itself would
+accept that day (through its most generous session); a sum would let the day overrun every session.
 """
 from __future__ import annotations
 
@@ -28,14 +34,19 @@ def session_kuota(kuota) -> int:
     return 0 if kuota is None or pd.isna(kuota) else int(kuota)
 
 
+def day_kuota(so_far: int | None, kuota) -> int:
+    """Fold one more jadwal session into the day's kuota: the largest session wins (see the module doc)."""
+    return max(so_far or 0, session_kuota(kuota))
+
+
 def quota_for(md: MasterData, kd_dokter: str, kd_poli: str, day: date) -> int | None:
-    """The day's total kuota (its sessions summed by `session_kuota`), or None when the doctor has no
+    """The day's kuota (the largest of its sessions, `day_kuota`), or None when the doctor has no
     session at that clinic that weekday."""
     return md.schedules.get((kd_dokter, kd_poli, hari_kerja(day)))
 
 
 def quota_left(taken: int, quota: int) -> int:
-    """Places still free: the day's kuota minus live visits and open bookings, never negative."""
+    """Places still free: the day's kuota minus what Khanza counts against it, never negative."""
     return max(quota - taken, 0)
 
 
@@ -46,7 +57,8 @@ def quota_full(taken: int, quota: int) -> bool:
 
 def refusal(md: MasterData, kd_dokter: str, kd_poli: str, day: date, *, taken: int) -> ErrorCode | None:
     """Why one more registration for this doctor, clinic and day is refused, or None when it fits.
-    `taken`: the day's live visits and open bookings for the pair (plus any the caller has planned)."""
+    `taken`: what Khanza counts that day (`DayBook.taken`: every visit for the pair, Batal included, or the
+    doctor's bookings whatever their status), plus any the caller has planned."""
     quota = quota_for(md, kd_dokter, kd_poli, day)
     if quota is None:
         return ErrorCode.NO_SCHEDULE

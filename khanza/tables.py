@@ -46,8 +46,10 @@ LEDGER = _table(
 )
 
 
-def insert_row(conn: Connection, target: TableClause, row: dict) -> None:
-    """INSERT one row into a Khanza table; its keys must be exactly the table's columns."""
-    if set(row) != set(target.c.keys()):  # names only, never values: no patient data in the message
-        raise ValueError(f"{target.name} row columns differ: {sorted(set(row) ^ set(target.c.keys()))}")
+def insert_row(conn: Connection, target: TableClause, row: dict, may_lack: frozenset[str] = frozenset()) -> None:
+    """INSERT one row into a Khanza table; its keys must be exactly the table's columns (less `may_lack`: the
+    optional columns an older Khanza's table does not have, khanza/capabilities.py)."""
+    columns = set(target.c.keys())
+    if set(row) - columns or (columns - set(row)) - may_lack:  # names only, never values: no patient data
+        raise ValueError(f"{target.name} row columns differ: {sorted(set(row) ^ columns)}")
     conn.execute(insert(target), row)

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import Connection, bindparam, text
 
 from khanza_sync.rules import ALMT_PJ_MAX
-from khanza.tables import BOOKING_REGISTRASI, REG_PERIKSA, insert_row
+from khanza import capabilities
+from khanza.capabilities import Capabilities
 
 
 # ---------------------------------------------------------------- ages, as MySQL's TIMESTAMPDIFF counts them
@@ -51,10 +52,16 @@ def umur_text(birth: date, on: date) -> str:
 
 def visit_row(*, no_reg: str, no_rawat: str, visit_date: date, clock: datetime, kd_dokter: str,
               patient: dict, kd_poli: str, kd_pj: str, fees: tuple[float, float],
-              new_patient: bool, first_visit_to_poli: bool) -> dict:
-    """The 19 reg_periksa values of an outpatient visit, as DlgReg writes them."""
-    stts_daftar = "Baru" if new_patient or patient.get("tgl_daftar") == visit_date else "Lama"
-    umur, sttsumur = umur_daftar(patient["tgl_lahir"], visit_date)
+              first_visit_to_poli: bool, new_patient: bool | None = None) -> dict:
+    """The 19 reg_periksa values of an outpatient visit, as DlgReg writes them.
+
+    stts_daftar is Baru exactly when pasien.tgl_daftar is the registration date (DlgReg isCekPasien
+    `if(tgl_daftar=?,'Baru','Lama')`, Mobile JKN $statusdaftar), whoever created the patient: `new_patient`
+    is accepted for old callers and ignored. biaya_reg follows it (registrasi / registrasilama).
+    umurdaftar/sttsumur are the age on the day the row is written (`clock`, CURDATE() in isCekPasien), not
+    on the visit date."""
+    stts_daftar = "Baru" if patient.get("tgl_daftar") == visit_date else "Lama"
+    umur, sttsumur = umur_daftar(patient["tgl_lahir"], clock.date())
     almt_pj = ", ".join([patient.get("alamat") or "", patient.get("nm_kel") or "-",
                          patient.get("nm_kec") or "-", patient.get("nm_kab") or "-"])
     return {
@@ -100,24 +107,45 @@ def booking_row(*, no_reg: str, visit_date: date, clock: datetime, no_rkm_medis:
 
 # ---------------------------------------------------------------- SQL
 
-def insert_visit(conn: Connection, row: dict) -> None:
-    insert_row(conn, REG_PERIKSA, row)
+def insert_visit(conn: Connection, row: dict, caps: Capabilities | None = None) -> None:
+    capabilities.insert(conn, caps or Capabilities(), "reg_periksa", row)
 
 
-def insert_booking(conn: Connection, row: dict) -> None:
-    insert_row(conn, BOOKING_REGISTRASI, row)
+def insert_booking(conn: Connection, row: dict, caps: Capabilities | None = None) -> None:
+    capabilities.insert(conn, caps or Capabilities(), "booking_registrasi", row)
 
 
-def patient_history(conn: Connection, rms: list[str]) -> dict[str, list[dict]]:
-    """Every visit of the batch's existing patients (indexed on no_rkm_medis), for status_poli and
-    the one-visit-per-clinic-per-day rule."""
+def patient_history(conn: Connection, rms: list[str], with_bayar: bool = True) -> dict[str, list[dict]]:
+    """Every visit of the batch's existing patients (indexed on no_rkm_medis), for status_poli, the
+    one-visit-per-clinic-per-day rule and unpaid earlier visits."""
     history: dict[str, list[dict]] = {rm: [] for rm in rms}
     if rms:
-        stmt = text("SELECT no_rkm_medis, kd_poli, no_rawat, no_reg, stts, tgl_registrasi FROM reg_periksa "
+        bayar = "status_bayar" if with_bayar else "NULL AS status_bayar"  # an older reg_periksa lacks it
+        stmt = text(f"SELECT no_rkm_medis, kd_poli, no_rawat, no_reg, stts, tgl_registrasi, {bayar} "
+                    "FROM reg_periksa "
                     "WHERE no_rkm_medis IN :rms").bindparams(bindparam("rms", expanding=True))
         for row in conn.execute(stmt, {"rms": sorted(set(rms))}).mappings():
             history[row["no_rkm_medis"]].append(dict(row))
     return history
+
+
+def admitted(conn: Connection, rms: list[str]) -> set[str]:
+    """The patients among `rms` with an open inpatient stay: a kamar_inap row with stts_pulang '-' on one of
+    their visits (DlgReg refuses to register them: "Pasien sedang dalam masa perawatan di kamar inap").
+    Reads kamar_inap through reg_periksa's no_rkm_medis index and kamar_inap's primary key (no_rawat first)."""
+    found: set[str] = set()
+    if rms:
+        stmt = text("SELECT DISTINCT r.no_rkm_medis FROM reg_periksa r JOIN kamar_inap k ON k.no_rawat = r.no_rawat "
+                    "WHERE r.no_rkm_medis IN :rms AND k.stts_pulang = '-'").bindparams(bindparam("rms", expanding=True))
+        found = {row[0] for row in conn.execute(stmt, {"rms": sorted(set(rms))})}
+    return found
+
+
+def unpaid(history: list[dict]) -> bool:
+    """DlgReg isPas: a visit with status_bayar 'Belum Bayar' and stts <> 'Batal' (SQL: a NULL stts never
+    matches) blocks registration when set_validasi_registrasi.wajib_closing_kasir is 'Yes'."""
+    return any(v.get("status_bayar") == "Belum Bayar" and v.get("stts") is not None and v["stts"] != "Batal"
+               for v in history)
 
 
 def live_visit(history: list[dict], kd_poli: str, day: date) -> dict | None:

@@ -34,6 +34,8 @@ class ErrorCode(str, Enum):
     NO_SCHEDULE = "NO_SCHEDULE"
     QUOTA_FULL = "QUOTA_FULL"
     PATIENT_CONFLICT = "PATIENT_CONFLICT"
+    PATIENT_ADMITTED = "PATIENT_ADMITTED"
+    UNPAID_PREVIOUS_VISIT = "UNPAID_PREVIOUS_VISIT"
     BOOKING_SAME_DAY = "BOOKING_SAME_DAY"
     DUPLICATE_REGISTRATION = "DUPLICATE_REGISTRATION"
     KHANZA_REJECTED = "KHANZA_REJECTED"
@@ -60,7 +62,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_NIK: f"NIK harus {NIK_DIGITS} digit angka dan bukan nol semua / NIK must be {NIK_DIGITS} digits, "
                            "not all zeros.",
     ErrorCode.MISSING_NAME: "Nama pasien kosong / Patient name is missing.",
-    ErrorCode.INVALID_NAME: "Nama berisi karakter yang tidak bisa disimpan di Khanza / Name has characters Khanza cannot store.",
+    ErrorCode.INVALID_NAME: "Nama hanya boleh huruf, spasi dan tanda . , ' ` - (tanpa angka atau simbol lain), diawali huruf "
+                            "/ Name may contain only letters, spaces and . , ' ` - (no digits or other symbols), starting "
+                            "with a letter.",
     ErrorCode.NAME_TOO_LONG: f"Nama lebih dari {NAME_MAX} karakter (batas Khanza); singkat lalu kirim ulang / Name longer "
                              f"than Khanza's {NAME_MAX} characters; abbreviate and re-queue.",
     ErrorCode.INVALID_BIRTH_DATE: "Tanggal lahir tidak valid, sebelum 1900 atau di masa depan / Birth date invalid, before 1900 or in the future.",
@@ -78,7 +82,13 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_DOCTOR: "Dokter tidak ada di mappings/dokter.yaml atau tidak aktif di Khanza / Doctor slug unmapped or not active in Khanza.",
     ErrorCode.UNKNOWN_PAYER: "Cara bayar tidak ada di mappings/penjab.yaml atau tidak aktif di Khanza / Payer unmapped or not active in Khanza.",
     ErrorCode.NO_SCHEDULE: "Dokter tidak praktik di poliklinik ini pada hari tersebut (jadwal) / Doctor has no schedule at this clinic on that weekday.",
-    ErrorCode.QUOTA_FULL: "Kuota dokter untuk hari itu penuh / The doctor's quota for that day is full.",
+    ErrorCode.QUOTA_FULL: "Kuota dokter untuk hari itu penuh (kunjungan yang dibatalkan tetap dihitung, seperti di Khanza) / The doctor's quota for that day is full (cancelled visits still count, as in Khanza).",
+    ErrorCode.PATIENT_ADMITTED: "Pasien sedang dirawat inap (kamar inap belum pulang); Khanza tidak menerima pendaftaran "
+                                "rawat jalan / The patient is currently admitted (open inpatient stay); Khanza refuses an "
+                                "outpatient registration until discharge.",
+    ErrorCode.UNPAID_PREVIOUS_VISIT: "Pasien punya tagihan kunjungan sebelumnya yang belum di-closing kasir (wajib closing "
+                                     "kasir aktif); selesaikan di kasir / The patient has an earlier visit not yet paid and "
+                                     "the hospital requires cashier closing first; settle it at the cashier.",
     ErrorCode.PATIENT_CONFLICT: "NIK/nomor BPJS bentrok dengan data pasien di Khanza; cek di loket / NIK and BPJS card disagree with Khanza's patient records; resolve at the desk.",
     ErrorCode.BOOKING_SAME_DAY: "Pasien sudah punya booking lain di tanggal itu (Khanza: satu booking per hari) / Patient already has another booking that day.",
     ErrorCode.DUPLICATE_REGISTRATION: "Pasien sudah terdaftar di poliklinik ini pada tanggal itu; nomor yang ada dipakai / Already registered at this clinic that day; existing numbers returned.",
@@ -89,7 +99,7 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TOO_MANY_ATTEMPTS: "Terlalu banyak percobaan gagal; perlu diperiksa tim data / Failed transiently too many times; needs review.",
     ErrorCode.CANCELLED: "Pendaftaran dibatalkan sesuai permintaan / Registration cancelled as requested.",
     ErrorCode.CANCELLED_IN_KHANZA: "Kunjungan dibatalkan oleh rumah sakit (Khanza) / The hospital cancelled this visit in Khanza.",
-    ErrorCode.DELETED_IN_KHANZA: "Kunjungan dihapus di Khanza / The visit was removed from Khanza.",
+    ErrorCode.DELETED_IN_KHANZA: "Kunjungan/booking dihapus di Khanza (loket membatalkan booking dengan menghapusnya) / The visit or booking was removed from Khanza (the desk cancels a booking by deleting it).",
     ErrorCode.DOCTOR_UNAVAILABLE: "Dokter berhalangan; booking dibatalkan rumah sakit / Doctor unavailable; the hospital cancelled the booking.",
     ErrorCode.CANCELLED_NOT_OWNED: "Dibatalkan di website; kunjungan di Khanza dibuat di loket, batalkan di loket bila perlu / Cancelled on the website; the Khanza visit was made elsewhere, cancel it at the desk if needed.",
     ErrorCode.CANCEL_REFUSED_SERVED: "Kunjungan sudah dilayani, tidak bisa dibatalkan / The visit has already been served; not cancelled.",

@@ -1,8 +1,9 @@
 """Reconciliation of the website with Khanza: the plain logic behind the reconcile flow.
 
 1. Cancellations: rows the website set to `cancel_requested` are cancelled in Khanza the Khanza way
-   (visit stts 'Batal' while not served, booking status 'Batal') and set `cancelled`; a served visit is
-   not cancelled and the reason is written back (status stays `synced`).
+   (visit stts 'Batal' and biaya_reg 0 while not served, as DlgReg; a booking deleted, as the booking
+   dialogs do) and set `cancelled`; a served visit is not cancelled and the reason is written back
+   (status stays `synced`).
 2. Compare every synced row in the window with Khanza (ledger -> reg_periksa / booking_registrasi) and
    work out what changed: cancelled or deleted in Khanza, doctor/clinic/date moved, booking checked in
    (no_rawat), queue number changed.
@@ -94,10 +95,11 @@ def compare_with_khanza(k_engine: Engine, w_engine: Engine, settings: Settings, 
         out.findings += kr.shared_no_reg(conn, lo, hi, settings.noreg_scope,
                                          visits=shared or not booking, bookings=shared or booking)
     owned = {(e["no_rkm_medis"], e["tanggal"]) for e in entries.values() if e["target"] == "booking"}
+    latest = kr.latest_booking_owners(entries.values())
     out.counts["synced rows checked"] = len(web)
     for row in web.to_dict("records"):
         entry = entries.get(row["id"])
-        state = kr.locate(entry, kr.as_date(row["visit_date"]), snap, owned) if entry else None
+        state = kr.locate(entry, kr.as_date(row["visit_date"]), snap, owned, latest) if entry else None
         change, findings = kr.compare(row, entry, state, maps, today)
         out.findings += findings
         if change:

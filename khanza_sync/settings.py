@@ -116,16 +116,17 @@ class Settings(BaseSettings):
 
     @property
     def noreg_scope(self) -> str:
-        """URUTNOREG normalised as koneksiDB does (lower-case, no spaces): dokter | poli | dokter+poli.
-        An unknown value falls back as the desktop's: doctor, or clinic when BASENOREG=booking."""
-        scope = "".join(self.khanza_urutnoreg.lower().split())
-        if scope in {"dokter", "poli", "dokter+poli"}:
+        """URUTNOREG as DlgReg's isNumber compares it: exactly `dokter`, `poli` or `dokter + poli` (koneksiDB
+        returns the database.xml value as written). Anything else takes DlgReg's fallback: doctor, or clinic
+        when BASENOREG=booking. Scope keys: dokter | poli | dokter+poli."""
+        scope = {"dokter": "dokter", "poli": "poli", "dokter + poli": "dokter+poli"}.get(self.khanza_urutnoreg)
+        if scope:
             return scope
         return "poli" if self.noreg_shared_with_booking else "dokter"
 
     @property
     def noreg_shared_with_booking(self) -> bool:
-        return self.khanza_basenoreg.strip().lower() == "booking"
+        return self.khanza_basenoreg == "booking"  # DlgReg: BASENOREG.equals("booking")
 
     def khanza_url(self, database: str | None = None) -> URL:
         return URL.create(

@@ -119,4 +119,29 @@ CREATE TABLE set_urut_no_rkm_medis (
   PRIMARY KEY (urutan)
 ) ENGINE=MyISAM DEFAULT CHARSET=latin1;
 
+-- Inpatient stays (DlgReg refuses an outpatient visit while one is open: stts_pulang '-'), as in
+-- ../shared/khanza/schema.sql (the pipeline only reads kamar_inap).
+CREATE TABLE bangsal (kd_bangsal char(5) NOT NULL, nm_bangsal varchar(30) DEFAULT NULL, status enum('0','1') DEFAULT NULL,
+  PRIMARY KEY (kd_bangsal)) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+CREATE TABLE kamar (kd_kamar varchar(15) NOT NULL, kd_bangsal char(5) DEFAULT NULL, trf_kamar double DEFAULT NULL,
+  status enum('ISI','KOSONG','DIBERSIHKAN','DIBOOKING','PERBAIKAN') DEFAULT NULL,
+  kelas enum('Kelas 1','Kelas 2','Kelas 3','Kelas Utama','Kelas VIP','Kelas VVIP') DEFAULT NULL,
+  statusdata enum('0','1') DEFAULT NULL, PRIMARY KEY (kd_kamar), KEY kd_bangsal (kd_bangsal),
+  CONSTRAINT kamar_ibfk_1 FOREIGN KEY (kd_bangsal) REFERENCES bangsal (kd_bangsal) ON DELETE CASCADE ON UPDATE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+CREATE TABLE kamar_inap (
+  no_rawat varchar(17) NOT NULL DEFAULT '', kd_kamar varchar(15) NOT NULL, trf_kamar double DEFAULT NULL,
+  diagnosa_awal varchar(100) DEFAULT NULL, diagnosa_akhir varchar(100) DEFAULT NULL,
+  tgl_masuk date NOT NULL DEFAULT '0000-00-00', jam_masuk time NOT NULL DEFAULT '00:00:00',
+  tgl_keluar date DEFAULT NULL, jam_keluar time DEFAULT NULL, lama double DEFAULT NULL, ttl_biaya double DEFAULT NULL,
+  stts_pulang enum('Sehat','Rujuk','APS','+','Meninggal','Sembuh','Membaik','Pulang Paksa','-','Pindah Kamar',
+    'Status Belum Lengkap','Atas Persetujuan Dokter','Atas Permintaan Sendiri','Isoman','Lain-lain') NOT NULL,
+  PRIMARY KEY (no_rawat, tgl_masuk, jam_masuk), KEY kd_kamar (kd_kamar), KEY stts_pulang (stts_pulang),
+  CONSTRAINT kamar_inap_ibfk_2 FOREIGN KEY (kd_kamar) REFERENCES kamar (kd_kamar) ON DELETE CASCADE ON UPDATE CASCADE,
+  CONSTRAINT kamar_inap_ibfk_3 FOREIGN KEY (no_rawat) REFERENCES reg_periksa (no_rawat) ON DELETE CASCADE ON UPDATE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+
+-- Registration checks (DlgReg isPas): no row means 'No' (fungsi/closingkasir.java). Single-row MyISAM.
+CREATE TABLE set_validasi_registrasi (wajib_closing_kasir enum('Yes','No') DEFAULT NULL) ENGINE=MyISAM DEFAULT CHARSET=latin1;
+
 SET FOREIGN_KEY_CHECKS=1;

@@ -8,8 +8,8 @@
 -- Then set KHANZA_DB_USER=khanza_sync and KHANZA_DB_PASSWORD in the pipeline's .env / environment.
 --
 -- Rotate the password later with:  ALTER USER 'khanza_sync'@'%' IDENTIFIED BY '<new>';  (and @'localhost')
--- Not granted on purpose: DROP, CREATE, ALTER, DELETE (except Khanza's one-row counter), FILE, PROCESS,
--- SUPER, GRANT OPTION, and any access to other databases.
+-- Not granted on purpose: DROP, CREATE, ALTER, DELETE (except Khanza's one-row counter and cancelled
+-- bookings), FILE, PROCESS, SUPER, GRANT OPTION, and any access to other databases.
 SET @khanza_sync_password = NULL;
 
 SET @ddl = CONCAT('CREATE USER IF NOT EXISTS ''khanza_sync''@''%'' IDENTIFIED BY ', QUOTE(@khanza_sync_password));
@@ -38,15 +38,20 @@ GRANT SELECT ON bahasa_pasien TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON cacat_fisik TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON perusahaan_pasien TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON set_urut_no_rkm_medis TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+-- The desk's registration checks (khanza/registration.py desk_refusal): open inpatient stays and whether
+-- cashier closing is required. On an older Khanza without one of these tables, leave its line out.
+GRANT SELECT ON kamar_inap TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+GRANT SELECT ON set_validasi_registrasi TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 
 -- Patients: found by NIK, created new; an existing patient is never overwritten, only `umur` is
 -- refreshed after a visit (as the desktop does), so UPDATE is limited to that one column.
 GRANT SELECT, INSERT ON pasien TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT UPDATE (umur) ON pasien TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 
--- Visits and bookings: inserted, and renumbered when the desk took the same queue number meanwhile.
+-- Visits and bookings: inserted, and renumbered when the desk took the same queue number meanwhile. A
+-- cancelled booking is deleted, as Khanza's booking dialogs do (reconcile, khanza/cancellation.py).
 GRANT SELECT, INSERT, UPDATE ON reg_periksa TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
-GRANT SELECT, INSERT, UPDATE ON booking_registrasi TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON booking_registrasi TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 
 -- Khanza's medical-record counter: read FOR UPDATE, then replaced the way Khanza does it
 -- (DELETE + INSERT of the single row).

@@ -39,7 +39,7 @@ def test_master_data_tables_filled_and_quota_counts_registrations(fresh_master, 
     tomorrow = hospital_today() + timedelta(days=1)
     insert_registrations(fresh_master, [registration(id=f"q{i}") for i in range(3)])
     assert sync_registrations(return_state=True).is_completed()
-    with khanza.begin() as conn:  # a desk cancellation frees a place again
+    with khanza.begin() as conn:  # a desk cancellation: the visit still counts (Mobile JKN counts Batal rows)
         conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' ORDER BY no_rawat LIMIT 1"))
 
     state = completed(publish_master_data, days_ahead=7)
@@ -60,7 +60,7 @@ def test_master_data_tables_filled_and_quota_counts_registrations(fresh_master, 
     assert set(quota["visit_date"]) == {hospital_today() + timedelta(days=d) for d in range(8)}
     assert len(quota) == 8 * 11 + 1 + (hospital_today().weekday() == 2)  # 11 daily sessions, D012 on Wednesdays
     row = quota[(quota["visit_date"] == tomorrow) & (quota["kd_dokter"] == "D001")].iloc[0]
-    assert (row["kuota"], row["registered"], row["remaining"]) == (30, 2, 28)  # 3 synced, 1 cancelled
+    assert (row["kuota"], row["registered"], row["remaining"]) == (30, 3, 27)  # 3 synced, 1 of them cancelled
 
     # Publishing again gives the same rows (a snapshot, not an append).
     assert publish_master_data(days_ahead=7, return_state=True).is_completed()

@@ -55,7 +55,7 @@ def test_new_patient_and_visit_as_khanza_writes_them(khanza):
 
     patient = rows(khanza, "SELECT * FROM pasien WHERE no_rkm_medis = '000101'")[0]
     assert patient["no_ktp"] == r["nik"] and patient["nm_pasien"] == "Budi Santoso"
-    assert patient["tgl_daftar"] == CLOCK.date() and patient["stts_nikah"] == "JOMBLO"
+    assert patient["tgl_daftar"] == TOMORROW and patient["stts_nikah"] == "JOMBLO"  # the visit date (DlgBookingPeriksa)
     assert (patient["keluarga"], patient["namakeluarga"], patient["pnd"], patient["kd_pj"]) == ("SAUDARA", "-", "-", "A09")
     assert (patient["kd_kel"], patient["kd_kec"], patient["kd_kab"], patient["kd_prop"]) == (1, 1, 1, 1)
     assert (patient["suku_bangsa"], patient["bahasa_pasien"], patient["cacat_fisik"], patient["perusahaan_pasien"]) == (1, 1, 1, "-")
@@ -161,14 +161,15 @@ def test_no_schedule_and_quota_full(khanza):
     assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 4  # rejected rows created no patient
 
 
-def test_cancelled_visits_free_quota(khanza):
+def test_cancelled_visits_still_count_toward_the_quota(khanza):
+    """Mobile JKN counts every reg_periksa row for clinic, doctor and date, Batal included."""
     wednesday = next_weekday(2)
     a, b = reg(kd_dokter="D012", visit_date=wednesday), reg(kd_dokter="D012", visit_date=wednesday)
     load(khanza, a, b)
     with khanza.begin() as conn:
         conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' WHERE kd_dokter = 'D012' AND no_reg = '001'"))
     c = reg(kd_dokter="D012", visit_date=wednesday)
-    assert by_id(load(khanza, c))[c["id"]]["status"] == "synced"
+    assert by_id(load(khanza, c))[c["id"]]["error_code"] == "QUOTA_FULL"
 
 
 def desk_visit(engine, day, no_reg, counter, dokter="D001", poli="INT"):
@@ -290,7 +291,7 @@ def test_existing_patient_without_birth_date_in_khanza(khanza):
     r = reg(nik="3310014107800001", birth_date=date(1980, 7, 1))
     assert by_id(load(khanza, r))[r["id"]]["status"] == "synced"
     visit = rows(khanza, "SELECT umurdaftar, sttsumur FROM reg_periksa")[0]
-    assert (visit["umurdaftar"], visit["sttsumur"]) == (full_years(date(1980, 7, 1), TOMORROW), "Th")
+    assert (visit["umurdaftar"], visit["sttsumur"]) == (full_years(date(1980, 7, 1), CLOCK.date()), "Th")
     # Khanza's own umur is left as it was: it has no birth date to compute it from
     assert rows(khanza, "SELECT umur FROM pasien WHERE no_rkm_medis = '000050'")[0]["umur"] == "40 Th 0 Bl 0 Hr"
 
@@ -305,7 +306,7 @@ def test_new_patient_row_column_by_column(khanza):
     assert row == {
         "no_rkm_medis": "000101", "nm_pasien": "José Müller", "no_ktp": "3310012020200004", "jk": "L",
         "tmp_lahir": "Klaten", "tgl_lahir": date(1975, 12, 20), "nm_ibu": "Maria", "alamat": "Perum Griya Asri B-4",
-        "gol_darah": "-", "pekerjaan": "-", "stts_nikah": "JOMBLO", "agama": "-", "tgl_daftar": CLOCK.date(),
+        "gol_darah": "-", "pekerjaan": "-", "stts_nikah": "JOMBLO", "agama": "-", "tgl_daftar": TOMORROW,
         "no_tlp": "081322220004", "umur": umur_text(date(1975, 12, 20), CLOCK.date()), "pnd": "-",
         "keluarga": "SAUDARA", "namakeluarga": "-", "kd_pj": "BPJ", "no_peserta": "0001112223334",
         "kd_kel": 1, "kd_kec": 1, "kd_kab": 1, "pekerjaanpj": "-", "alamatpj": "Perum Griya Asri B-4",

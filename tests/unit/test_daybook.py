@@ -79,12 +79,17 @@ def test_a_booking_is_recorded_in_the_booking_sequence_only():
     assert book.next_no_rawat() == "2026/11/28/000001"  # a booking has no no_rawat
 
 
-def test_taken_counts_new_registrations_per_doctor_and_clinic_whatever_the_scope():
+def test_taken_counts_visits_per_doctor_and_clinic_and_bookings_per_doctor_whatever_the_scope():
+    """Mobile JKN counts reg_periksa rows for clinic + doctor + date; the booking dialogs count the doctor's
+    bookings that day. Neither looks at the other table."""
     book = DayBook(day=DAY, scope="poli")
     book.add("D001", "INT", "001", no_rawat="2026/11/28/000001")
     book.add("D002", "INT", "002", no_rawat="2026/11/28/000002")
     book.add("D001", "INT", "003", booking=True)
-    assert (book.taken("D001", "INT"), book.taken("D002", "INT"), book.taken("D001", "MATA")) == (2, 1, 0)
+    book.add("D001", "MATA", "001", booking=True)
+    assert (book.taken("D001", "INT"), book.taken("D002", "INT"), book.taken("D001", "MATA")) == (1, 1, 0)
+    assert (book.taken("D001", "INT", booking=True), book.taken("D001", "MATA", booking=True)) == (2, 2)
+    assert book.taken("D002", "INT", booking=True) == 0
 
 
 def test_a_renumbered_registration_takes_no_second_place_in_the_quota():

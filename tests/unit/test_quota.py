@@ -69,13 +69,21 @@ def snapshot(sessions: list[tuple], booked: list[tuple]) -> MasterSnapshot:
     return MasterSnapshot(empty, empty, empty, schedules, booked_frame)
 
 
-def test_remaining_quota_sums_sessions_and_counts_a_null_kuota_zero():
-    # Two Monday sessions (8 + NULL) for D001 at INT, one Monday session for D002 at MATA.
-    snap = snapshot([("D001", "INT", "SENIN", 8), ("D001", "INT", "SENIN", None), ("D002", "MATA", "SENIN", 2)],
+def test_remaining_quota_takes_the_largest_session_and_counts_a_null_kuota_zero():
+    # Three Monday sessions (8, 12, NULL) for D001 at INT, one Monday session for D002 at MATA.
+    snap = snapshot([("D001", "INT", "SENIN", 8), ("D001", "INT", "SENIN", 12), ("D001", "INT", "SENIN", None),
+                     ("D002", "MATA", "SENIN", 2)],
                     [(MONDAY, "D001", "INT", 3), (MONDAY, "D002", "MATA", 5)])
     rows = remaining_quota(snap, SUNDAY, MONDAY).to_dict("records")
     assert [(r["visit_date"], r["kd_dokter"], r["kuota"], r["registered"], r["remaining"]) for r in rows] == [
-        (MONDAY, "D001", 8, 3, 5), (MONDAY, "D002", 2, 5, 0)]  # nothing on Sunday; overbooked shows 0
+        (MONDAY, "D001", 12, 3, 9), (MONDAY, "D002", 2, 5, 0)]  # nothing on Sunday; overbooked shows 0
+
+
+def test_a_days_sessions_combine_as_the_largest_kuota():
+    """Mobile JKN counts the whole day's visits against the chosen session's kuota, so the most a day can ever
+    hold through Khanza is its largest session's kuota (not the sum)."""
+    assert session_kuota(None) == 0
+    assert quota_for(md_with(D001_INT_SENIN=12), "D001", "INT", MONDAY) == 12
 
 
 def test_website_remaining_quota_and_loader_refusal_agree():
@@ -97,7 +105,7 @@ class WouldWrite(Exception):
 
 def loader_batch(taken: int, kuota: int | None) -> registration.Batch:
     md = MasterData(schedules={} if kuota is None else {("D001", "INT", "SENIN"): kuota})
-    return batch(MONDAY, md=md, book=DayBook(day=MONDAY, scope="dokter", live=Counter({("D001", "INT"): taken})))
+    return batch(MONDAY, md=md, book=DayBook(day=MONDAY, scope="dokter", visits=Counter({("D001", "INT"): taken})))
 
 
 @pytest.mark.parametrize("taken, kuota, code", [(3, 3, "QUOTA_FULL"), (4, 3, "QUOTA_FULL"), (0, 0, "QUOTA_FULL"),

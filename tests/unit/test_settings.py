@@ -16,10 +16,20 @@ def test_defaults_and_khanza_names_from_environment(monkeypatch):
     assert "s3cret-pw" not in str(s) and "s3cret-pw" not in repr(s)
 
 
-@pytest.mark.parametrize("raw, scope", [("dokter", "dokter"), ("POLI", "poli"), ("dokter + poli", "dokter+poli"),
-                                        ("Dokter+Poli", "dokter+poli"), ("nonsense", "dokter")])
-def test_urutnoreg_normalised_like_koneksidb(raw, scope):
-    assert Settings(_env_file=None, khanza_urutnoreg=raw).noreg_scope == scope
+@pytest.mark.parametrize("raw, basenoreg, scope", [
+    ("dokter", "", "dokter"), ("poli", "", "poli"), ("dokter + poli", "", "dokter+poli"),
+    # DlgReg compares the exact string: anything else is its fallback (doctor; clinic under BASENOREG=booking)
+    ("POLI", "", "dokter"), ("dokter+poli", "", "dokter"), ("Dokter + Poli", "", "dokter"), ("nonsense", "", "dokter"),
+    ("dokter+poli", "booking", "poli"), ("dokter + poli", "booking", "dokter+poli"), ("poli", "Booking", "poli"),
+])
+def test_urutnoreg_compared_exactly_as_dlgreg_does(raw, basenoreg, scope):
+    assert Settings(_env_file=None, khanza_urutnoreg=raw, khanza_basenoreg=basenoreg).noreg_scope == scope
+
+
+def test_basenoreg_is_booking_only_when_written_exactly_so():
+    assert Settings(_env_file=None, khanza_basenoreg="booking").noreg_shared_with_booking
+    assert not Settings(_env_file=None, khanza_basenoreg="Booking").noreg_shared_with_booking
+    assert Settings(_env_file=None).khanza_urutnoreg == "dokter" and Settings(_env_file=None).khanza_basenoreg == ""
 
 
 def test_invalid_values_are_refused():

@@ -1,0 +1,278 @@
+"""What Khanza's registration desk enforces, on Khanza's real schema (../shared/khanza/schema.sql and its sample
+rows, strict SQL mode): admitted patients, unpaid earlier visits under cashier closing, the quota as Khanza
+counts it (cancelled visits included; a day of several sessions), cancelling as the desk and the booking
+dialogs do, stts_daftar / tgl_daftar / fee by Khanza's rule, and the age at registration on the day written."""
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from khanza import cancellation, ledger
+from khanza.db import make_engine
+from khanza.registration import load_batch
+from khanza.schedule import HARI_KERJA
+from khanza.setup import recreate_database
+from khanza_sync.settings import PROJECT_ROOT
+from tests.support import CI, KHANZA_TEST_DB, base_settings, hospital_today
+
+REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
+RULES_DB = KHANZA_TEST_DB + "_rules"
+TODAY = hospital_today()
+CLOCK = datetime.combine(TODAY, datetime.min.time()).replace(hour=8, minute=30)
+NIK_000054 = "3310010101900054"  # the sample patient 000054 (no NIK in the dump), given one here
+
+
+def weekday_after(day: date, weekday: int) -> date:
+    day += timedelta(days=1)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return day
+
+
+WEDNESDAY = weekday_after(TODAY, 2)  # the sample's dr. Qotrunnada (D0000003) practises at U0003 on Wednesdays
+
+
+@pytest.fixture
+def real(khanza_server):
+    schema, seed = REFERENCE / "schema.sql", REFERENCE / "seed_sample.sql"
+    if not schema.exists() or not seed.exists():
+        if CI:
+            pytest.fail(f"Khanza reference schema not found at {REFERENCE}")
+        pytest.skip(f"Khanza reference schema not found at {REFERENCE}")
+    settings = base_settings()
+    recreate_database(settings, RULES_DB, schema, seed)
+    engine = make_engine(settings, database=RULES_DB)
+    with engine.begin() as conn:
+        # Registrasi (Baru) and registrasilama (Lama) differ, so the fee shows which one Khanza would charge.
+        conn.execute(text("UPDATE poliklinik SET registrasi = 15000, registrasilama = 10000 WHERE kd_poli = 'U0003'"))
+        conn.execute(text("UPDATE pasien SET no_ktp = :nik WHERE no_rkm_medis = '000054'"), {"nik": NIK_000054})
+        # dr. Qotrunnada at U0003 every day (kuota 30), so a visit today works whatever today is
+        for hari in HARI_KERJA:
+            conn.execute(text("INSERT IGNORE INTO jadwal VALUES ('D0000003', :h, '00:00:00', '00:00:00', 'U0003', 30)"),
+                         {"h": hari})
+    yield engine
+    engine.dispose()
+
+
+def reg(**overrides) -> dict:
+    base = dict(id=f"web-{uuid.uuid4().hex[:10]}", nik="3310" + str(uuid.uuid4().int)[:12], full_name="Ani Lestari",
+                gender="P", birth_date=date(1990, 5, 17), phone="081234567890", address="Jl. Pemuda No. 5",
+                birth_place="Klaten", mother_name="Sri", email="-", visit_date=WEDNESDAY, kd_poli="U0003",
+                kd_dokter="D0000003", kd_pj="A09", payment="umum", bpjs_number=None, attempts=1)
+    base.update(overrides)
+    return base
+
+
+def load(engine, *regs, **settings) -> dict:
+    out = load_batch(engine, pd.DataFrame(list(regs), dtype=object), base_settings(khanza_db_name=RULES_DB, **settings),
+                     CLOCK)
+    out = out.astype(object).where(out.notna(), None)
+    return {r["id"]: r for r in out.to_dict("records")}
+
+
+def rows(engine, sql, **params) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+
+def count(engine, sql, **params) -> int:
+    return rows(engine, sql, **params)[0]["n"]
+
+
+def run(engine, sql, **params) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+# ---------------------------------------------------------------- admitted patients (DlgReg: kamar_inap stts_pulang '-')
+
+
+def admit(engine, stts_pulang: str = "-") -> None:
+    run(engine, "INSERT INTO bangsal VALUES ('B01', 'MELATI', '1')")
+    run(engine, "INSERT INTO kamar VALUES ('K01', 'B01', 250000, 'ISI', 'Kelas 3', '1')")
+    run(engine, "INSERT INTO kamar_inap (no_rawat, kd_kamar, trf_kamar, tgl_masuk, jam_masuk, stts_pulang) "
+                "VALUES ('2026/09/27/000001', 'K01', 250000, '2026-09-27', '15:00:00', :s)", s=stts_pulang)
+
+
+def test_admitted_patient_is_refused_with_its_own_code_and_nothing_is_written(real):
+    admit(real)
+    r = reg(nik=NIK_000054)
+    out = load(real, r)[r["id"]]
+    assert (out["status"], out["error_code"]) == ("rejected", "PATIENT_ADMITTED")
+    assert "dirawat inap" in out["message"] and "admitted" in out["message"]
+    assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == 0
+    assert count(real, "SELECT COUNT(*) n FROM khanza_sync_ledger") == 0
+
+
+def test_admitted_patient_is_refused_for_a_booking_too(real):
+    admit(real)
+    r = reg(nik=NIK_000054)
+    assert load(real, r, khanza_target="booking")[r["id"]]["error_code"] == "PATIENT_ADMITTED"
+
+
+def test_discharged_patient_is_accepted(real):
+    admit(real, stts_pulang="Sembuh")
+    r = reg(nik=NIK_000054)
+    out = load(real, r)[r["id"]]
+    assert (out["status"], out["no_rkm_medis"]) == ("synced", "000054")
+
+
+# ---------------------------------------------------------------- unpaid earlier visits (DlgReg isPas)
+
+
+def test_unpaid_earlier_visit_refused_when_cashier_closing_is_required(real):
+    run(real, "UPDATE set_validasi_registrasi SET wajib_closing_kasir = 'Yes'")
+    r = reg(nik=NIK_000054)  # 000054's sample visit of 2026-09-27 is 'Belum Bayar'
+    out = load(real, r)[r["id"]]
+    assert (out["status"], out["error_code"]) == ("rejected", "UNPAID_PREVIOUS_VISIT")
+    assert "kasir" in out["message"] and "not yet paid" in out["message"]
+    assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == 0
+
+
+def test_unpaid_earlier_visit_accepted_when_paid_or_not_required_or_cancelled(real):
+    first = reg(nik=NIK_000054)
+    assert load(real, first)[first["id"]]["status"] == "synced"  # closing not required (the sample's 'No')
+    run(real, "UPDATE set_validasi_registrasi SET wajib_closing_kasir = 'Yes'")
+    run(real, "UPDATE reg_periksa SET status_bayar = 'Sudah Bayar' WHERE no_rkm_medis = '000054'")
+    paid = reg(nik=NIK_000054, visit_date=WEDNESDAY + timedelta(days=7))
+    assert load(real, paid)[paid["id"]]["status"] == "synced"
+    run(real, "UPDATE reg_periksa SET stts = 'Batal' WHERE no_rkm_medis = '000054' AND status_bayar = 'Belum Bayar'")
+    cancelled = reg(nik=NIK_000054, visit_date=WEDNESDAY + timedelta(days=14))
+    assert load(real, cancelled)[cancelled["id"]]["status"] == "synced"  # a Batal visit is never owed
+
+
+def test_no_settings_row_means_closing_not_required(real):
+    run(real, "DELETE FROM set_validasi_registrasi")
+    r = reg(nik=NIK_000054)
+    assert load(real, r)[r["id"]]["status"] == "synced"
+
+
+# ---------------------------------------------------------------- quota as Khanza counts it
+
+
+def test_a_cancelled_visit_still_counts_toward_the_quota(real):
+    run(real, "UPDATE jadwal SET kuota = 2 WHERE kd_dokter = 'D0000003' AND hari_kerja = 'RABU'")
+    a, b = reg(), reg()
+    out = load(real, a, b)
+    entry = rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=a["id"])[0]
+    with real.connect() as conn:
+        result = cancellation.cancel(conn, a["id"], entry, WEDNESDAY, TODAY)
+    assert result.cancelled and result.khanza_changed
+    c = reg()
+    assert load(real, c)[c["id"]]["error_code"] == "QUOTA_FULL"  # 2 rows for the day, one of them Batal
+    visit = rows(real, "SELECT stts, biaya_reg FROM reg_periksa WHERE no_rawat = :r", r=out[a["id"]]["no_rawat"])[0]
+    assert visit == {"stts": "Batal", "biaya_reg": 0}
+
+
+def test_a_day_of_several_sessions_holds_its_largest_sessions_kuota(real):
+    """Mobile JKN counts the whole day's visits against the chosen session's kuota: the most Khanza accepts in
+    a day is the largest session's kuota (3 here), not the sum (4)."""
+    run(real, "UPDATE jadwal SET kuota = 1 WHERE kd_dokter = 'D0000003' AND hari_kerja = 'RABU'")
+    run(real, "INSERT INTO jadwal VALUES ('D0000003', 'RABU', '13:00:00', '16:00:00', 'U0003', 3)")
+    regs = [reg() for _ in range(4)]
+    out = load(real, *regs)
+    assert [out[r["id"]]["error_code"] for r in regs] == [None, None, None, "QUOTA_FULL"]
+
+
+def test_bookings_count_per_doctor_whatever_their_status(real):
+    """The desk's booking dialogs count the doctor's bookings that day, whatever their status."""
+    run(real, "UPDATE jadwal SET kuota = 2 WHERE kd_dokter = 'D0000003' AND hari_kerja = 'RABU'")
+    run(real, "INSERT INTO booking_registrasi VALUES (:t, '07:00:00', '000054', :d, 'D0000003', 'INT', '001', 'A09', 1, "
+              ":w, 'Dokter Berhalangan')", t=TODAY, d=WEDNESDAY, w=datetime.combine(WEDNESDAY, datetime.min.time()))
+    a, b = reg(), reg()
+    out = load(real, a, b, khanza_target="booking")
+    assert [out[a["id"]]["error_code"], out[b["id"]]["error_code"]] == [None, "QUOTA_FULL"]
+
+
+# ---------------------------------------------------------------- cancelling as Khanza does
+
+
+def test_cancelling_a_visit_writes_batal_and_no_fee(real):
+    r = reg()
+    out = load(real, r)[r["id"]]
+    assert rows(real, "SELECT biaya_reg FROM reg_periksa WHERE no_rawat = :n", n=out["no_rawat"])[0]["biaya_reg"] == 15000
+    entry = rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=r["id"])[0]
+    with real.connect() as conn:
+        result = cancellation.cancel(conn, r["id"], entry, WEDNESDAY, TODAY)
+    assert (result.cancelled, result.khanza_changed, result.reason.value) == (True, True, "CANCELLED")
+    assert rows(real, "SELECT stts, biaya_reg FROM reg_periksa WHERE no_rawat = :n", n=out["no_rawat"]) == [
+        {"stts": "Batal", "biaya_reg": 0}]
+
+
+def test_a_cancelled_booking_leaves_the_patient_free_to_book_that_day_again(real):
+    first = reg(nik=NIK_000054)
+    out = load(real, first, khanza_target="booking")[first["id"]]
+    assert out["status"] == "synced" and out["no_rawat"] is None
+    entry = rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=first["id"])[0]
+    with real.connect() as conn:
+        result = cancellation.cancel(conn, first["id"], entry, WEDNESDAY, TODAY)
+    assert result.cancelled and result.khanza_changed
+    assert count(real, "SELECT COUNT(*) n FROM booking_registrasi WHERE no_rkm_medis = '000054' "
+                       "AND tanggal_periksa = :d", d=WEDNESDAY) == 0  # removed, as the booking dialogs do
+    again = reg(nik=NIK_000054)
+    later = datetime.combine(TODAY, datetime.min.time()).replace(hour=9)
+    out2 = load_batch(real, pd.DataFrame([again], dtype=object),
+                      base_settings(khanza_db_name=RULES_DB, khanza_target="booking"), later)
+    out2 = out2.astype(object).where(out2.notna(), None).to_dict("records")[0]
+    assert (out2["status"], out2["outcome"], out2["error_code"]) == ("synced", "created", None)
+    # finishing the first registration's cancellation again (reconcile's sweep) never touches the new booking
+    with real.connect() as conn:
+        repeat = cancellation.cancel(conn, first["id"], entry, WEDNESDAY, TODAY)
+    assert (repeat.cancelled, repeat.khanza_changed) == (True, False)
+    assert rows(real, "SELECT status FROM booking_registrasi WHERE no_rkm_medis = '000054' AND tanggal_periksa = :d",
+                d=WEDNESDAY) == [{"status": "Belum"}]
+
+
+# ---------------------------------------------------------------- stts_daftar, tgl_daftar and the fee
+
+
+def every_row_follows_khanzas_rule(engine) -> None:
+    """stts_daftar 'Baru' exactly when pasien.tgl_daftar = tgl_registrasi; biaya_reg follows it."""
+    for v in rows(engine, "SELECT r.stts_daftar, r.biaya_reg, r.tgl_registrasi, p.tgl_daftar FROM reg_periksa r "
+                          "JOIN pasien p ON p.no_rkm_medis = r.no_rkm_medis WHERE r.tgl_registrasi >= :t", t=TODAY):
+        baru = v["tgl_daftar"] == v["tgl_registrasi"]
+        assert (v["stts_daftar"], v["biaya_reg"]) == (("Baru", 15000) if baru else ("Lama", 10000)), v
+
+
+def test_new_patients_today_and_next_week_are_baru_with_the_visit_date_as_tgl_daftar(real):
+    today, next_week = reg(visit_date=TODAY), reg(visit_date=TODAY + timedelta(days=7))
+    existing = reg(nik=NIK_000054, visit_date=TODAY + timedelta(days=7))
+    out = load(real, today, next_week, existing)
+    for r in (today, next_week):
+        o = out[r["id"]]
+        assert o["status"] == "synced", o["error_code"]
+        patient = rows(real, "SELECT tgl_daftar FROM pasien WHERE no_rkm_medis = :m", m=o["no_rkm_medis"])[0]
+        visit = rows(real, "SELECT stts_daftar, biaya_reg FROM reg_periksa WHERE no_rawat = :n", n=o["no_rawat"])[0]
+        assert patient["tgl_daftar"] == r["visit_date"]  # DlgBookingPeriksa: the visit date
+        assert (visit["stts_daftar"], visit["biaya_reg"]) == ("Baru", 15000)
+    old = rows(real, "SELECT stts_daftar, biaya_reg FROM reg_periksa WHERE no_rawat = :n",
+               n=out[existing["id"]]["no_rawat"])[0]
+    assert (old["stts_daftar"], old["biaya_reg"]) == ("Lama", 10000)  # registered 2025: a returning patient
+    every_row_follows_khanzas_rule(real)
+
+
+def test_a_patient_registered_at_the_desk_today_is_baru_today_and_lama_next_week(real):
+    run(real, "UPDATE pasien SET tgl_daftar = :t WHERE no_rkm_medis = '000054'", t=TODAY)
+    a, b = reg(nik=NIK_000054, visit_date=TODAY), reg(nik=NIK_000054, visit_date=TODAY + timedelta(days=7))
+    out = load(real, a, b)
+    got = [rows(real, "SELECT stts_daftar FROM reg_periksa WHERE no_rawat = :n", n=out[r["id"]]["no_rawat"])[0]
+           ["stts_daftar"] for r in (a, b)]
+    assert got == ["Baru", "Lama"]
+    every_row_follows_khanzas_rule(real)
+
+
+# ---------------------------------------------------------------- age at registration, on the day written
+
+
+def test_infant_booked_ahead_gets_the_age_of_today(real):
+    birth = TODAY - timedelta(days=20)
+    r = reg(birth_date=birth, visit_date=TODAY + timedelta(days=14))  # 34 days old on the visit date
+    out = load(real, r)[r["id"]]
+    visit = rows(real, "SELECT umurdaftar, sttsumur FROM reg_periksa WHERE no_rawat = :n", n=out["no_rawat"])[0]
+    assert (visit["umurdaftar"], visit["sttsumur"]) == (20, "Hr")  # not '1 Bl' on the visit date
