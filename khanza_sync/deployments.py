@@ -67,6 +67,12 @@ JOBS: tuple[Job, ...] = (
         (Schedule("opening-hours", "*/2 5-20 * * *", "every 2 minutes, 05:00-20:59 hospital time"),
          Schedule("overnight", "0 0-4,21-23 * * *",
                   "hourly outside opening hours, so overnight registrations land before the morning rush"))),
+    Job("follow-registrations", "flows/follow_registrations.py:follow_registrations",
+        "Follow mode: each registration synced within seconds of its arrival (LISTEN/NOTIFY on PostgreSQL, else a "
+        "FOLLOW_POLL_SECONDS poll). One run per clock hour, renamed with its counts; sync-registrations stays as the "
+        "safety net (the Khanza write limit and numbering lock serialise the two).",
+        "ENQUEUE",  # the next hour's run starts when this one ends at the full hour
+        (Schedule("hourly", "0 * * * *", "every full hour; each run follows until the next full hour"),)),
     Job("reconcile-queue-numbers", "flows/reconcile_queue_numbers.py:reconcile_queue_numbers",
         "Website vs Khanza: cancellations both ways, doctor/clinic/date/queue-number changes and check-ins written "
         "back to the website; suspicious numbering reported (Khanza is never changed except to cancel on request).",
