@@ -8,6 +8,7 @@ to the flow run's logs (khanza_sync/privacy.py).
 import os
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # before Prefect is imported
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline hospital networks: no telemetry
 
 from khanza_sync import privacy  # noqa: E402
 
@@ -32,6 +33,14 @@ def khanza_offline(error: BaseException) -> bool:
     from khanza_sync.checkup import database_of
 
     return database_of(error) != "website" and is_transient(error)
+
+
+def preflight(res, mappings: bool = True) -> None:
+    """A flow run's first step: the set-up mistakes `khanza-sync check` finds quickly (mappings folder, website
+    table, Khanza login and ledger) end the run before any task (khanza_sync.checkup.preflight)."""
+    from khanza_sync.checkup import preflight as check
+
+    check(res.settings, res.khanza, res.website, mappings)
 
 
 def failed_setup(error: Exception):

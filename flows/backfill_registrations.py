@@ -20,7 +20,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows import failed_setup, flow_timeout_seconds
+from flows import failed_setup, flow_timeout_seconds, preflight
 from flows.sync_registrations import sync_batches
 from khanza_sync import artifacts, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
@@ -52,7 +52,9 @@ def backfill_registrations(start: date, end: date, by: WindowBy = "visit", statu
                            batch_size: BatchSize | None = None):
     """Re-run the sync for a window; optionally re-queue rejected rows first; or only report (dry run)."""
     try:
-        return run_backfill(open_resources(load_settings()), start, end, by, status, error_codes, dry_run, batch_size)
+        res = open_resources(load_settings())
+        preflight(res)
+        return run_backfill(res, start, end, by, status, error_codes, dry_run, batch_size)
     except Exception as error:
         return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
 

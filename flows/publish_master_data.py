@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from flows import failed_setup, flow_timeout_seconds, khanza_offline
+from flows import failed_setup, flow_timeout_seconds, khanza_offline, preflight
 from khanza_sync import artifacts, checkup
 from khanza_sync.params import DaysAhead, documented
 from khanza_sync.settings import load_settings
@@ -27,7 +27,9 @@ from tasks.retry import khanza_retry_options
 def publish_master_data(days_ahead: DaysAhead | None = None):
     """Khanza's active clinics, doctors, schedules and remaining quota -> website tables."""
     try:
-        return run_publish(open_resources(load_settings()), days_ahead)
+        res = open_resources(load_settings())
+        preflight(res)
+        return run_publish(res, days_ahead)
     except Exception as error:
         return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from flows import failed_setup, flow_timeout_seconds, khanza_offline
+from flows import failed_setup, flow_timeout_seconds, khanza_offline, preflight
 from khanza_sync import artifacts, checkup, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
@@ -26,7 +26,9 @@ from tasks.write_back import write_changes
 def reconcile_queue_numbers(days_back: DaysBack = 7, days_ahead: DaysAhead | None = None):
     """Website vs Khanza: cancellations both ways, moved visits and check-ins written back, findings reported."""
     try:
-        return run_reconcile(open_resources(load_settings()), days_back, days_ahead)
+        res = open_resources(load_settings())
+        preflight(res, mappings=False)
+        return run_reconcile(res, days_back, days_ahead)
     except Exception as error:
         return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
 

@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from flows import failed_setup, flow_timeout_seconds, khanza_offline
+from flows import failed_setup, flow_timeout_seconds, khanza_offline, preflight
 from khanza_sync import artifacts, checkup, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
@@ -132,7 +132,9 @@ def _defer_on_error(res: Resources, batch, now_utc, repaired=None) -> None:
 def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatches | None = None):
     """Pending website registrations into Khanza, real queue numbers back to the website."""
     try:
-        return run_sync(open_resources(load_settings()), batch_size, max_batches)
+        res = open_resources(load_settings())
+        preflight(res)
+        return run_sync(res, batch_size, max_batches)
     except Exception as error:
         return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
 

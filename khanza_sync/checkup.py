@@ -52,6 +52,38 @@ def _default_port(url) -> int | str:
     return {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name(), "?")
 
 
+# ---------------------------------------------------------------- before a flow run's first task
+
+
+class SetupProblem(Exception):
+    """A set-up mistake found before any work, with its one line."""
+
+
+def preflight(settings: Settings, khanza, website, mappings: bool = True) -> None:
+    """The quick part of `khanza-sync check`, at the start of every flow run (a few catalogue reads): the
+    mappings folder, the website table, and the Khanza login and ledger. Raises SetupProblem, or the database
+    error that `explain` turns into one line, before any task has run (so Prefect logs no task traceback).
+    Khanza being unreachable or stalled is not a set-up mistake here: the run's offline handling takes it."""
+    from khanza import db as khanza_db
+    from website import schema
+
+    if mappings and (problem := mappings_line(settings)):
+        raise SetupProblem(problem)
+    if not inspect(website).has_table(schema.registrations.name):
+        dialect = "postgresql" if website.dialect.name == "postgresql" else "sqlite"
+        raise SetupProblem(f"website table {schema.registrations.name} is missing in {website_where(settings)}: "
+                           + WEBSITE_STEP.format(dialect=dialect))
+    try:
+        with khanza.connect() as conn:
+            missing = khanza_db.missing_tables(conn, [LEDGER_TABLE])
+    except Exception as error:
+        if khanza_db.is_transient(error):
+            return
+        raise
+    if missing:
+        raise SetupProblem(f"the ledger table {LEDGER_TABLE} is missing in {khanza_where(settings)}: {SETUP_STEP}")
+
+
 # ---------------------------------------------------------------- explain an error
 
 
@@ -94,6 +126,8 @@ def _settings_line(error: ValidationError) -> str:
 
 def _explain_one(error: BaseException, settings: Settings) -> str | None:
     name = type(error).__name__
+    if isinstance(error, SetupProblem):
+        return str(error)
     if name in ("TaskRunTimeoutError", "FlowRunTimeoutError"):
         # Prefect reports the run's own deadline inside a task as that task's timeout: name both limits.
         return (f"stopped by a timeout (TASK_TIMEOUT_SECONDS={settings.task_timeout_seconds:g}s per step, "

@@ -18,6 +18,9 @@ from pathlib import Path
 # Before Prefect is imported (it reads its settings once): a temporary local server that is slow to start on a
 # busy machine must not fail the run (Prefect waits 20 s by default; a first start took 18-75 s). Only a default.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+# Hospital networks are offline: no telemetry from that temporary server (its first write could also collide
+# with the server's own start-up and print a 'database is locked' traceback on a busy machine).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from khanza_sync import params  # noqa: E402
 

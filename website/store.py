@@ -47,13 +47,13 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
     if url.startswith("sqlite"):
         if "///" in url and ":memory:" not in url:
             Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        # sqlite3's `timeout` is SQLite's busy timeout: how long a statement waits for another writer's lock
         engine = create_engine(url, hide_parameters=True, connect_args={"timeout": statement_timeout})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets the website read while we write
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={int(statement_timeout * 1000)}")
             cur.close()
 
     elif make_url(url).get_backend_name() == "postgresql":

@@ -1,0 +1,220 @@
+"""Set-up mistakes give one clear line, not a traceback.
+
+`khanza-sync check` (a real subprocess, as an operator runs it) passes on a good configuration, and each broken
+one gives its FAIL line and a non-zero exit, writing nothing anywhere. The other subcommands (sync, reconcile,
+backfill, publish-master-data, setup) print one line naming what to fix and exit non-zero; a flow run ends
+Failed with that line as its message (what a deployment run shows).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from khanza import ledger
+from khanza_sync.settings import PROJECT_ROOT
+from tests.support import base_settings, extra_mappings, flows_as, insert_registrations, registration
+
+KHANZA_BIN = Path(sys.executable).with_name("khanza-sync")
+
+
+def khanza_env(website_url: str, **overrides) -> dict[str, str]:
+    cfg = base_settings()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KHANZA_", "WEBSITE_", "MAPPINGS_"))}
+    env.update({"KHANZA_DB_HOST": cfg.khanza_db_host, "KHANZA_DB_PORT": str(cfg.khanza_db_port),
+                "KHANZA_DB_USER": cfg.khanza_db_user, "KHANZA_DB_PASSWORD": cfg.khanza_db_password.get_secret_value(),
+                "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": website_url,
+                "MAPPINGS_DIR": str(PROJECT_ROOT / "mappings"), "KHANZA_CONNECT_TIMEOUT": "3"})
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def check(tmp_path: Path, website_url: str, **overrides) -> tuple[int, str]:
+    done = subprocess.run([str(KHANZA_BIN), "check"], env=khanza_env(website_url, **overrides), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    return done.returncode, output
+
+
+def snapshot(khanza, website_url: str) -> dict:
+    """Every table and its row count, in Khanza and on the website: nothing may change."""
+    state = {}
+    with khanza.connect() as conn:
+        for (table,) in conn.execute(text("SHOW TABLES")):
+            state[f"khanza.{table}"] = conn.execute(text(f"SELECT COUNT(*) FROM `{table}`")).scalar()
+    web = create_engine(website_url)
+    try:
+        with web.connect() as conn:
+            for table in inspect(web).get_table_names():
+                state[f"website.{table}"] = conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar()
+    finally:
+        web.dispose()
+    return state
+
+
+@pytest.fixture
+def configured(khanza, website_url, tmp_path):
+    """A good configuration (the test Khanza database, a website store with one pending row) and its snapshot."""
+    insert_registrations(website_url, [registration(id="check-1")])
+    before = snapshot(khanza, website_url)
+    yield website_url
+    assert snapshot(khanza, website_url) == before, "khanza-sync check wrote something"
+
+
+def fail_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("FAIL")]
+
+
+def test_check_passes_on_a_good_configuration(configured, tmp_path):
+    code, output = check(tmp_path, configured)
+    assert code == 0, output
+    assert not fail_lines(output) and "all passed" in output
+    for name in ("Khanza connection", "Khanza tables", "ledger", "numbering", "website connection",
+                 "website table online_registrations", "mappings folder", "mapped codes"):
+        assert f"ok    {name}: " in output, output
+    assert "KHANZA_URUTNOREG='dokter'" in output and "no_rkm_medis Straight" in output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("broken, expected", [
+    ({"KHANZA_DB_PORT": "1"}, "FAIL  Khanza connection: Khanza database"),
+    ({"KHANZA_DB_PASSWORD": "wrong-password"}, "check KHANZA_DB_USER / KHANZA_DB_PASSWORD"),
+    ({"MAPPINGS_DIR": "/nonexistent/mappings"}, "FAIL  mappings folder: mappings folder /nonexistent/mappings does not"),
+])
+def test_check_names_the_setting_to_fix(configured, tmp_path, broken, expected):
+    code, output = check(tmp_path, configured, **broken)
+    assert code != 0
+    assert len(fail_lines(output)) == 1 and expected in fail_lines(output)[0], output
+    if "KHANZA_DB_PORT" in broken:
+        assert ":1 is unreachable" in output and "KHANZA_DB_HOST / KHANZA_DB_PORT" in output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_check_missing_ledger(configured, khanza, tmp_path):
+    with khanza.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+    try:
+        code, output = check(tmp_path, configured)
+    finally:
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
+    assert code != 0
+    assert fail_lines(output) == [
+        f"FAIL  ledger: khanza_sync_ledger is missing in Khanza database '{base_settings().khanza_db_name}' at "
+        f"{base_settings().khanza_db_host}:{base_settings().khanza_db_port}: run `khanza-sync setup` "
+        "(once, as a user allowed to CREATE)"], output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_check_unknown_mapped_code(configured, monkeypatch, tmp_path):
+    maps = extra_mappings(monkeypatch, tmp_path, dokter="dr-nobody: D999\n")
+    code, output = check(tmp_path, configured, MAPPINGS_DIR=maps)
+    assert code != 0
+    [line] = fail_lines(output)
+    assert line.startswith("FAIL  mapped codes: dokter.yaml dr-nobody -> D999: unknown code"), output
+    assert "MAPPINGS_DIR" in line
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_check_missing_website_table(configured, tmp_path):
+    empty = tmp_path / "empty-website.db"
+    sqlite3.connect(empty).close()
+    code, output = check(tmp_path, configured, WEBSITE_DB_URL=f"sqlite:///{empty}")
+    assert code != 0
+    [line] = fail_lines(output)
+    assert line.startswith("FAIL  website table online_registrations: online_registrations is missing"), output
+    assert "khanza-sync setup --website" in line
+    assert inspect(create_engine(f"sqlite:///{empty}")).get_table_names() == []  # still empty
+
+    missing = tmp_path / "no-such-website.db"
+    code, output = check(tmp_path, configured, WEBSITE_DB_URL=f"sqlite:///{missing}")
+    assert code != 0 and "does not exist: check WEBSITE_DB_URL" in fail_lines(output)[0]
+    assert not missing.exists()  # checking never creates the file
+
+
+# ---------------------------------------------------------------- the other subcommands and the flows
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, khanza, website_url):
+    insert_registrations(website_url, [registration(id="setup-1")])
+    yield from flows_as(monkeypatch, tmp_path, website_url)
+
+
+def run_cli(capfd, *argv: str) -> tuple[int, str]:
+    """`khanza-sync ARGV` in a subprocess, as an operator runs it, on the session's Prefect server; the
+    environment is this test's (flows_as and the test's own settings). Everything it prints is returned."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([str(KHANZA_BIN), *argv], env=env, cwd=os.getcwd(), capture_output=True, text=True,
+                          timeout=180)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    return done.returncode, output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_sync_without_ledger_says_run_setup(cli_env, khanza, capfd):
+    with khanza.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+    try:
+        code, output = run_cli(capfd, "sync")
+    finally:
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
+    assert code != 0
+    assert "the ledger table khanza_sync_ledger is missing in Khanza database" in output
+    assert "run `khanza-sync setup`" in output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_publish_with_wrong_password_names_the_settings(cli_env, monkeypatch, capfd):
+    monkeypatch.setenv("KHANZA_DB_PASSWORD", "wrong-password")
+    code, output = run_cli(capfd, "publish-master-data")
+    assert code != 0 and "refused the login of user" in output and "KHANZA_DB_PASSWORD" in output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_reconcile_and_backfill_with_missing_website_table(cli_env, monkeypatch, tmp_path, capfd):
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    monkeypatch.setenv("WEBSITE_DB_URL", f"sqlite:///{empty}")
+    for argv in (["reconcile"], ["backfill", "--start", "2026-01-01", "--end", "2026-01-02"]):
+        code, output = run_cli(capfd, *argv)
+        assert code != 0, output
+        assert "website table online_registrations is missing in website SQLite file" in output, output
+        assert "khanza-sync setup --website" in output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_sync_with_missing_mappings_folder(cli_env, monkeypatch, capfd):
+    monkeypatch.setenv("MAPPINGS_DIR", "/nonexistent/mappings")
+    code, output = run_cli(capfd, "sync")
+    assert code != 0 and "mappings folder /nonexistent/mappings does not exist" in output, output
+
+
+@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+def test_setup_with_unreachable_khanza(cli_env, monkeypatch, capfd):
+    monkeypatch.setenv("KHANZA_DB_PORT", "1")
+    code, output = run_cli(capfd, "setup")
+    assert code == 2
+    assert output.strip().splitlines()[-1].startswith("khanza-sync setup: Khanza database")
+    assert ":1 is unreachable (connection refused): check KHANZA_DB_HOST / KHANZA_DB_PORT" in output
+
+
+@pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
+def test_unreachable_website_postgresql_is_one_line_in_the_flow_state(cli_env, monkeypatch):
+    from flows.sync_registrations import sync_registrations
+
+    monkeypatch.setenv("WEBSITE_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    state = sync_registrations(return_state=True)
+    assert state.is_failed()
+    assert state.message == ("website database 'nowhere' at 127.0.0.1:1 (postgresql) is unreachable (connection "
+                             "refused): check the host and port in WEBSITE_DB_URL, and that the server runs")
