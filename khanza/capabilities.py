@@ -31,9 +31,9 @@ ESSENTIAL_TABLES = ("pasien", "reg_periksa", "poliklinik", "dokter", "penjab", "
                     "bahasa_pasien", "cacat_fisik", "booking_registrasi")
 ESSENTIAL_COLUMNS = {
     "jadwal": ("kd_dokter", "hari_kerja", "kd_poli", "kuota"),
-    "poliklinik": ("kd_poli", "registrasi", "registrasilama", "status"),
-    "dokter": ("kd_dokter", "status"),
-    "penjab": ("kd_pj", "status"),
+    "poliklinik": ("kd_poli", "registrasi", "registrasilama"),
+    "dokter": ("kd_dokter",),
+    "penjab": ("kd_pj",),  # older penjab has no status column: every payer is in use (masterdata.load)
 }
 # Columns of the written tables that an older Khanza may lack: the row is written without them, as that
 # version's own insert is (Khanza inserts positionally, so an older desktop writes only the columns it has).
@@ -56,6 +56,17 @@ ENUM_FALLBACKS = {
 }
 
 _TABLES = sorted(set(ESSENTIAL_TABLES) | set(OPTIONAL_TABLES))
+
+
+class KhanzaSetupError(RuntimeError):
+    """Khanza lacks something every registration needs (not one row's problem, not transient)."""
+
+
+def require_essentials(caps: "Capabilities") -> None:
+    """Stop before anything is read further or written, with one line naming what this Khanza lacks."""
+    lacking = missing_essentials(caps)
+    if lacking:
+        raise KhanzaSetupError(f"Khanza lacks what the pipeline needs: {', '.join(lacking)}")
 
 
 @dataclass(frozen=True)

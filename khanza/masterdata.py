@@ -8,6 +8,7 @@ from sqlalchemy import Connection, text
 
 from khanza.capabilities import Capabilities
 from khanza.capabilities import read as read_capabilities
+from khanza.capabilities import require_essentials
 from khanza.numbering import RmFormat, read_rm_format
 from khanza.schedule import day_kuota
 
@@ -39,10 +40,13 @@ class MasterData:
 
 def load(conn: Connection) -> MasterData:
     md = MasterData(caps=read_capabilities(conn))
-    for kd, reg, lama in conn.execute(text("SELECT kd_poli, registrasi, registrasilama FROM poliklinik WHERE status = '1'")):
+    require_essentials(md.caps)  # an older Khanza lacking what we need: one line, before anything else
+    def active(table: str) -> str:  # an older Khanza without the status column: every row is in use
+        return " WHERE status = '1'" if md.caps.has(table, "status") else ""
+    for kd, reg, lama in conn.execute(text("SELECT kd_poli, registrasi, registrasilama FROM poliklinik" + active("poliklinik"))):
         md.active_poli[kd] = (float(reg), float(lama))
-    md.active_dokter = {r[0] for r in conn.execute(text("SELECT kd_dokter FROM dokter WHERE status = '1'"))}
-    md.active_penjab = {r[0] for r in conn.execute(text("SELECT kd_pj FROM penjab WHERE status = '1'"))}
+    md.active_dokter = {r[0] for r in conn.execute(text("SELECT kd_dokter FROM dokter" + active("dokter")))}
+    md.active_penjab = {r[0] for r in conn.execute(text("SELECT kd_pj FROM penjab" + active("penjab")))}
     for kd_dokter, hari, kd_poli, kuota in conn.execute(
         text("SELECT kd_dokter, hari_kerja, kd_poli, kuota FROM jadwal")
     ):

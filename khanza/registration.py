@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 MAX_INSERT_ATTEMPTS = 5  # as the desktop's isRegistrasi
 
 
-class KhanzaSetupError(RuntimeError):
-    """Khanza lacks something every registration needs (not one row's problem, not transient)."""
+KhanzaSetupError = capabilities.KhanzaSetupError  # Khanza lacks something every registration needs
 
 
 class NumbersBusy(Exception):
@@ -136,9 +135,7 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
             with conn.begin():
                 md = md or masterdata.load(conn)
                 done = ledger.lookup(conn, [r["id"] for r in records])
-            lacking = capabilities.missing_essentials(md.caps)
-            if lacking:  # this Khanza cannot take what the pipeline writes: stop before writing anything
-                raise KhanzaSetupError(f"Khanza lacks what the pipeline needs: {', '.join(lacking)}")
+            capabilities.require_essentials(md.caps)  # also when the caller handed its own master data
             missing = masterdata.missing_placeholders(md)
             if missing:  # every new patient would fail: a set-up problem, not one row's
                 raise KhanzaSetupError(f"Khanza lacks the '-' placeholder rows for: {', '.join(missing)}")
