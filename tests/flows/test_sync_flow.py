@@ -52,6 +52,7 @@ def test_sync_end_to_end(flow_env, khanza):
 
 def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
     insert_registrations(flow_env, [registration(id=f"r{i}") for i in range(3)] + [registration(id="bad", nik="1")])
+    khanza_port = base_settings().khanza_db_port
     monkeypatch.setenv("KHANZA_DB_PORT", "1")  # nothing listens there: connection refused
     state = sync_registrations(return_state=True)
     assert state.is_failed()
@@ -65,7 +66,7 @@ def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
     assert (pending["attempts"] == 1).all() and pending["next_attempt_at"].notna().all()
     assert web.loc["bad", "status"] == "rejected"  # data problems are still reported while Khanza is away
 
-    monkeypatch.setenv("KHANZA_DB_PORT", str(base_settings().khanza_db_port))  # Khanza is back
+    monkeypatch.setenv("KHANZA_DB_PORT", str(khanza_port))  # Khanza is back
     deadline = time.time() + 10
     while time.time() < deadline:  # per-registration backoff: ~1 s with these settings
         now = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -61,3 +61,23 @@ def test_this_test_session_left_system_accounts_unchanged():
         pytest.skip("no snapshot from the start of the session")
     before = _present(system_accounts.AT_SESSION_START)
     assert system_accounts.snapshot() == before
+
+
+def test_starter_never_takes_over_a_port_another_server_holds(tmp_path):
+    """A server the project did not start on the configured port (here a plain listener standing in for the
+    machine's own MariaDB/PostgreSQL): the starter refuses with a clear error and initialises nothing."""
+    import socket
+
+    from khanza_sync import localdb
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        coords = localdb.Coordinates(services_dir=str(tmp_path / "svc"), mariadb_host="127.0.0.1", mariadb_port=port,
+                                     postgres_host="127.0.0.1", postgres_port=port)
+        for start in (localdb.start_mariadb, localdb.start_postgres):
+            with pytest.raises(localdb.LocalDbError, match=f"port {port} is taken by a server this project did not start"):
+                start(coords)
+    assert not (tmp_path / "svc" / "mariadb" / "data").exists()
+    assert not (tmp_path / "svc" / "postgres" / "data").exists()
