@@ -245,8 +245,9 @@ def test_two_hospitals_on_one_server(server, hospitals):
     # Deploy A, then B: A's deployments are untouched by B's deploy; a second deploy of A keeps every id.
     a.cli("deploy")
     a_before = deployments_of(client, a.code)
-    assert sorted(a_before) == [f"{flow}-{a.code}" for flow in ("backfill-registrations", "publish-master-data",
-                                                                 "reconcile-queue-numbers", "sync-registrations")]
+    assert sorted(a_before) == [f"{flow}-{a.code}" for flow in ("backfill-registrations", "follow-registrations",
+                                                                 "publish-master-data", "reconcile-queue-numbers",
+                                                                 "sync-registrations")]
     b.cli("deploy")
     assert deployments_of(client, a.code) == a_before, "deploying hospital B changed hospital A's deployments"
     b_deps = deployments_of(client, b.code)
@@ -263,7 +264,7 @@ def test_two_hospitals_on_one_server(server, hospitals):
 
     # Each hospital: its own pool, its own write limit, schedules in its own time zone, limit 1 per deployment.
     for h, deps in ((a, a_again), (b, b_deps)):
-        assert len(deps) == 4
+        assert len(deps) == 5
         for name, d in deps.items():
             assert d["work_pool_name"] == h.pool, name
             assert f"hospital:{h.code}" in d["tags"] and d["limit"] == 1, name
