@@ -58,3 +58,21 @@ def failed_setup(error: Exception):
         raise error
     get_run_logger().error(line)
     return Failed(message=line)
+
+
+def offline_failed(error: Exception, settings, what: str, on_offline=None):
+    """For a flow's `except Exception as error:` around its Khanza tasks: Khanza unreachable or stalled after
+    the retries ends the run Failed with `Khanza offline: <what> (<why>)` (the next scheduled run tries again);
+    anything else is raised as it was. `on_offline(line)` publishes the run's artifacts first, if given."""
+    from prefect import get_run_logger
+    from prefect.states import Failed
+
+    from khanza_sync.checkup import explain, khanza_where
+
+    if not khanza_offline(error):
+        raise error
+    line = f"Khanza offline: {what} ({explain(error, settings) or khanza_where(settings)})"
+    get_run_logger().warning(line)
+    if on_offline:
+        on_offline(line)
+    return Failed(message=line)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from prefect import flow, get_run_logger
-from prefect.states import Completed, Failed
+from prefect.states import Completed
 
-from flows import failed_setup, flow_timeout_seconds, khanza_offline, preflight
-from khanza_sync import artifacts, checkup
+from flows import failed_setup, flow_timeout_seconds, offline_failed, preflight
+from khanza_sync import artifacts
 from khanza_sync.params import DaysAhead, documented
 from khanza_sync.settings import load_settings
 from tasks.master_data import publish_master_data as publish_task
@@ -43,12 +43,7 @@ def run_publish(res: Resources, days_ahead: int | None):
         written, problems, quota = timed(publish_task, res.settings, **khanza_retry_options(res.settings))(
             res, today, ahead)
     except Exception as error:
-        if not khanza_offline(error):
-            raise
-        why = checkup.explain(error, res.settings) or checkup.khanza_where(res.settings)
-        line = f"Khanza offline: master data not published (the website keeps the previous copy) ({why})"
-        logger.warning(line)
-        return Failed(message=line)
+        return offline_failed(error, res.settings, "master data not published (the website keeps the previous copy)")
     full = int((quota["remaining"] == 0).sum()) if not quota.empty else 0
     line = (f"published {written['khanza_clinics']} clinics, {written['khanza_doctors']} doctors, "
             f"{written['khanza_schedules']} sessions, {written['khanza_quota']} doctor-days "

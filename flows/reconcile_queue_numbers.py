@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import flow, get_run_logger
-from prefect.states import Completed, Failed
+from prefect.states import Completed
 
-from flows import failed_setup, flow_timeout_seconds, khanza_offline, preflight
-from khanza_sync import artifacts, checkup, reconciliation
+from flows import failed_setup, flow_timeout_seconds, offline_failed, preflight
+from khanza_sync import artifacts, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
 from tasks.reconcile import cancel_requested, compare_with_khanza
@@ -43,13 +43,8 @@ def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
         cancelled = timed(cancel_requested, res.settings, **retry)(res, today)
         compared = timed(compare_with_khanza, res.settings, **retry)(res, today, days_back, ahead)
     except Exception as error:
-        if not khanza_offline(error):
-            raise
-        why = checkup.explain(error, res.settings) or checkup.khanza_where(res.settings)
-        line = f"Khanza offline: nothing reconciled, will run again on schedule ({why})"
-        logger.warning(line)
-        artifacts.publish_reconcile(line, {}, [], [])
-        return Failed(message=line)
+        return offline_failed(error, res.settings, "nothing reconciled, will run again on schedule",
+                              on_offline=lambda line: artifacts.publish_reconcile(line, {}, [], []))
     updated = timed(write_changes, res.settings)(res, compared.changes)
     counts, findings = reconciliation.tally(cancelled, compared, updated)
     line = reconciliation.summary_line(counts, findings)

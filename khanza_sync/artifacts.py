@@ -17,6 +17,13 @@ def name_run(name: str) -> None:
             client.update_flow_run(flow_run.id, name=name[:120])
 
 
+def _summary(key: str, description: str, line: str, heading: tuple[str, str], counts: dict[str, int]) -> None:
+    """A markdown artifact: the run's line in bold, then a two-column table of counts."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
+    create_markdown_artifact(key=key, description=description,
+                             markdown=f"**{line}**\n\n| {heading[0]} | {heading[1]} |\n|---|---|\n{rows}")
+
+
 def publish_sync(summary: RunSummary, reports: list[list[dict]]) -> None:
     create_markdown_artifact(key="sync-summary", markdown=f"**{summary.line()}**", description="Run summary")
     create_table_artifact(key="sync-outcomes", table=outcome_table(summary) or [{"outcome": "none", "count": 0}],
@@ -28,9 +35,7 @@ def publish_sync(summary: RunSummary, reports: list[list[dict]]) -> None:
 
 def publish_reconcile(line: str, counts: dict[str, int], finding_rows: list[dict], change_rows: list[dict]) -> None:
     """Summary, counts, the findings (ids, dates, codes, masked record numbers only) and what was changed."""
-    counts_md = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
-    create_markdown_artifact(key="reconcile-summary", description="Reconciliation summary",
-                             markdown=f"**{line}**\n\n| what | count |\n|---|---|\n{counts_md}")
+    _summary("reconcile-summary", "Reconciliation summary", line, ("what", "count"), counts)
     create_table_artifact(key="reconcile-findings", description="Reported, Khanza not changed (ids only)",
                           table=capped(finding_rows, {"finding": "none", "registration_id": "", "visit_date": "",
                                                       "detail": "", "meaning": ""}))
@@ -52,9 +57,8 @@ def publish_backfill(line: str, summary: RunSummary, reports: list[list[dict]], 
 
 
 def publish_master_data(line: str, written: dict[str, int], problems: list[dict], quota_rows: list[dict]) -> None:
-    counts_md = "\n".join(f"| {k} | {v} |" for k, v in written.items())
-    create_markdown_artifact(key="master-data-summary", description="Master data published to the website",
-                             markdown=f"**{line}**\n\n| website table | rows |\n|---|---|\n{counts_md}")
+    _summary("master-data-summary", "Master data published to the website", line, ("website table", "rows"),
+             written)
     create_table_artifact(key="master-data-mapping-problems", description="Mapping entries that no longer match Khanza",
                           table=capped(problems, {"mapping": "none", "slug": "", "code": "", "problem": ""}))
     create_table_artifact(key="master-data-quota", description="Remaining quota per day, doctor and clinic (codes)",

@@ -144,13 +144,20 @@ def _mariadb_paths(base: Path) -> dict[str, Path]:
             "log": d / "mariadbd.log"}
 
 
+def _ours_running(paths: dict, port: int, setting: str) -> bool:
+    """True when the server this module started answers on `port`; a port answered by any other server is
+    refused (never used, never set up), naming the setting that picks another port."""
+    if _pid_alive(paths["pid"], str(paths["data"])) and _answers(port):
+        return True
+    if _answers(port):
+        raise LocalDbError(f"port {port} is taken by a server this project did not start; set {setting} to a free port")
+    return False
+
+
 def start_mariadb(coords: Coordinates) -> str:
     p = _mariadb_paths(Path(coords.services_dir))
-    if _pid_alive(p["pid"], str(p["data"])) and _answers(coords.mariadb_port):
+    if _ours_running(p, coords.mariadb_port, "KHANZA_SYNC_MARIADB_PORT"):
         return "running"
-    if _answers(coords.mariadb_port):
-        raise LocalDbError(f"port {coords.mariadb_port} is taken by a server this project did not start; "
-                           f"set KHANZA_SYNC_MARIADB_PORT to a free port")
     mariadbd = _which("mariadbd", "mysqld")
     install_db = _which("mariadb-install-db", "mysql_install_db")
     if not mariadbd or not install_db:
@@ -221,11 +228,8 @@ def _pg_user() -> str | None:
 def start_postgres(coords: Coordinates) -> str:
     p = _postgres_paths(Path(coords.services_dir))
     pg_ctl, initdb = _pg_bin("pg_ctl"), _pg_bin("initdb")
-    if _pid_alive(p["pid"], str(p["data"])) and _answers(coords.postgres_port):
+    if _ours_running(p, coords.postgres_port, "KHANZA_SYNC_POSTGRES_PORT"):
         return "running"
-    if _answers(coords.postgres_port):
-        raise LocalDbError(f"port {coords.postgres_port} is taken by a server this project did not start; "
-                           f"set KHANZA_SYNC_POSTGRES_PORT to a free port")
     if not pg_ctl or not initdb:
         raise LocalDbError("PostgreSQL server binaries not found (initdb, pg_ctl under /usr/lib/postgresql/*/bin): "
                            "run ./dev services, which installs them with apt")

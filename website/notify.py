@@ -150,11 +150,7 @@ class ListenWaiter(_Stoppable):
     def _drop(self, error: Exception) -> None:
         log.warning("LISTEN connection lost (%s); reconnecting", type(error).__name__)
         self.disconnects += 1
-        try:
-            self._conn.close()
-        except Exception:  # noqa: BLE001
-            pass
-        self._conn = None
+        self.close()
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, RECONNECT_MAX_SECONDS)
 
