@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +24,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
+from sqlalchemy import text as sql_text
 
 from khanza_sync import localdb, ownership
 from khanza_sync.settings import PROJECT_ROOT, Settings
@@ -35,6 +39,7 @@ for _key, _value in PRIVATE.client_env().items():
 KHANZA_TEST_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test")
 PG_ADMIN_URL = os.environ["TEST_POSTGRES_ADMIN_URL"]
 PG_TEST_DB = os.environ.get("PG_TEST_DB", "khanza_sync_test")
+KHANZA_REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
 TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
                         "set_no_rkm_medis", "set_urut_no_rkm_medis", "dokter", "poliklinik", "penjab",
                         "spesialis", "perusahaan_pasien", "suku_bangsa", "bahasa_pasien", "cacat_fisik",
@@ -46,6 +51,57 @@ def unavailable(what: str, error: Exception):
     if CI:
         pytest.fail(message + " (CI=true: services are required)")
     pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def khanza_reference() -> tuple[Path, Path]:
+    """Khanza's real schema and its sample rows (schema.sql, seed_sample.sql in KHANZA_REFERENCE_DIR); a test
+    without them skips, or fails under CI=true."""
+    schema, seed = KHANZA_REFERENCE / "schema.sql", KHANZA_REFERENCE / "seed_sample.sql"
+    if not schema.exists() or not seed.exists():
+        message = f"Khanza reference schema not found at {KHANZA_REFERENCE}"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return schema, seed
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """End a server the test started in its own session: SIGTERM to its process group, SIGKILL after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def khanza_reference_db(name: str) -> Engine:
+    """A fresh MariaDB database `name` with Khanza's real schema and sample rows (khanza_reference())."""
+    from khanza.db import make_engine
+    from khanza.setup import recreate_database
+
+    schema, seed = khanza_reference()
+    settings = base_settings()
+    recreate_database(settings, name, schema, seed)
+    return make_engine(settings, database=name)
+
+
+def rows(engine: Engine, sql: str, **params) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sql_text(sql), params).mappings()]
+
+
+def count(engine: Engine, sql: str, **params) -> int:
+    """The column `n` of the first row of `sql` (SELECT COUNT(*) n ...)."""
+    return rows(engine, sql, **params)[0]["n"]
 
 
 def base_settings(**overrides) -> Settings:
@@ -85,6 +141,16 @@ def registration(**overrides) -> dict:
         "local_queue_number": None,
     }
     base.update(overrides)
+    return base
+
+
+def loader_registration(**fields) -> dict:
+    """A registration as khanza.registration.load_batch takes it (slugs already mapped to Khanza codes; fake
+    data): a fresh id and NIK and the contact fields the loader tests share, then `fields` (which override)."""
+    base = dict(id=f"web-{uuid.uuid4().hex[:10]}", nik="3310" + str(uuid.uuid4().int)[:12], phone="081234567890",
+                address="Jl. Pemuda No. 5", birth_place="Klaten", mother_name="Sri", email="-", kd_pj="A09",
+                payment="umum", bpjs_number=None, attempts=1)
+    base.update(fields)
     return base
 
 
@@ -150,6 +216,18 @@ def set_flow_env(monkeypatch, **env) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key.upper(), str(value))
     dispose_all()
+
+
+def flows_with_mappings(monkeypatch, mappings_dir: Path, khanza_db: str, website_url: str, *, poliklinik: str,
+                        dokter: str) -> None:
+    """The flows on the Khanza database `khanza_db` and `website_url`, no retries, no same-day cutoff, mapping
+    the website's slugs with files written to `mappings_dir` (`poliklinik`, `dokter`: those files' text;
+    payers: umum and asuransi A09, bpjs BPJ)."""
+    (mappings_dir / "poliklinik.yaml").write_text(poliklinik)
+    (mappings_dir / "dokter.yaml").write_text(dokter)
+    (mappings_dir / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A09\n")
+    set_flow_env(monkeypatch, KHANZA_DB_NAME=khanza_db, WEBSITE_DB_URL=website_url, MAPPINGS_DIR=mappings_dir,
+                 KHANZA_RETRIES=0, BOOKING_SAME_DAY_CUTOFF_HOUR="")
 
 
 def flows_as(monkeypatch, tmp_path: Path, website_url: str, **env):

@@ -15,7 +15,6 @@ Wall time about 1.5-2 minutes on the 2-core machine (server start and migrations
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,21 +30,14 @@ from sqlalchemy import bindparam, create_engine, make_url, text
 from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import create_demo_database
 from khanza_sync import ownership
-from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, base_settings, insert_registrations,
-                           new_website_store, registration, unavailable, website_rows)
+from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, base_settings, free_port,
+                           insert_registrations, new_website_store, registration, stop_process_group, unavailable,
+                           website_rows)
 
 BIN = Path(sys.executable).parent
 AUTH = ("khanza-admin", "test-" + uuid.uuid4().hex[:12])
 HOSPITALS = {"hosp-a": "Asia/Jakarta", "hosp-b": "Asia/Jayapura"}
 RUN_DEADLINE_SECONDS = 150
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env() -> dict[str, str]:
@@ -59,16 +51,6 @@ def clean_env() -> dict[str, str]:
 def start(command: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, cwd=cwd, stdout=open(log, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def wait_for(url: str, proc: subprocess.Popen, log: Path, what: str, timeout: float = 180) -> None:
@@ -130,7 +112,7 @@ def server(prefect_database, tmp_path_factory):
         wait_for(f"http://127.0.0.1:{port}/api/health", proc, log, "prefect server")
         yield f"http://127.0.0.1:{port}/api", log
     finally:
-        stop(proc)
+        stop_process_group(proc)
 
 
 class Hospital:
@@ -192,7 +174,7 @@ def hospitals(server, tmp_path_factory):
     finally:
         for h in made:
             if h.worker is not None:
-                stop(h.worker)
+                stop_process_group(h.worker)
         server_engine = make_khanza_engine(base_settings(), database="information_schema")
         with server_engine.begin() as conn:
             for h in made:

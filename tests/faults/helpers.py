@@ -89,3 +89,19 @@ def ledger_frame(khanza) -> pd.DataFrame:
 
 def tomorrow():
     return hospital_today() + timedelta(days=1)
+
+
+def completed_run(fault_env, *, due: bool = True):
+    """The run after a fault is cleared, asserted Completed (the waiting registrations first made due again,
+    unless `due` is false); returns its final state."""
+    if due:
+        fault_env.make_due()
+    state = run_sync()
+    assert state.is_completed(), state.message
+    return state
+
+
+def assert_all_synced(fault_env, ids, count: int) -> None:
+    """The audit of `ids` finds `count` synced and no problems."""
+    report = fault_env.audit(ids)
+    assert report.synced == count and not report.problems, report.summary()

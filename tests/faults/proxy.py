@@ -297,16 +297,21 @@ class FaultProxy:
                 if action == "drop_all":
                     self.drop_all(count=False)
                 return
-            if self._stalled():
-                link.to_server += packet
-            else:
-                if link.to_server:
-                    link.server.sendall(bytes(link.to_server))
-                    link.to_server.clear()
-                link.server.sendall(packet)
+            self._hold_or_forward(link, packet)
             if action == "lose_response":
                 link.swallow_then_kill = True
                 return
+
+    def _hold_or_forward(self, link: _Link, data: bytes) -> None:
+        """While stalled, `data` waits with what is already held; otherwise the held bytes, then `data`, go
+        on to the server, in order."""
+        if self._stalled():
+            link.to_server += data
+            return
+        if link.to_server:
+            link.server.sendall(bytes(link.to_server))
+            link.to_server.clear()
+        link.server.sendall(data)
 
     def _inspect(self, packet: bytes) -> str | None:
         """Count COM_QUERY packets and fire the first trigger whose countdown reaches zero."""

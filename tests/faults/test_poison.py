@@ -11,7 +11,7 @@ from sqlalchemy import text
 from khanza_sync.error_codes import ErrorCode
 from khanza.db import make_engine
 from khanza.registration import load_batch
-from tests.faults.helpers import claim_and_map, registrations, run_sync
+from tests.faults.helpers import claim_and_map, completed_run, registrations, run_sync
 from tests.support import hospital_today
 
 
@@ -63,9 +63,7 @@ def test_poison_rows_never_block_the_others(fault_env, monkeypatch, poison_trigg
     # Run 2, Khanza back: the ledger has none of them, so the passed date is rejected, the poison row is
     # refused for good, and everything behind it (the flagged row too) loads.
     fault_env.proxy.accept()
-    fault_env.make_due()
-    state = run_sync()
-    assert state.is_completed(), state.message
+    state = completed_run(fault_env)
     assert state.message.startswith("9 registrations: created=7 duplicate=0 rejected=2")
     rows = fault_env.rows(ids)
     assert (rows[late["id"]]["status"], rows[late["id"]]["error_code"]) == ("rejected", "VISIT_DATE_PASSED")

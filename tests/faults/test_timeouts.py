@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from khanza.locks import lock_name
-from tests.faults.helpers import registrations, run_sync
+from tests.faults.helpers import assert_all_synced, completed_run, registrations, run_sync
 from tests.faults.proxy import FaultProxy
 from tests.support import KHANZA_TEST_DB
 
@@ -28,13 +28,7 @@ class RawProxy(FaultProxy):
     stalled; the MySQL packet parsing (query counting, triggers) is left out."""
 
     def _from_client(self, link, data: bytes) -> None:
-        if self._stalled():
-            link.to_server += data
-            return
-        if link.to_server:
-            link.server.sendall(bytes(link.to_server))
-            link.to_server.clear()
-        link.server.sendall(data)
+        self._hold_or_forward(link, data)
 
 
 @pytest.fixture
@@ -52,6 +46,17 @@ def timed_run(**params):
     started = time.monotonic()
     state = run_sync(**params)
     return state, time.monotonic() - started
+
+
+def failed_fast_as_stalled(fault_env, what: str):
+    """A run against the stalled database `what`: it ends Failed within BOUND_SECONDS, its message says the
+    database stalled (or did not answer), and it released the slot and the lock. Returns its final state."""
+    state, elapsed = timed_run()
+    assert elapsed < BOUND_SECONDS, f"{what} held the run for {elapsed:.0f}s"
+    assert state.is_failed(), state.message
+    assert "stalled" in state.message or "did not answer" in state.message, state.message
+    assert_released(fault_env)
+    return state
 
 
 def assert_released(fault_env) -> None:
@@ -73,19 +78,12 @@ def test_stalled_khanza_fails_fast_naming_khanza_and_releases(fault_env, monkeyp
     # Khanza stalls in the middle of the batch, while the pipeline holds the lock and the write slot.
     fault_env.proxy.stall_at_query(1, 50, match=b"INSERT INTO reg_periksa")
 
-    state, elapsed = timed_run()
-    assert elapsed < BOUND_SECONDS, f"a stalled Khanza held the run for {elapsed:.0f}s"
-    assert state.is_failed(), state.message
+    state = failed_fast_as_stalled(fault_env, "a stalled Khanza")
     assert "Khanza offline" in state.message and "Khanza database" in state.message, state.message
-    assert "stalled" in state.message or "did not answer" in state.message, state.message
-    assert_released(fault_env)
 
     fault_env.proxy.unstall()
-    fault_env.make_due()
-    state = run_sync()
-    assert state.is_completed(), state.message
-    report = fault_env.audit(ids)
-    assert report.synced == 6 and not report.problems, report.summary()
+    completed_run(fault_env)
+    assert_all_synced(fault_env, ids, 6)
 
 
 @pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
@@ -94,19 +92,13 @@ def test_stalled_website_postgresql_fails_fast_naming_the_website(fault_env, mon
     ids = fault_env.insert(registrations(5, prefix="wstall"))
     pg_proxy.stall(50)  # the website's PostgreSQL accepts connections but answers nothing
 
-    state, elapsed = timed_run()
-    assert elapsed < BOUND_SECONDS, f"a stalled website database held the run for {elapsed:.0f}s"
-    assert state.is_failed(), state.message
+    state = failed_fast_as_stalled(fault_env, "a stalled website database")
     assert state.message.startswith("website database"), state.message
-    assert "stalled" in state.message or "did not answer" in state.message, state.message
     assert "Traceback" not in state.message
-    assert_released(fault_env)
 
     pg_proxy.unstall()
-    state = run_sync()
-    assert state.is_completed(), state.message
-    report = fault_env.audit(ids)
-    assert report.synced == 5 and not report.problems, report.summary()
+    completed_run(fault_env, due=False)
+    assert_all_synced(fault_env, ids, 5)
 
 
 @pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
@@ -124,11 +116,8 @@ def test_website_stalling_after_khanza_committed(fault_env, monkeypatch, pg_prox
     assert_released(fault_env)
 
     pg_proxy.unstall()
-    fault_env.make_due()  # their claim lease would otherwise hide them for CLAIM_LEASE_SECONDS
-    state = run_sync()
-    assert state.is_completed(), state.message
-    report = fault_env.audit(ids)
-    assert report.synced == 4 and not report.problems, report.summary()
+    completed_run(fault_env)  # made due: their claim lease would otherwise hide them for CLAIM_LEASE_SECONDS
+    assert_all_synced(fault_env, ids, 4)
     assert fault_env.visits() == 4  # repaired from the ledger, never loaded twice
 
 

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ from khanza_sync.settings import PROJECT_ROOT
 from tests.support import base_settings, extra_mappings, flows_as, insert_registrations, registration
 
 KHANZA_BIN = Path(sys.executable).with_name("khanza-sync")
+ON_SQLITE = pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)  # the website store: a SQLite file
+
+
+@contextmanager
+def ledger_dropped(khanza):
+    """Khanza without the ledger table for the body of the with-block; created again afterwards."""
+    with khanza.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+    try:
+        yield
+    finally:
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
 
 
 def khanza_env(website_url: str, **overrides) -> dict[str, str]:
@@ -81,7 +95,7 @@ def test_check_passes_on_a_good_configuration(configured, tmp_path):
     assert "KHANZA_URUTNOREG='dokter'" in output and "no_rkm_medis Straight" in output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 @pytest.mark.parametrize("broken, expected", [
     ({"KHANZA_DB_PORT": "1"}, "FAIL  Khanza connection: Khanza database"),
     ({"KHANZA_DB_PASSWORD": "wrong-password"}, "check KHANZA_DB_USER / KHANZA_DB_PASSWORD"),
@@ -95,15 +109,10 @@ def test_check_names_the_setting_to_fix(configured, tmp_path, broken, expected):
         assert ":1 is unreachable" in output and "KHANZA_DB_HOST / KHANZA_DB_PORT" in output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_check_missing_ledger(configured, khanza, tmp_path):
-    with khanza.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
-    try:
+    with ledger_dropped(khanza):
         code, output = check(tmp_path, configured)
-    finally:
-        with khanza.begin() as conn:
-            ledger.create_table(conn)
     assert code != 0
     assert fail_lines(output) == [
         f"FAIL  ledger: khanza_sync_ledger is missing in Khanza database '{base_settings().khanza_db_name}' at "
@@ -111,7 +120,7 @@ def test_check_missing_ledger(configured, khanza, tmp_path):
         "(once, as a user allowed to CREATE)"], output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_check_unknown_mapped_code(configured, monkeypatch, tmp_path):
     maps = extra_mappings(monkeypatch, tmp_path, dokter="dr-nobody: D999\n")
     code, output = check(tmp_path, configured, MAPPINGS_DIR=maps)
@@ -121,7 +130,7 @@ def test_check_unknown_mapped_code(configured, monkeypatch, tmp_path):
     assert "MAPPINGS_DIR" in line
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_check_missing_website_table(configured, tmp_path):
     empty = tmp_path / "empty-website.db"
     sqlite3.connect(empty).close()
@@ -160,28 +169,30 @@ def run_cli(capfd, *argv: str) -> tuple[int, str]:
     return done.returncode, output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_sync_without_ledger_says_run_setup(cli_env, khanza, capfd):
-    with khanza.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
-    try:
+    with ledger_dropped(khanza):
         code, output = run_cli(capfd, "sync")
-    finally:
-        with khanza.begin() as conn:
-            ledger.create_table(conn)
     assert code != 0
     assert "the ledger table khanza_sync_ledger is missing in Khanza database" in output
     assert "run `khanza-sync setup`" in output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
-def test_publish_with_wrong_password_names_the_settings(cli_env, monkeypatch, capfd):
-    monkeypatch.setenv("KHANZA_DB_PASSWORD", "wrong-password")
-    code, output = run_cli(capfd, "publish-master-data")
-    assert code != 0 and "refused the login of user" in output and "KHANZA_DB_PASSWORD" in output
+@ON_SQLITE
+@pytest.mark.parametrize("setting, value, argv, expected", [
+    ("KHANZA_DB_PASSWORD", "wrong-password", ["publish-master-data"],
+     ["refused the login of user", "KHANZA_DB_PASSWORD"]),
+    ("MAPPINGS_DIR", "/nonexistent/mappings", ["sync"], ["mappings folder /nonexistent/mappings does not exist"]),
+], ids=["publish_with_wrong_password_names_the_settings", "sync_with_missing_mappings_folder"])
+def test_broken_setting_is_named_in_one_line(cli_env, monkeypatch, capfd, setting, value, argv, expected):
+    monkeypatch.setenv(setting, value)
+    code, output = run_cli(capfd, *argv)
+    assert code != 0, output
+    for line in expected:
+        assert line in output, output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_reconcile_and_backfill_with_missing_website_table(cli_env, monkeypatch, tmp_path, capfd):
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
@@ -193,14 +204,7 @@ def test_reconcile_and_backfill_with_missing_website_table(cli_env, monkeypatch,
         assert "khanza-sync setup --website" in output
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
-def test_sync_with_missing_mappings_folder(cli_env, monkeypatch, capfd):
-    monkeypatch.setenv("MAPPINGS_DIR", "/nonexistent/mappings")
-    code, output = run_cli(capfd, "sync")
-    assert code != 0 and "mappings folder /nonexistent/mappings does not exist" in output, output
-
-
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_setup_with_unreachable_khanza(cli_env, monkeypatch, capfd):
     monkeypatch.setenv("KHANZA_DB_PORT", "1")
     code, output = run_cli(capfd, "setup")

@@ -8,8 +8,6 @@ Slow (~30-60 s: a server start), but part of `make test`: a prefect.yaml the ser
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +19,9 @@ import yaml
 
 from khanza_sync.deployments import JOBS
 from khanza_sync.settings import PROJECT_ROOT
+from tests.support import free_port, stop_process_group
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +48,7 @@ def local_server(tmp_path_factory):
             time.sleep(1)
         yield env
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         log.close()
 
 

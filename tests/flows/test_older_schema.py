@@ -13,8 +13,8 @@ from flows.sync_registrations import sync_registrations
 from khanza.db import make_engine
 from khanza.setup import recreate_database
 from khanza_sync.settings import PROJECT_ROOT
-from tests.support import base_settings, completed, hospital_today, insert_registrations, registration, set_flow_env, \
-    website_rows
+from tests.support import (base_settings, completed, flows_with_mappings, hospital_today, insert_registrations,
+                           registration, website_rows)
 
 OLDER_SCHEMA = PROJECT_ROOT / "sql" / "khanza_older_schema.sql"
 OLDER_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test") + "_older"
@@ -49,11 +49,8 @@ def older_khanza(khanza_server):
 
 @pytest.fixture
 def older_flow(older_khanza, website_url, tmp_path, monkeypatch):
-    (tmp_path / "poliklinik.yaml").write_text("penyakit-dalam: INT\n")
-    (tmp_path / "dokter.yaml").write_text("dr-ahmad-sppd: D001\n")
-    (tmp_path / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A09\n")
-    set_flow_env(monkeypatch, KHANZA_DB_NAME=OLDER_DB, WEBSITE_DB_URL=website_url, MAPPINGS_DIR=tmp_path,
-                 KHANZA_RETRIES=0, BOOKING_SAME_DAY_CUTOFF_HOUR="")
+    flows_with_mappings(monkeypatch, tmp_path, OLDER_DB, website_url, poliklinik="penyakit-dalam: INT\n",
+                        dokter="dr-ahmad-sppd: D001\n")
     monkeypatch.chdir(tmp_path)
     return website_url
 

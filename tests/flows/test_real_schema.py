@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from flows.sync_registrations import sync_registrations
-from khanza.db import make_engine
-from khanza.setup import recreate_database
-from khanza_sync.settings import PROJECT_ROOT
-from tests.support import (CI, base_settings, completed, hospital_today, insert_registrations, registration,
-                           set_flow_env, website_rows)
+from tests.support import (completed, flows_with_mappings, hospital_today, insert_registrations, khanza_reference_db,
+                           registration, website_rows)
 
-REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
 REAL_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test") + "_real"
 
 
 @pytest.fixture
 def real_khanza(khanza_server):
-    schema, seed = REFERENCE / "schema.sql", REFERENCE / "seed_sample.sql"
-    if not schema.exists() or not seed.exists():
-        message = f"Khanza reference schema not found at {REFERENCE}"
-        if CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    settings = base_settings()
-    recreate_database(settings, REAL_DB, schema, seed)
-    engine = make_engine(settings, database=REAL_DB)
+    engine = khanza_reference_db(REAL_DB)
     yield engine
     engine.dispose()
 
@@ -44,11 +31,8 @@ def next_wednesday():
 
 def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path, monkeypatch):
     # The seed's own codes: clinic U0003, dr. Qotrunnada D0000003 (Wednesdays, kuota 30), payer A09 / BPJ.
-    (tmp_path / "poliklinik.yaml").write_text("penyakit-dalam: U0003\n")
-    (tmp_path / "dokter.yaml").write_text("dr-qotrunnada: D0000003\ndr-hilyatul: D0000004\n")
-    (tmp_path / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A09\n")
-    set_flow_env(monkeypatch, KHANZA_DB_NAME=REAL_DB, WEBSITE_DB_URL=website_url, MAPPINGS_DIR=tmp_path,
-                 KHANZA_RETRIES=0, BOOKING_SAME_DAY_CUTOFF_HOUR="")
+    flows_with_mappings(monkeypatch, tmp_path, REAL_DB, website_url, poliklinik="penyakit-dalam: U0003\n",
+                        dokter="dr-qotrunnada: D0000003\ndr-hilyatul: D0000004\n")
     wednesday = next_wednesday()
     regs = [registration(id="real-new", poliklinik="penyakit-dalam", doctor="dr-qotrunnada", visit_date=wednesday,
                          full_name="Ani Lestari", gender="Perempuan"),

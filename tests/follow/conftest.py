@@ -113,6 +113,20 @@ def follow_env(monkeypatch, tmp_path, khanza, follow_store):
 
 
 @contextmanager
+def in_thread(run, name: str, stop: threading.Event, what: str):
+    """`run` in a daemon thread `name` for the body of the with-block; on exit `stop` is set and the thread
+    must end within 30 seconds (`what` names it in the failure)."""
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive(), f"{what} did not stop"
+
+
+@contextmanager
 def following(max_seconds: float = 60, **kwargs):
     """The plain follow loop (khanza_sync/follow.py) in a thread, on the settings in the environment; yields a
     dict that gets `stats` when it ends. Stopped (and joined) on exit."""
@@ -122,14 +136,8 @@ def following(max_seconds: float = 60, **kwargs):
         out["stats"] = follow.follow(open_resources(load_settings()), stop=stop,
                                      until=time.monotonic() + max_seconds, **kwargs)
 
-    thread = threading.Thread(target=run, name="follow", daemon=True)
-    thread.start()
-    try:
+    with in_thread(run, "follow", stop, "the follow loop"):
         yield out
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive(), "the follow loop did not stop"
 
 
 @contextmanager
@@ -143,11 +151,5 @@ def following_flow(seconds: int = 60, **params):
     def run():
         out["state"] = follow_registrations(seconds=seconds, return_state=True, **params)
 
-    thread = threading.Thread(target=run, name="follow-flow", daemon=True)
-    thread.start()
-    try:
+    with in_thread(run, "follow-flow", follow.STOP, "the follow flow"):
         yield out
-    finally:
-        follow.STOP.set()
-        thread.join(30)
-        assert not thread.is_alive(), "the follow flow did not stop"

@@ -4,24 +4,18 @@ counts it (cancelled visits included; a day of several sessions), cancelling as 
 dialogs do, stts_daftar / tgl_daftar / fee by Khanza's rule, and the age at registration on the day written."""
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from khanza import cancellation, ledger
-from khanza.db import make_engine
 from khanza.registration import load_batch
 from khanza.schedule import HARI_KERJA
-from khanza.setup import recreate_database
-from khanza_sync.settings import PROJECT_ROOT
-from tests.support import CI, KHANZA_TEST_DB, base_settings, hospital_today
+from tests.support import (KHANZA_TEST_DB, base_settings, count, hospital_today, khanza_reference_db,
+                           loader_registration, rows)
 
-REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
 RULES_DB = KHANZA_TEST_DB + "_rules"
 TODAY = hospital_today()
 CLOCK = datetime.combine(TODAY, datetime.min.time()).replace(hour=8, minute=30)
@@ -40,14 +34,7 @@ WEDNESDAY = weekday_after(TODAY, 2)  # the sample's dr. Qotrunnada (D0000003) pr
 
 @pytest.fixture
 def real(khanza_server):
-    schema, seed = REFERENCE / "schema.sql", REFERENCE / "seed_sample.sql"
-    if not schema.exists() or not seed.exists():
-        if CI:
-            pytest.fail(f"Khanza reference schema not found at {REFERENCE}")
-        pytest.skip(f"Khanza reference schema not found at {REFERENCE}")
-    settings = base_settings()
-    recreate_database(settings, RULES_DB, schema, seed)
-    engine = make_engine(settings, database=RULES_DB)
+    engine = khanza_reference_db(RULES_DB)
     with engine.begin() as conn:
         # Registrasi (Baru) and registrasilama (Lama) differ, so the fee shows which one Khanza would charge.
         conn.execute(text("UPDATE poliklinik SET registrasi = 15000, registrasilama = 10000 WHERE kd_poli = 'U0003'"))
@@ -61,12 +48,9 @@ def real(khanza_server):
 
 
 def reg(**overrides) -> dict:
-    base = dict(id=f"web-{uuid.uuid4().hex[:10]}", nik="3310" + str(uuid.uuid4().int)[:12], full_name="Ani Lestari",
-                gender="P", birth_date=date(1990, 5, 17), phone="081234567890", address="Jl. Pemuda No. 5",
-                birth_place="Klaten", mother_name="Sri", email="-", visit_date=WEDNESDAY, kd_poli="U0003",
-                kd_dokter="D0000003", kd_pj="A09", payment="umum", bpjs_number=None, attempts=1)
-    base.update(overrides)
-    return base
+    return loader_registration(**{"full_name": "Ani Lestari", "gender": "P", "birth_date": date(1990, 5, 17),
+                                  "visit_date": WEDNESDAY, "kd_poli": "U0003", "kd_dokter": "D0000003",
+                                  **overrides})
 
 
 def load(engine, *regs, **settings) -> dict:
@@ -76,13 +60,9 @@ def load(engine, *regs, **settings) -> dict:
     return {r["id"]: r for r in out.to_dict("records")}
 
 
-def rows(engine, sql, **params) -> list[dict]:
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
-
-
-def count(engine, sql, **params) -> int:
-    return rows(engine, sql, **params)[0]["n"]
+def load_one(engine, r: dict, **settings) -> dict:
+    """The loader's outcome for the one registration `r`."""
+    return load(engine, r, **settings)[r["id"]]
 
 
 def run(engine, sql, **params) -> None:
@@ -100,10 +80,14 @@ def admit(engine, stts_pulang: str = "-") -> None:
                 "VALUES ('2026/09/27/000001', 'K01', 250000, '2026-09-27', '15:00:00', :s)", s=stts_pulang)
 
 
+def load_000054(engine, **settings) -> dict:
+    """The loader's outcome for a new registration of the sample patient 000054 (by NIK_000054)."""
+    return load_one(engine, reg(nik=NIK_000054), **settings)
+
+
 def test_admitted_patient_is_refused_with_its_own_code_and_nothing_is_written(real):
     admit(real)
-    r = reg(nik=NIK_000054)
-    out = load(real, r)[r["id"]]
+    out = load_000054(real)
     assert (out["status"], out["error_code"]) == ("rejected", "PATIENT_ADMITTED")
     assert "dirawat inap" in out["message"] and "admitted" in out["message"]
     assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == 0
@@ -112,14 +96,12 @@ def test_admitted_patient_is_refused_with_its_own_code_and_nothing_is_written(re
 
 def test_admitted_patient_is_refused_for_a_booking_too(real):
     admit(real)
-    r = reg(nik=NIK_000054)
-    assert load(real, r, khanza_target="booking")[r["id"]]["error_code"] == "PATIENT_ADMITTED"
+    assert load_000054(real, khanza_target="booking")["error_code"] == "PATIENT_ADMITTED"
 
 
 def test_discharged_patient_is_accepted(real):
     admit(real, stts_pulang="Sembuh")
-    r = reg(nik=NIK_000054)
-    out = load(real, r)[r["id"]]
+    out = load_000054(real)
     assert (out["status"], out["no_rkm_medis"]) == ("synced", "000054")
 
 
@@ -128,8 +110,7 @@ def test_discharged_patient_is_accepted(real):
 
 def test_unpaid_earlier_visit_refused_when_cashier_closing_is_required(real):
     run(real, "UPDATE set_validasi_registrasi SET wajib_closing_kasir = 'Yes'")
-    r = reg(nik=NIK_000054)  # 000054's sample visit of 2026-09-27 is 'Belum Bayar'
-    out = load(real, r)[r["id"]]
+    out = load_000054(real)  # 000054's sample visit of 2026-09-27 is 'Belum Bayar'
     assert (out["status"], out["error_code"]) == ("rejected", "UNPAID_PREVIOUS_VISIT")
     assert "kasir" in out["message"] and "not yet paid" in out["message"]
     assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == 0
@@ -137,20 +118,19 @@ def test_unpaid_earlier_visit_refused_when_cashier_closing_is_required(real):
 
 def test_unpaid_earlier_visit_accepted_when_paid_or_not_required_or_cancelled(real):
     first = reg(nik=NIK_000054)
-    assert load(real, first)[first["id"]]["status"] == "synced"  # closing not required (the sample's 'No')
+    assert load_one(real, first)["status"] == "synced"  # closing not required (the sample's 'No')
     run(real, "UPDATE set_validasi_registrasi SET wajib_closing_kasir = 'Yes'")
     run(real, "UPDATE reg_periksa SET status_bayar = 'Sudah Bayar' WHERE no_rkm_medis = '000054'")
     paid = reg(nik=NIK_000054, visit_date=WEDNESDAY + timedelta(days=7))
-    assert load(real, paid)[paid["id"]]["status"] == "synced"
+    assert load_one(real, paid)["status"] == "synced"
     run(real, "UPDATE reg_periksa SET stts = 'Batal' WHERE no_rkm_medis = '000054' AND status_bayar = 'Belum Bayar'")
     cancelled = reg(nik=NIK_000054, visit_date=WEDNESDAY + timedelta(days=14))
-    assert load(real, cancelled)[cancelled["id"]]["status"] == "synced"  # a Batal visit is never owed
+    assert load_one(real, cancelled)["status"] == "synced"  # a Batal visit is never owed
 
 
 def test_no_settings_row_means_closing_not_required(real):
     run(real, "DELETE FROM set_validasi_registrasi")
-    r = reg(nik=NIK_000054)
-    assert load(real, r)[r["id"]]["status"] == "synced"
+    assert load_000054(real)["status"] == "synced"
 
 
 # ---------------------------------------------------------------- quota as Khanza counts it
@@ -165,7 +145,7 @@ def test_a_cancelled_visit_still_counts_toward_the_quota(real):
         result = cancellation.cancel(conn, a["id"], entry, WEDNESDAY, TODAY)
     assert result.cancelled and result.khanza_changed
     c = reg()
-    assert load(real, c)[c["id"]]["error_code"] == "QUOTA_FULL"  # 2 rows for the day, one of them Batal
+    assert load_one(real, c)["error_code"] == "QUOTA_FULL"  # 2 rows for the day, one of them Batal
     visit = rows(real, "SELECT stts, biaya_reg FROM reg_periksa WHERE no_rawat = :r", r=out[a["id"]]["no_rawat"])[0]
     assert visit == {"stts": "Batal", "biaya_reg": 0}
 
@@ -195,7 +175,7 @@ def test_bookings_count_per_doctor_whatever_their_status(real):
 
 def test_cancelling_a_visit_writes_batal_and_no_fee(real):
     r = reg()
-    out = load(real, r)[r["id"]]
+    out = load_one(real, r)
     assert rows(real, "SELECT biaya_reg FROM reg_periksa WHERE no_rawat = :n", n=out["no_rawat"])[0]["biaya_reg"] == 15000
     entry = rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=r["id"])[0]
     with real.connect() as conn:
@@ -207,7 +187,7 @@ def test_cancelling_a_visit_writes_batal_and_no_fee(real):
 
 def test_a_cancelled_booking_leaves_the_patient_free_to_book_that_day_again(real):
     first = reg(nik=NIK_000054)
-    out = load(real, first, khanza_target="booking")[first["id"]]
+    out = load_one(real, first, khanza_target="booking")
     assert out["status"] == "synced" and out["no_rawat"] is None
     entry = rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=first["id"])[0]
     with real.connect() as conn:
@@ -273,6 +253,6 @@ def test_a_patient_registered_at_the_desk_today_is_baru_today_and_lama_next_week
 def test_infant_booked_ahead_gets_the_age_of_today(real):
     birth = TODAY - timedelta(days=20)
     r = reg(birth_date=birth, visit_date=TODAY + timedelta(days=14))  # 34 days old on the visit date
-    out = load(real, r)[r["id"]]
+    out = load_one(real, r)
     visit = rows(real, "SELECT umurdaftar, sttsumur FROM reg_periksa WHERE no_rawat = :n", n=out["no_rawat"])[0]
     assert (visit["umurdaftar"], visit["sttsumur"]) == (20, "Hr")  # not '1 Bl' on the visit date

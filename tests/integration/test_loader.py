@@ -2,7 +2,6 @@
 the rows it writes, each numbering setting, schedules, quota, matching, duplicates and the ledger."""
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -11,7 +10,7 @@ from sqlalchemy import text
 
 from khanza.registration import load_batch
 from khanza.visits import full_years, umur_text
-from tests.support import base_settings, hospital_today
+from tests.support import base_settings, count, hospital_today, loader_registration, rows
 
 CLOCK = datetime.combine(hospital_today(), datetime.min.time()).replace(hour=8, minute=30)
 TOMORROW = hospital_today() + timedelta(days=1)
@@ -25,30 +24,45 @@ def next_weekday(weekday: int) -> date:
 
 
 def reg(**overrides) -> dict:
-    base = dict(id=f"web-{uuid.uuid4().hex[:10]}", nik="3310" + str(uuid.uuid4().int)[:12], full_name="Budi Santoso",
-                gender="L", birth_date=date(1985, 3, 14), phone="081234567890", address="Jl. Pemuda No. 5",
-                birth_place="Klaten", mother_name="Sri", email="-", visit_date=TOMORROW, kd_poli="INT",
-                kd_dokter="D001", kd_pj="A09", payment="umum", bpjs_number=None, attempts=1)
-    base.update(overrides)
-    return base
+    return loader_registration(**{"full_name": "Budi Santoso", "gender": "L", "birth_date": date(1985, 3, 14),
+                                  "visit_date": TOMORROW, "kd_poli": "INT", "kd_dokter": "D001", **overrides})
 
 
 def load(engine, *regs, **settings):
     return load_batch(engine, pd.DataFrame(list(regs), dtype=object), base_settings(**settings), CLOCK)
 
 
-def rows(engine, sql, **params):
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+def load_one_while(engine, name: str, replacement) -> tuple[dict, dict]:
+    """A new registration and the loader's outcome for it while khanza.registration.`name` is `replacement`
+    (restored afterwards)."""
+    from khanza import registration
+
+    original = getattr(registration, name)
+    setattr(registration, name, replacement)
+    try:
+        r = reg()
+        return r, load_one(engine, r)
+    finally:
+        setattr(registration, name, original)
+
+
+def patients(engine) -> int:
+    """How many pasien rows Khanza has."""
+    return count(engine, "SELECT COUNT(*) n FROM pasien")
 
 
 def by_id(out: pd.DataFrame) -> dict:
     return {r["id"]: r for r in out.to_dict("records")}
 
 
+def load_one(engine, r: dict, **settings) -> dict:
+    """The loader's outcome for the one registration `r`."""
+    return by_id(load(engine, r, **settings))[r["id"]]
+
+
 def test_new_patient_and_visit_as_khanza_writes_them(khanza):
     r = reg(full_name="Budi Santoso", email="budi@example.com")
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert (out["status"], out["outcome"], out["error_code"]) == ("synced", "created", None)
     assert out["no_rkm_medis"] == "000101"  # demo counter 000100, Straight, no prefix
     assert out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000001" and out["no_reg"] == "001"
@@ -79,11 +93,11 @@ def test_existing_patient_found_by_nik_is_not_overwritten(khanza):
     before = rows(khanza, "SELECT * FROM pasien WHERE no_rkm_medis = '000050'")[0]
     r = reg(nik="3310014107800001", full_name="Someone Else Entirely", address="Elsewhere", kd_pj="BPJ",
             payment="bpjs", bpjs_number="0001234567890")
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert out["no_rkm_medis"] == "000050" and out["outcome"] == "created"
     after = rows(khanza, "SELECT * FROM pasien WHERE no_rkm_medis = '000050'")[0]
     assert {k: v for k, v in after.items() if k != "umur"} == {k: v for k, v in before.items() if k != "umur"}
-    assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 2  # placeholder + Siti: nobody new
+    assert patients(khanza) == 2  # placeholder + Siti: nobody new
     visit = rows(khanza, "SELECT * FROM reg_periksa")[0]
     assert (visit["stts_daftar"], visit["biaya_reg"], visit["p_jawab"], visit["hubunganpj"]) == ("Lama", 10000, "AHMAD", "SUAMI")
     assert visit["almt_pj"] == "JL. MERAPI 10, DUKUH, KLATEN UTARA, KLATEN"
@@ -99,15 +113,15 @@ def test_existing_patient_found_by_nik_is_not_overwritten(khanza):
 @pytest.mark.parametrize("card, code", [("9999999999999", "PATIENT_CONFLICT"), ("0001234567890", None)])
 def test_bpjs_card_must_agree_with_the_matched_patient(khanza, card, code):
     r = reg(nik="3310014107800001", payment="bpjs", kd_pj="BPJ", bpjs_number=card)
-    assert by_id(load(khanza, r))[r["id"]]["error_code"] == code
+    assert load_one(khanza, r)["error_code"] == code
 
 
 def test_card_held_by_another_patient_is_a_conflict_not_a_new_patient(khanza):
     r = reg(payment="bpjs", kd_pj="BPJ", bpjs_number="0001234567890")  # Siti's card, new NIK
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert (out["status"], out["error_code"]) == ("rejected", "PATIENT_CONFLICT")
-    assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 2
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 0
+    assert patients(khanza) == 2
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 0
 
 
 def test_nik_on_two_patients_is_a_conflict(khanza):
@@ -118,16 +132,16 @@ def test_nik_on_two_patients_is_a_conflict(khanza):
                           "kecamatanpj, kabupatenpj, perusahaan_pasien, suku_bangsa, bahasa_pasien, cacat_fisik, "
                           "email, nip, kd_prop, propinsipj FROM pasien WHERE no_rkm_medis = '000050'"))
     r = reg(nik="3310014107800001")
-    assert by_id(load(khanza, r))[r["id"]]["error_code"] == "PATIENT_CONFLICT"
+    assert load_one(khanza, r)["error_code"] == "PATIENT_CONFLICT"
 
 
 def test_second_registration_same_patient_clinic_day_is_a_duplicate(khanza):
     first, again = reg(nik="3310011111110001"), reg(nik="3310011111110001")
-    out1 = by_id(load(khanza, first))[first["id"]]
-    out2 = by_id(load(khanza, again))[again["id"]]
+    out1 = load_one(khanza, first)
+    out2 = load_one(khanza, again)
     assert (out2["status"], out2["outcome"], out2["error_code"]) == ("synced", "duplicate", "DUPLICATE_REGISTRATION")
     assert (out2["no_rawat"], out2["no_reg"], out2["no_rkm_medis"]) == (out1["no_rawat"], out1["no_reg"], out1["no_rkm_medis"])
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 1
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 1
 
 
 def test_visit_made_at_the_desk_counts_as_duplicate(khanza):
@@ -137,7 +151,7 @@ def test_visit_made_at_the_desk_counts_as_duplicate(khanza):
             "'SUAMI', 10000, 'Belum', 'Lama', 'Ralan', 'A09', 46, 'Th', 'Belum Bayar', 'Lama')"),
             {"rawat": f"{TOMORROW:%Y/%m/%d}/000001", "d": TOMORROW})
     r = reg(nik="3310014107800001")
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert out["outcome"] == "duplicate" and out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000001"
 
 
@@ -147,8 +161,8 @@ def test_ledger_makes_a_repeat_load_a_repair_not_a_second_visit(khanza):
     again = by_id(load(khanza, *regs))
     for r in regs:
         assert (again[r["id"]]["no_rawat"], again[r["id"]]["no_reg"]) == (first[r["id"]]["no_rawat"], first[r["id"]]["no_reg"])
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 3
-    assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 5
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 3
+    assert patients(khanza) == 5
 
 
 def test_no_schedule_and_quota_full(khanza):
@@ -157,8 +171,8 @@ def test_no_schedule_and_quota_full(khanza):
     regs = [reg(kd_dokter="D012", visit_date=wednesday) for _ in range(3)] + [reg(kd_dokter="D012", visit_date=thursday)]
     out = load(khanza, *regs)
     assert list(out["error_code"].fillna("-")) == ["-", "-", "QUOTA_FULL", "NO_SCHEDULE"]
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa WHERE kd_dokter = 'D012'")[0]["n"] == 2
-    assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 4  # rejected rows created no patient
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa WHERE kd_dokter = 'D012'") == 2
+    assert patients(khanza) == 4  # rejected rows created no patient
 
 
 def test_cancelled_visits_still_count_toward_the_quota(khanza):
@@ -169,7 +183,7 @@ def test_cancelled_visits_still_count_toward_the_quota(khanza):
     with khanza.begin() as conn:
         conn.execute(text("UPDATE reg_periksa SET stts = 'Batal' WHERE kd_dokter = 'D012' AND no_reg = '001'"))
     c = reg(kd_dokter="D012", visit_date=wednesday)
-    assert by_id(load(khanza, c))[c["id"]]["error_code"] == "QUOTA_FULL"
+    assert load_one(khanza, c)["error_code"] == "QUOTA_FULL"
 
 
 def desk_visit(engine, day, no_reg, counter, dokter="D001", poli="INT"):
@@ -201,15 +215,15 @@ def test_basenoreg_booking_shares_one_sequence_with_bookings(khanza):
                           "'005', 'A09', 1, :wk, 'Belum')"), {"today": CLOCK.date(), "d": TOMORROW,
                                                               "wk": datetime.combine(TOMORROW, datetime.min.time())})
     plain, shared = reg(), reg()
-    assert by_id(load(khanza, plain))[plain["id"]]["no_reg"] == "001"
-    assert by_id(load(khanza, shared, khanza_basenoreg="booking"))[shared["id"]]["no_reg"] == "006"
+    assert load_one(khanza, plain)["no_reg"] == "001"
+    assert load_one(khanza, shared, khanza_basenoreg="booking")["no_reg"] == "006"
 
 
 def test_booking_target_writes_booking_registrasi(khanza):
     r = reg(nik="3310014107800001", kd_pj="BPJ")
-    out = by_id(load(khanza, r, khanza_target="booking"))[r["id"]]
+    out = load_one(khanza, r, khanza_target="booking")
     assert (out["status"], out["no_rawat"], out["no_reg"], out["no_rkm_medis"]) == ("synced", None, "001", "000050")
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 0
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 0
     booking = rows(khanza, "SELECT * FROM booking_registrasi")[0]
     assert booking == {"tanggal_booking": CLOCK.date(), "jam_booking": timedelta(hours=8, minutes=30),
                        "no_rkm_medis": "000050", "tanggal_periksa": TOMORROW, "kd_dokter": "D001", "kd_poli": "INT",
@@ -236,7 +250,7 @@ def test_rm_number_settings_from_khanza(khanza, urutan, tahun, bulan, posisi, co
                      {"u": urutan, "t": tahun, "b": bulan, "p": posisi})
         conn.execute(text("UPDATE set_no_rkm_medis SET no_rkm_medis = :c"), {"c": counter})
     r = reg()
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     want = expected.format(yy=CLOCK.strftime("%y"), mm=CLOCK.strftime("%m"))
     assert out["no_rkm_medis"] == want
     assert rows(khanza, "SELECT no_rkm_medis FROM set_no_rkm_medis") == [{"no_rkm_medis": want}]
@@ -251,7 +265,7 @@ def test_rm_number_taken_at_the_desk_is_skipped(khanza):
                           "kelurahanpj, kecamatanpj, kabupatenpj, perusahaan_pasien, suku_bangsa, bahasa_pasien, "
                           "cacat_fisik, email, nip, kd_prop, propinsipj FROM pasien WHERE no_rkm_medis = '000050'"))
     r = reg()
-    assert by_id(load(khanza, r))[r["id"]]["no_rkm_medis"] == "000102"
+    assert load_one(khanza, r)["no_rkm_medis"] == "000102"
 
 
 def test_no_reg_taken_by_desk_after_our_insert_is_renumbered(khanza):
@@ -265,12 +279,7 @@ def test_no_reg_taken_by_desk_after_our_insert_is_renumbered(khanza):
             desk_visit(khanza, reg_["visit_date"], result["no_reg"], 900)
         return original(conn, batch, created)
 
-    registration._verify_no_reg = desk_races_then_verify
-    try:
-        r = reg()
-        out = by_id(load(khanza, r))[r["id"]]
-    finally:
-        registration._verify_no_reg = original
+    r, out = load_one_while(khanza, "_verify_no_reg", desk_races_then_verify)
     assert out["no_reg"] == "002"
     ours = rows(khanza, "SELECT no_reg FROM reg_periksa WHERE no_rawat = :r", r=out["no_rawat"])[0]["no_reg"]
     ledger = rows(khanza, "SELECT no_reg FROM khanza_sync_ledger WHERE registration_id = :i", i=r["id"])[0]["no_reg"]
@@ -282,14 +291,14 @@ def test_one_bad_row_does_not_stop_the_batch(khanza):
     out = by_id(load(khanza, good1, bad, good2))
     assert out[bad["id"]]["error_code"] in {"KHANZA_REJECTED", "NO_SCHEDULE"}
     assert out[good1["id"]]["status"] == out[good2["id"]]["status"] == "synced"
-    assert rows(khanza, "SELECT COUNT(*) n FROM khanza_sync_ledger")[0]["n"] == 2
+    assert count(khanza, "SELECT COUNT(*) n FROM khanza_sync_ledger") == 2
 
 
 def test_existing_patient_without_birth_date_in_khanza(khanza):
     with khanza.begin() as conn:
         conn.execute(text("UPDATE pasien SET tgl_lahir = NULL WHERE no_rkm_medis = '000050'"))
     r = reg(nik="3310014107800001", birth_date=date(1980, 7, 1))
-    assert by_id(load(khanza, r))[r["id"]]["status"] == "synced"
+    assert load_one(khanza, r)["status"] == "synced"
     visit = rows(khanza, "SELECT umurdaftar, sttsumur FROM reg_periksa")[0]
     assert (visit["umurdaftar"], visit["sttsumur"]) == (full_years(date(1980, 7, 1), CLOCK.date()), "Th")
     # Khanza's own umur is left as it was: it has no birth date to compute it from
@@ -301,7 +310,7 @@ def test_new_patient_row_column_by_column(khanza):
     r = reg(nik="3310012020200004", full_name="José Müller", gender="L", birth_date=date(1975, 12, 20),
             phone="081322220004", address="Perum Griya Asri B-4", birth_place="Klaten", mother_name="Maria",
             email="jose@example.com", kd_pj="BPJ", payment="bpjs", bpjs_number="0001112223334")
-    rm = by_id(load(khanza, r))[r["id"]]["no_rkm_medis"]
+    rm = load_one(khanza, r)["no_rkm_medis"]
     row = rows(khanza, "SELECT * FROM pasien WHERE no_rkm_medis = :rm", rm=rm)[0]
     assert row == {
         "no_rkm_medis": "000101", "nm_pasien": "José Müller", "no_ktp": "3310012020200004", "jk": "L",
@@ -327,20 +336,15 @@ def test_no_rawat_taken_by_desk_after_the_day_was_read_is_retried(khanza):
         original(conn, batch, todo)
         desk_visit(khanza, TOMORROW, "001", 1)  # the desk takes no_rawat ...000001 and no_reg 001
 
-    registration._read_batch_state = read_then_desk_registers
-    try:
-        r = reg()
-        out = by_id(load(khanza, r))[r["id"]]
-    finally:
-        registration._read_batch_state = original
+    _, out = load_one_while(khanza, "_read_batch_state", read_then_desk_registers)
     assert out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000002" and out["no_reg"] == "002"
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 2
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 2
 
 
 def test_long_address_fits_alamatpj_at_a_word_boundary(khanza):
     address = "Jalan Panglima Besar Jenderal Sudirman Nomor 123 RT 004 RW 007 Kelurahan Kebonsari Kecamatan Sumbersari Kabupaten"
     r = reg(address=address)
-    rm = by_id(load(khanza, r))[r["id"]]["no_rkm_medis"]
+    rm = load_one(khanza, r)["no_rkm_medis"]
     row = rows(khanza, "SELECT alamat, alamatpj FROM pasien WHERE no_rkm_medis = :rm", rm=rm)[0]
     assert row["alamat"] == address
     assert len(row["alamatpj"]) <= 100 and address.startswith(row["alamatpj"])
@@ -353,7 +357,7 @@ def test_long_address_fits_alamatpj_at_a_word_boundary(khanza):
 def test_booking_mode_duplicate_of_a_desk_visit_is_recorded_as_that_visit(khanza):
     desk_visit(khanza, TOMORROW, "001", 1)  # Siti (000050) already registered at the desk for INT
     r = reg(nik="3310014107800001")
-    out = by_id(load(khanza, r, khanza_target="booking"))[r["id"]]
+    out = load_one(khanza, r, khanza_target="booking")
     assert (out["outcome"], out["no_rawat"], out["no_reg"]) == ("duplicate", f"{TOMORROW:%Y/%m/%d}/000001", "001")
     entry = rows(khanza, "SELECT target, no_rawat FROM khanza_sync_ledger WHERE registration_id = :i", i=r["id"])[0]
     assert entry == {"target": "reg_periksa", "no_rawat": f"{TOMORROW:%Y/%m/%d}/000001"}  # reconcile looks there
@@ -366,7 +370,7 @@ def test_visit_moved_by_the_desk_counts_on_its_new_date(khanza):
     with khanza.begin() as conn:
         conn.execute(text("UPDATE reg_periksa SET tgl_registrasi = :d"), {"d": TOMORROW})
     r = reg()
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert out["no_reg"] == "002"
     assert out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000001"  # the no_rawat counter follows the prefix
 
@@ -376,7 +380,7 @@ def test_visit_moved_away_is_not_a_duplicate_any_more(khanza):
     with khanza.begin() as conn:  # ... moved by the desk three days later
         conn.execute(text("UPDATE reg_periksa SET tgl_registrasi = :d"), {"d": TOMORROW + timedelta(days=3)})
     r = reg(nik="3310014107800001")
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert out["outcome"] == "created"
 
 
@@ -384,8 +388,8 @@ def test_nik_stored_with_trailing_spaces_is_the_same_patient(khanza):
     with khanza.begin() as conn:
         conn.execute(text("UPDATE pasien SET no_ktp = '3310014107800001  ' WHERE no_rkm_medis = '000050'"))
     r = reg(nik="3310014107800001")
-    assert by_id(load(khanza, r))[r["id"]]["no_rkm_medis"] == "000050"
-    assert rows(khanza, "SELECT COUNT(*) n FROM pasien")[0]["n"] == 2
+    assert load_one(khanza, r)["no_rkm_medis"] == "000050"
+    assert patients(khanza) == 2
 
 
 def test_booking_the_hospital_cancelled_is_not_a_live_duplicate(khanza):
@@ -394,7 +398,7 @@ def test_booking_the_hospital_cancelled_is_not_a_live_duplicate(khanza):
                           "'A09', 1, :w, 'Dokter Berhalangan')"),
                      {"t": CLOCK.date(), "d": TOMORROW, "w": datetime.combine(TOMORROW, datetime.min.time())})
     r = reg(nik="3310014107800001")
-    assert by_id(load(khanza, r, khanza_target="booking"))[r["id"]]["error_code"] == "BOOKING_SAME_DAY"
+    assert load_one(khanza, r, khanza_target="booking")["error_code"] == "BOOKING_SAME_DAY"
 
 
 def test_duplicate_of_a_visit_without_queue_number_is_still_synced(khanza):
@@ -402,7 +406,7 @@ def test_duplicate_of_a_visit_without_queue_number_is_still_synced(khanza):
     with khanza.begin() as conn:
         conn.execute(text("UPDATE reg_periksa SET no_reg = NULL"))
     r = reg(nik="3310014107800001")
-    out = by_id(load(khanza, r))[r["id"]]
+    out = load_one(khanza, r)
     assert (out["status"], out["outcome"]) == ("synced", "duplicate")
 
 
@@ -413,7 +417,7 @@ def test_missing_placeholder_rows_stop_the_batch_with_a_clear_error(khanza):
         conn.execute(text("UPDATE cacat_fisik SET nama_cacat = 'TIDAK ADA (lama)' WHERE nama_cacat = '-'"))
     with pytest.raises(KhanzaSetupError, match="cacat_fisik"):
         load(khanza, reg())
-    assert rows(khanza, "SELECT COUNT(*) n FROM reg_periksa")[0]["n"] == 0
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 0
 
 
 def test_repaired_registrations_get_the_queue_number_check_too(khanza):
@@ -422,7 +426,7 @@ def test_repaired_registrations_get_the_queue_number_check_too(khanza):
     from khanza.registration import already_loaded
 
     r = reg()
-    first = by_id(load(khanza, r))[r["id"]]
+    first = load_one(khanza, r)
     desk_visit(khanza, TOMORROW, first["no_reg"], 900)
     repaired = by_id(already_loaded(khanza, [r["id"]], base_settings()))[r["id"]]
     assert repaired["no_rawat"] == first["no_rawat"] and repaired["no_reg"] == "002"
@@ -431,5 +435,5 @@ def test_repaired_registrations_get_the_queue_number_check_too(khanza):
 
 def test_long_address_without_spaces_still_fits_alamatpj(khanza):
     r = reg(address="X" * 150)
-    rm = by_id(load(khanza, r))[r["id"]]["no_rkm_medis"]
+    rm = load_one(khanza, r)["no_rkm_medis"]
     assert rows(khanza, "SELECT alamatpj FROM pasien WHERE no_rkm_medis = :rm", rm=rm)[0]["alamatpj"] == "X" * 100

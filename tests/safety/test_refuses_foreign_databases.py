@@ -204,15 +204,21 @@ def test_setup_demo_cli_refuses_with_one_line_and_exit_status(foreign_khanza, tm
     assert khanza_rows(foreign_khanza) == ROWS
 
 
-def test_setup_demo_ignores_a_dot_env_naming_another_server(new_name, tmp_path, monkeypatch):
-    """A .env pointing at another server (here: nothing listens) does not redirect `setup --demo`."""
-    from khanza_sync.cli import main
-
-    (tmp_path / ".env").write_text("KHANZA_DB_HOST=127.0.0.1\nKHANZA_DB_PORT=1\n")
+def dot_env_naming_another_server(tmp_path, monkeypatch, new_name: str, extra: str = "") -> None:
+    """Run from `tmp_path`, whose .env points Khanza at another server (here: nothing listens) plus `extra`
+    lines; the environment names no Khanza host or port, and KHANZA_DB_NAME is `new_name`."""
+    (tmp_path / ".env").write_text("KHANZA_DB_HOST=127.0.0.1\nKHANZA_DB_PORT=1\n" + extra)
     monkeypatch.chdir(tmp_path)
     for key in ("KHANZA_DB_HOST", "KHANZA_DB_PORT"):
         monkeypatch.delenv(key)
     monkeypatch.setenv("KHANZA_DB_NAME", new_name)
+
+
+def test_setup_demo_ignores_a_dot_env_naming_another_server(new_name, tmp_path, monkeypatch):
+    """A .env pointing at another server (here: nothing listens) does not redirect `setup --demo`."""
+    from khanza_sync.cli import main
+
+    dot_env_naming_another_server(tmp_path, monkeypatch, new_name)
     assert main(["setup", "--demo"]) == 0
     assert _mariadb_exists(new_name)
 
@@ -280,11 +286,7 @@ def test_trial_seed_command_exits_non_zero_with_one_line(foreign_khanza, foreign
 
 
 def test_trial_seed_ignores_a_dot_env_naming_another_server(new_name, tmp_path, monkeypatch):
-    (tmp_path / ".env").write_text("KHANZA_DB_HOST=127.0.0.1\nKHANZA_DB_PORT=1\nWEBSITE_DB_URL=sqlite:////nonexistent/x.db\n")
-    monkeypatch.chdir(tmp_path)
-    for key in ("KHANZA_DB_HOST", "KHANZA_DB_PORT"):
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("KHANZA_DB_NAME", new_name)
+    dot_env_naming_another_server(tmp_path, monkeypatch, new_name, "WEBSITE_DB_URL=sqlite:////nonexistent/x.db\n")
     monkeypatch.setenv("WEBSITE_DB_URL", f"sqlite:///{tmp_path / 'trial_website.db'}")
     _ui_check().seed()
     assert _mariadb_exists(new_name)

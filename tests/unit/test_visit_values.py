@@ -44,6 +44,14 @@ def test_visit_row_existing_patient_matches_desktop():
     }
 
 
+def simple_visit_row(visit_date: date, patient: dict, *, kd_poli: str = "INT", **flags) -> dict:
+    """visit_row for queue 001 (no_rawat "x"), written 2026-11-27 09:00 for D001, payer A09, fees
+    15000 (Baru) / 10000 (Lama)."""
+    return visit_row(no_reg="001", no_rawat="x", visit_date=visit_date, clock=datetime(2026, 11, 27, 9),
+                     kd_dokter="D001", patient=patient, kd_poli=kd_poli, kd_pj="A09", fees=(15000.0, 10000.0),
+                     **flags)
+
+
 def test_visit_row_new_patient_pays_registrasi_and_is_baru():
     """A patient created from a web booking has the visit date as tgl_daftar (DlgBookingPeriksa)."""
     row = visit_row(no_reg="001", no_rawat="2026/11/28/000001", visit_date=date(2026, 11, 28),
@@ -55,26 +63,22 @@ def test_visit_row_new_patient_pays_registrasi_and_is_baru():
 
 def test_stts_daftar_follows_tgl_daftar_only_whoever_made_the_patient():
     """Khanza's rule is tgl_daftar = tgl_registrasi; a patient registered today visiting next week is Lama."""
-    row = visit_row(no_reg="001", no_rawat="x", visit_date=date(2026, 12, 4), clock=datetime(2026, 11, 27, 9),
-                    kd_dokter="D001", patient={**PATIENT, "tgl_daftar": date(2026, 11, 27)}, kd_poli="INT",
-                    kd_pj="A09", fees=(15000.0, 10000.0), new_patient=True, first_visit_to_poli=True)
+    row = simple_visit_row(date(2026, 12, 4), {**PATIENT, "tgl_daftar": date(2026, 11, 27)}, new_patient=True,
+                           first_visit_to_poli=True)
     assert (row["stts_daftar"], row["biaya_reg"]) == ("Lama", 10000.0)
 
 
 def test_age_at_registration_is_counted_on_the_day_the_row_is_written():
     """DlgReg isCekPasien: TIMESTAMPDIFF(..., tgl_lahir, CURDATE()); an infant booked ahead keeps today's age."""
     infant = {**PATIENT, "tgl_lahir": date(2026, 11, 20), "tgl_daftar": date(2027, 1, 5)}
-    row = visit_row(no_reg="001", no_rawat="x", visit_date=date(2027, 1, 5), clock=datetime(2026, 11, 27, 9),
-                    kd_dokter="D001", patient=infant, kd_poli="ANAK", kd_pj="A09", fees=(15000.0, 10000.0),
-                    first_visit_to_poli=True)
+    row = simple_visit_row(date(2027, 1, 5), infant, kd_poli="ANAK", first_visit_to_poli=True)
     assert (row["umurdaftar"], row["sttsumur"]) == (7, "Hr")  # not 1 Bl on the visit date
 
 
 def test_visit_row_existing_patient_registered_today_is_baru_as_desktop():
     """Desktop rule: stts_daftar is Baru when pasien.tgl_daftar equals the registration date."""
-    row = visit_row(no_reg="001", no_rawat="x", visit_date=date(2026, 11, 27), clock=datetime(2026, 11, 27, 9),
-                    kd_dokter="D001", patient={**PATIENT, "tgl_daftar": date(2026, 11, 27)}, kd_poli="INT",
-                    kd_pj="A09", fees=(15000.0, 10000.0), new_patient=False, first_visit_to_poli=False)
+    row = simple_visit_row(date(2026, 11, 27), {**PATIENT, "tgl_daftar": date(2026, 11, 27)}, new_patient=False,
+                           first_visit_to_poli=False)
     assert row["stts_daftar"] == "Baru" and row["biaya_reg"] == 15000.0
 
 
