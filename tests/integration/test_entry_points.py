@@ -1,0 +1,46 @@
+"""The installed entry points answer: `khanza-sync --help` lists every job and each job has its own --help with
+the flows' choices; `python -m website` creates the website table. Subprocesses, as a user runs them."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from khanza_sync.cli import build_parser
+
+KHANZA_SYNC = str(Path(sys.executable).with_name("khanza-sync"))
+JOBS = ["sync", "reconcile", "backfill", "publish-master-data", "setup", "demo", "check", "deploy", "worker", "follow"]
+
+
+def test_help_lists_every_job():
+    out = subprocess.run([KHANZA_SYNC, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for job in JOBS:
+        assert f"    {job}" in out.stdout, job
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_each_job_has_its_help(job, capsys):
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([job, "--help"])
+    assert done.value.code == 0
+    assert f"usage: khanza-sync {job}" in capsys.readouterr().out
+
+
+def test_backfill_help_offers_the_flow_parameter_choices(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backfill", "--help"])
+    text = capsys.readouterr().out
+    assert "{visit,submitted}" in text and "{pending,rejected}" in text
+
+
+def test_python_m_website_creates_the_table(tmp_path):
+    db = tmp_path / "website.db"
+    out = subprocess.run([sys.executable, "-m", "website"], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "WEBSITE_DB_URL": f"sqlite:///{db}"}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    tables = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "online_registrations" in tables
