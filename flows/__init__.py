@@ -60,12 +60,23 @@ def failed_setup(error: Exception):
     return Failed(message=line)
 
 
+OFFLINE_STATE_NAME = "KhanzaOffline"  # a Failed state of this name is Khanza unreachable, nothing else
+
+
+def offline_state(line: str, data=None):
+    """The Failed state a run ends in when Khanza was unreachable: named `KhanzaOffline`, so the UI's runs list
+    and the alert automations (khanza_sync/alerts.py) tell it apart from a real failure without reading messages
+    (its event is `prefect.flow-run.KhanzaOffline`, not `prefect.flow-run.Failed`)."""
+    from prefect.states import Failed
+
+    return Failed(name=OFFLINE_STATE_NAME, message=line, data=data)
+
+
 def offline_failed(error: Exception, settings, what: str, on_offline=None):
     """For a flow's `except Exception as error:` around its Khanza tasks: Khanza unreachable or stalled after
     the retries ends the run Failed with `Khanza offline: <what> (<why>)` (the next scheduled run tries again);
     anything else is raised as it was. `on_offline(line)` publishes the run's artifacts first, if given."""
     from prefect import get_run_logger
-    from prefect.states import Failed
 
     from khanza_sync.checkup import explain, khanza_where
 
@@ -75,4 +86,4 @@ def offline_failed(error: Exception, settings, what: str, on_offline=None):
     get_run_logger().warning(line)
     if on_offline:
         on_offline(line)
-    return Failed(message=line)
+    return offline_state(line)

@@ -18,9 +18,9 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Completed
 
-from flows import failed_setup, flow_timeout_seconds, preflight
+from flows import failed_setup, flow_timeout_seconds, offline_state, preflight
 from flows.sync_registrations import sync_batches
 from khanza_sync import artifacts, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
@@ -117,7 +117,7 @@ def load_window(res: Resources, window: wr.Window, label: str, requeued: list[st
     get_run_logger().info(line)
     artifacts.publish_backfill(line, summary, checks, None)
     if summary.khanza_unreachable:
-        return Failed(message=line, data=summary.as_dict())
+        return offline_state(line, data=summary.as_dict())
     update_progress_artifact(progress, progress=100.0)
     return Completed(message=line, data={**summary.as_dict(), "requeued": len(requeued)})
 

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 from pydantic import Field
 
+from flows import offline_state
 from khanza_sync import artifacts, follow
 from khanza_sync.params import BatchSize
 from khanza_sync.settings import load_settings
@@ -43,6 +44,8 @@ def follow_registrations(batch_size: BatchSize | None = None, seconds: FollowSec
     line = stats.line()
     logger.info(line)
     data = {**stats.summary.as_dict(), "mode": stats.mode, "bursts": stats.bursts, "errors": len(stats.errors)}
-    if stats.khanza_offline or stats.errors:
+    if stats.errors:
         return Failed(message=line, data=data)
+    if stats.khanza_offline:  # still offline when the hour ended
+        return offline_state(line, data=data)
     return Completed(message=line, data=data)

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import pandas as pd
 from prefect import flow, get_run_logger
-from prefect.states import Completed, Failed
+from prefect.states import Completed
 
-from flows import failed_setup, flow_timeout_seconds, khanza_offline, preflight
+from flows import failed_setup, flow_timeout_seconds, khanza_offline, offline_state, preflight
 from khanza_sync import artifacts, checkup, outcomes, reporting
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
@@ -160,7 +160,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
     line = summary.line() + "".join(f" ({why})" for why in why_offline)
     logger.info(line)
     if summary.khanza_unreachable:
-        return Failed(message=line, data=summary.as_dict())
+        return offline_state(line, data=summary.as_dict())
     return Completed(message=line, data=summary.as_dict())
 
 
