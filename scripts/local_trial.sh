@@ -3,7 +3,8 @@
 # concurrency limit, `prefect deploy --all`, a worker, one sync run triggered through the worker, the UI URL.
 #
 #   scripts/local_trial.sh            start everything (idempotent) and trigger a sync run   (= ./dev trial)
-#   scripts/local_trial.sh --ui-check ...and screenshot the run in headless Chromium into artifacts/
+#   scripts/local_trial.sh --ui-check ...and screenshots in headless Chromium: the run into artifacts/, the tour
+#                                     of what the data team reads into docs/ui/ (scripts/ui_check.py tour)
 #   scripts/local_trial.sh stop       stop the server and worker this script started          (= ./dev stop)
 #
 # Defaults keep it away from anything real. The project's own database servers (khanza_sync/localdb.py,
@@ -101,8 +102,14 @@ log "other flows: $PREFECT deployment run 'reconcile-queue-numbers/reconcile-que
 log "             $PREFECT deployment run 'backfill-registrations/backfill-registrations-$CODE' --param start=YYYY-MM-DD --param end=YYYY-MM-DD --param dry_run=true"
 log "stop with:   scripts/local_trial.sh stop"
 
-# 7. Optional: the run in the real UI, screenshots in artifacts/
+# 7. Optional: what the data team sees in the real UI, as screenshots (Playwright + Debian's chromium):
+#    this run's artifacts into artifacts/, then a reconcile run (queue-status), the alert automations
+#    (ALERT_URLS, default a local address nobody listens on) and the tour into docs/ui/ (README names the files)
 if [ -n "$UI_CHECK" ]; then
   command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  "$PY" -c 'import playwright' 2>/dev/null || "$ROOT/.venv/bin/pip" install -q -e "$ROOT[ui]"
   "$PY" scripts/ui_check.py screenshot --flow-run-id "$RUN_ID"
+  "$PREFECT" deployment run "reconcile-queue-numbers/reconcile-queue-numbers-$CODE" --watch >/dev/null || true
+  ALERT_URLS=${ALERT_URLS:-json://127.0.0.1:9/trial-alerts} "$ROOT/.venv/bin/khanza-sync" alerts
+  "$PY" scripts/ui_check.py tour --code "$CODE"
 fi

@@ -3,10 +3,15 @@
     python scripts/ui_check.py seed
         (re)create the trial Khanza database (KHANZA_DB_NAME, default khanza_trial) on the project's private
         MariaDB from the demo fixture, and a website store (WEBSITE_DB_URL, default data/trial_website.db)
-        with the demo's sample registrations (fake people). Only databases Khanza Sync created are replaced.
+        with the demo's sample registrations (fake people) plus one that ends PATIENT_CONFLICT (its BPJS card is
+        another sample patient's). Only databases Khanza Sync created are replaced.
     python scripts/ui_check.py screenshot --flow-run-id ID [--out artifacts/]
-        wait for the run to finish, then load its page in headless Chromium (Debian's `chromium`) and save
-        screenshots of the run (Artifacts tab) and of its outcome table to artifacts/ (git-ignored).
+        wait for the run to finish, then save its Artifacts tab and each table artifact to artifacts/ (git-ignored).
+    python scripts/ui_check.py tour [--code HOSPITAL_CODE] [--out docs/ui/]
+        what the data team reads, as the README shows it (TOUR below): the runs list, a sync run's artifacts,
+        queue-status, the two fix-one-registration forms, the alert automations.
+
+Screenshots: Playwright (`pip install -e '.[ui]'`) driving Debian's chromium (`apt-get install chromium`), headless.
 
 Reads PREFECT_API_URL (e.g. http://127.0.0.1:4250/api); the UI is the same host without /api.
 """
@@ -15,19 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                  "--window-size=1600,1100", "--virtual-time-budget=20000"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -49,11 +49,20 @@ def seed() -> None:
     create_demo_database(settings, settings.khanza_db_name, purpose="trial Khanza database")
     ownership.fresh_website_store(url, "trial website store")
     engine = store.make_engine(url)
+    rows = demo.sample_registrations(datetime.now(settings.tz).date())
     with engine.begin() as conn:
-        conn.execute(insert(registrations), demo.sample_registrations(datetime.now(settings.tz).date()))
+        conn.execute(insert(registrations), rows + [conflicting(rows)])
     engine.dispose()
     print(f"seeded Khanza database {settings.khanza_db_name} on {settings.khanza_db_host}:{settings.khanza_db_port} "
           f"and the website store with sample registrations")
+
+
+def conflicting(rows: list[dict]) -> dict:
+    """A registration that ends PATIENT_CONFLICT: another NIK holding demo-002's BPJS card, submitted after it
+    (the sync creates demo-002's patient first), for the resolve-patient-conflict form in the tour."""
+    card_holder = next(r for r in rows if r["id"] == "demo-002")
+    return {**card_holder, "id": "demo-009", "nik": "3310014107800099", "full_name": "Kartu Dipinjam",
+            "phone": "0812-1111-0009", "created_at": card_holder["created_at"] + timedelta(minutes=1)}
 
 
 def wait_for_run(api: str, flow_run_id: str, timeout: float) -> dict:
@@ -75,84 +84,129 @@ def chromium() -> str:
     raise SystemExit("chromium not found: apt-get update && apt-get install -y chromium")
 
 
-def screenshot(url: str, out: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="khanza-ui-") as profile:
-        cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-    if not out.exists() or out.stat().st_size < 10_000:
-        raise SystemExit(f"no usable screenshot of {url}")
-    print(f"saved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}  ({url})")
+# What the data team looks at, in the order they do: (file name, what it shows). README "Reading a run in the UI"
+# names these files; `tour` writes them.
+TOUR = (
+    ("runs.png", "the runs list: finished runs renamed with what happened"),
+    ("sync_run_artifacts.png", "a sync run that did work: its Artifacts tab"),
+    ("queue_status.png", "the hospital's queue-status artifact (latest version)"),
+    ("requeue_form.png", "the requeue-registrations deployment's run form"),
+    ("resolve_conflict_form.png", "the resolve-patient-conflict deployment's run form, its choices open"),
+    ("automations.png", "the hospital's alert automations"),
+)
 
 
-def screenshot_tab(url: str, tab: str, out: Path, settle: float = 6.0) -> None:
-    """Load `url` in headless Chromium over the DevTools protocol, click the page's `tab`, save a PNG.
-    (The run page keeps its tab in the route, but a cold load always opens on Logs.)"""
-    import asyncio
-    import base64
-    import json
+class Browser:
+    """Headless Debian chromium driven by Playwright (no browser download: executable_path), one page."""
 
-    import websockets
+    def __init__(self, width: int = 1600, height: int = 1000):
+        from playwright.sync_api import sync_playwright
 
-    async def drive(ws_url: str) -> bytes:
-        async with websockets.connect(ws_url, max_size=50_000_000) as ws:
-            counter = 0
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox"], headless=True)
+        self.page = self._browser.new_page(viewport={"width": width, "height": height})
 
-            async def call(method, **params):
-                nonlocal counter
-                counter += 1
-                await ws.send(json.dumps({"id": counter, "method": method, "params": params}))
-                while True:
-                    msg = json.loads(await ws.recv())
-                    if msg.get("id") == counter:
-                        return msg.get("result", {})
+    def open(self, url: str, wait_text: str | None = None, timeout: float = 30) -> None:
+        # The Prefect UI polls the API all the time: "networkidle" never comes, so wait for what must be shown.
+        self.page.goto(url, wait_until="load")
+        if wait_text:
+            self.page.get_by_text(wait_text, exact=False).first.wait_for(timeout=timeout * 1000)
+        self.page.wait_for_timeout(1500)  # the last panels render after their data arrives
 
-            await call("Page.enable")
-            await call("Emulation.setDeviceMetricsOverride", width=1600, height=1100, deviceScaleFactor=1, mobile=False)
-            await call("Page.navigate", url=url)
-            await asyncio.sleep(settle)
-            # The deepest element whose text is exactly the tab's label, clicked like a user would.
-            click = ("(() => { const m = [...document.querySelectorAll('body *')].filter("
-                     f"e => e.textContent.trim() === {json.dumps(tab)}); const t = m[m.length - 1];"
-                     " if (!t) return 'none'; const b = t.closest('button, [role=tab], a, li') || t;"
-                     " b.dispatchEvent(new MouseEvent('click', {bubbles: true})); b.click && b.click();"
-                     " return b.tagName + ' ' + m.length; })()")
-            result = await call("Runtime.evaluate", expression=click, returnByValue=True)
-            print("clicked:", result.get("result", {}).get("value"))
-            await asyncio.sleep(settle / 2)
-            shot = await call("Page.captureScreenshot", format="png")
-            return base64.b64decode(shot["data"])
+    def save(self, out: Path, full_page: bool = False) -> None:
+        self.page.screenshot(path=str(out), full_page=full_page)
+        if out.stat().st_size < 10_000:
+            raise SystemExit(f"{out}: the page looks empty")
+        print(f"saved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}  ({self.page.url})")
 
-    with tempfile.TemporaryDirectory(prefix="khanza-ui-") as profile:
-        port_file = Path(profile) / "DevToolsActivePort"
-        proc = subprocess.Popen([chromium(), *CHROMIUM_FLAGS[:-1], f"--user-data-dir={profile}",
-                                 "--remote-debugging-port=0", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.time() + 30
-            while not port_file.exists() and time.time() < deadline:
-                time.sleep(0.2)
-            port = port_file.read_text().split()[0]
-            targets = httpx.get(f"http://127.0.0.1:{port}/json", timeout=10).json()
-            page = next(t for t in targets if t["type"] == "page")
-            out.write_bytes(asyncio.run(drive(page["webSocketDebuggerUrl"])))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    print(f"saved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}  ({url}, tab {tab})")
+    def close(self) -> None:
+        self._browser.close()
+        self._pw.stop()
+
+
+def _api() -> tuple[str, str]:
+    api = os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4250/api").rstrip("/")
+    return api, api.removesuffix("/api")
+
+
+def _post(api: str, path: str, body: dict) -> list[dict]:
+    response = httpx.post(f"{api}{path}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _deployment_id(api: str, flow: str, code: str) -> str:
+    response = httpx.get(f"{api}/deployments/name/{flow}/{flow}-{code}", timeout=10)
+    if response.status_code == 404:
+        raise SystemExit(f"deployment {flow}/{flow}-{code} not found: run `khanza-sync deploy` first")
+    return response.json()["id"]
+
+
+def tour(code: str, out_dir: Path) -> None:
+    """Screenshots of what the data team reads (TOUR), from the server at PREFECT_API_URL, hospital `code`."""
+    api, ui = _api()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = _post(api, "/flow_runs/filter", {"sort": "EXPECTED_START_TIME_DESC", "limit": 50,
+                                            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}},
+                                                          "tags": {"all_": [f"hospital:{code}"]}}})
+    worked = next((r for r in runs if r["name"].startswith("sync ") and "nothing pending" not in r["name"]), None)
+    if worked is None:
+        raise SystemExit("no completed sync run that did work: run the trial (scripts/local_trial.sh) first")
+    b = Browser()
+    try:
+        b.open(f"{ui}/runs", wait_text=worked["name"])
+        b.save(out_dir / "runs.png")
+        b.open(f"{ui}/runs/flow-run/{worked['id']}", wait_text=worked["name"])
+        b.page.get_by_role("tab", name="Artifacts").click()
+        b.page.get_by_text("sync-outcomes").first.wait_for(timeout=30_000)
+        b.page.wait_for_timeout(1500)
+        b.save(out_dir / "sync_run_artifacts.png", full_page=True)
+        b.open(f"{ui}/artifacts/key/queue-status-{code}", wait_text="queue-status")
+        b.save(out_dir / "queue_status.png", full_page=True)
+        b.open(f"{ui}/deployments/deployment/{_deployment_id(api, 'requeue-registrations', code)}/run",
+               wait_text="registration_ids")
+        b.save(out_dir / "requeue_form.png", full_page=True)
+        b.open(f"{ui}/deployments/deployment/{_deployment_id(api, 'resolve-patient-conflict', code)}/run",
+               wait_text="decision")
+        _open_choices(b.page, "decision")
+        b.save(out_dir / "resolve_conflict_form.png", full_page=True)
+        b.open(f"{ui}/automations", wait_text=f"khanza-sync {code}")
+        b.save(out_dir / "automations.png", full_page=True)
+    finally:
+        b.close()
+
+
+def _open_choices(page, field: str) -> None:
+    """Open the select of a form field (its Literal choices), as staff would before choosing."""
+    label = page.get_by_text(field, exact=True).first
+    box = label.locator("xpath=ancestor::*[.//*[@role='combobox' or self::select or contains(@class,'select')]][1]")
+    target = box.locator("[role=combobox], select, [class*=select]").first
+    try:
+        target.click(timeout=5000)
+        page.wait_for_timeout(800)
+    except Exception:  # noqa: BLE001 - the form is still worth the picture with the choice closed
+        print(f"could not open the choices of {field!r}")
 
 
 def shoot(flow_run_id: str, out_dir: Path, timeout: float) -> None:
-    api = os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4250/api").rstrip("/")
-    ui = api.removesuffix("/api")
+    """One run's Artifacts tab and each of its table artifacts (the trial's --ui-check)."""
+    api, ui = _api()
     run = wait_for_run(api, flow_run_id, timeout)
     print(f"flow run {run['name']}: {run['state']['type']} - {run['state'].get('message')}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    screenshot_tab(f"{ui}/runs/flow-run/{flow_run_id}", "Artifacts", out_dir / "flow_run_artifacts.png")
-    arts = httpx.post(f"{api}/artifacts/filter", timeout=10,
-                      json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
-    for art in arts:
-        if art.get("type") == "table":
-            screenshot(f"{ui}/artifacts/artifact/{art['id']}", out_dir / f"artifact_{art['key']}.png")
+    b = Browser()
+    try:
+        b.open(f"{ui}/runs/flow-run/{flow_run_id}", wait_text=run["name"])
+        b.page.get_by_role("tab", name="Artifacts").click()
+        b.page.wait_for_timeout(2500)
+        b.save(out_dir / "flow_run_artifacts.png", full_page=True)
+        arts = _post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
+        for art in arts:
+            if art.get("type") == "table":
+                b.open(f"{ui}/artifacts/artifact/{art['id']}", wait_text=art["key"])
+                b.save(out_dir / f"artifact_{art['key']}.png", full_page=True)
+    finally:
+        b.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,9 +217,14 @@ def main(argv: list[str] | None = None) -> None:
     shot.add_argument("--flow-run-id", required=True)
     shot.add_argument("--out", type=Path, default=ROOT / "artifacts")
     shot.add_argument("--timeout", type=float, default=300)
+    walk = sub.add_parser("tour", help="screenshots of what the data team reads: " + ", ".join(n for n, _ in TOUR))
+    walk.add_argument("--code", default=os.environ.get("HOSPITAL_CODE", "default"), help="HOSPITAL_CODE")
+    walk.add_argument("--out", type=Path, default=ROOT / "docs" / "ui")
     args = parser.parse_args(argv)
     if args.command == "seed":
         seed()
+    elif args.command == "tour":
+        tour(args.code, args.out)
     else:
         shoot(args.flow_run_id, args.out, args.timeout)
 
