@@ -37,10 +37,13 @@ def khanza_offline(error: BaseException) -> bool:
 
 def preflight(res, mappings: bool = True) -> None:
     """A flow run's first step: the set-up mistakes `khanza-sync check` finds quickly (mappings folder, website
-    table, Khanza login and ledger) end the run before any task (khanza_sync.checkup.preflight)."""
+    table, Khanza login and ledger) end the run before any task (khanza_sync.checkup.preflight). Whether Khanza
+    answered goes out as the alerts' reachable/offline event (khanza_sync/signals.py)."""
+    from khanza_sync import signals
     from khanza_sync.checkup import preflight as check
 
-    check(res.settings, res.khanza, res.website, mappings)
+    reached = check(res.settings, res.khanza, res.website, mappings)
+    signals.khanza_reached(res.settings.hospital_code, reached)
 
 
 def failed_setup(error: Exception):
@@ -63,13 +66,29 @@ def failed_setup(error: Exception):
 OFFLINE_STATE_NAME = "KhanzaOffline"  # a Failed state of this name is Khanza unreachable, nothing else
 
 
-def offline_state(line: str, data=None):
+def offline_state(line: str, data=None, settings=None):
     """The Failed state a run ends in when Khanza was unreachable: named `KhanzaOffline`, so the UI's runs list
     and the alert automations (khanza_sync/alerts.py) tell it apart from a real failure without reading messages
-    (its event is `prefect.flow-run.KhanzaOffline`, not `prefect.flow-run.Failed`)."""
+    (its event is `prefect.flow-run.KhanzaOffline`, not `prefect.flow-run.Failed`). Also emits the
+    `khanza-sync.khanza.offline` event the offline alert counts from (the hospital from `settings`, or the
+    environment when a caller has none at hand)."""
     from prefect.states import Failed
 
+    from khanza_sync import signals
+
+    signals.khanza_reached(_hospital_code(settings), False)
     return Failed(name=OFFLINE_STATE_NAME, message=line, data=data)
+
+
+def _hospital_code(settings) -> str:
+    from khanza_sync.settings import Settings, load_settings
+
+    if settings is not None:
+        return settings.hospital_code
+    try:
+        return load_settings().hospital_code
+    except Exception:  # noqa: BLE001 - settings that do not load: the run already says why
+        return Settings.model_fields["hospital_code"].default
 
 
 def offline_failed(error: Exception, settings, what: str, on_offline=None):
@@ -86,4 +105,4 @@ def offline_failed(error: Exception, settings, what: str, on_offline=None):
     get_run_logger().warning(line)
     if on_offline:
         on_offline(line)
-    return offline_state(line)
+    return offline_state(line, settings=settings)

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows import failed_setup, flow_timeout_seconds, khanza_offline, offline_state, preflight
-from khanza_sync import artifacts, checkup, outcomes, reporting
+from khanza_sync import artifacts, checkup, outcomes, reporting, signals
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
 from khanza_sync.settings import load_settings
@@ -154,6 +154,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
             on_offline=why_offline.append)
         if offline_at:
             summary.by_outcome["deferred"] += defer_others(res, offline_at)
+    signals.after_sync(res, summary)  # alerts: rejections per hour, registrations needing review
 
     artifacts.publish_sync(summary, checks)
     artifacts.name_run(reporting.sync_run_name(summary, started))

@@ -59,11 +59,12 @@ class SetupProblem(Exception):
     """A set-up mistake found before any work, with its one line."""
 
 
-def preflight(settings: Settings, khanza, website, mappings: bool = True) -> None:
+def preflight(settings: Settings, khanza, website, mappings: bool = True) -> bool:
     """The quick part of `khanza-sync check`, at the start of every flow run (a few catalogue reads): the
     mappings folder, the website table, and the Khanza login and ledger. Raises SetupProblem, or the database
     error that `explain` turns into one line, before any task has run (so Prefect logs no task traceback).
-    Khanza being unreachable or stalled is not a set-up mistake here: the run's offline handling takes it."""
+    Khanza being unreachable or stalled is not a set-up mistake here: the run's offline handling takes it.
+    Returns whether Khanza was reached (for the alerts' reachable/offline signals)."""
     from khanza import db as khanza_db
     from website import schema
 
@@ -78,10 +79,11 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> Non
             missing = khanza_db.missing_tables(conn, [LEDGER_TABLE])
     except Exception as error:
         if khanza_db.is_transient(error):
-            return
+            return False
         raise
     if missing:
         raise SetupProblem(f"the ledger table {LEDGER_TABLE} is missing in {khanza_where(settings)}: {SETUP_STEP}")
+    return True
 
 
 # ---------------------------------------------------------------- explain an error

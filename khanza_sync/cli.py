@@ -1,7 +1,7 @@
 """`khanza-sync`: one command, a subcommand per job. Each flow subcommand runs the flow once in this process
 (on the Prefect server named by PREFECT_API_URL, or a temporary local one) and prints its one-line summary.
 
-    khanza-sync sync | follow | reconcile | backfill | publish-master-data | setup | check | deploy | worker | demo
+    khanza-sync sync | follow | reconcile | backfill | publish-master-data | setup | check | deploy | alerts | worker | demo
                                                                                           (--help on each)
 
 Flow options, their choices and help come from the flows' parameter types (khanza_sync/params.py).
@@ -143,6 +143,32 @@ def _deploy(args) -> int:
           f"Khanza write limit {settings.khanza_concurrency_limit}, schedules in {settings.hospital_timezone}")
     for name, deployment_id in done:
         print(f"  {name}  {deployment_id}")
+    if settings.alert_url_list:  # alerts go with the deployments they watch
+        args.remove = False
+        return _alerts(args)
+    return 0
+
+
+def _alerts(args) -> int:
+    from khanza_sync import alerts
+    from khanza_sync.settings import load_settings
+
+    settings = load_settings()
+    if args.remove:
+        changes = alerts.remove(settings)
+        print(f"hospital {settings.hospital_code!r}: alerts removed" if changes else
+              f"hospital {settings.hospital_code!r}: no alerts of khanza-sync to remove")
+    elif not settings.alert_url_list:
+        print(f"hospital {settings.hospital_code!r}: ALERT_URLS is empty, no alerts installed "
+              "(set one or more Apprise URLs; existing alerts are left as they are, --remove deletes them)")
+        return 0
+    else:
+        changes = alerts.install(settings)
+        print(f"hospital {settings.hospital_code!r}: alerts to {len(settings.alert_url_list)} address(es) in "
+              f"ALERT_URLS (offline > {settings.alert_offline_minutes:g} min, no sync > "
+              f"{settings.alert_no_sync_minutes:g} min, > {settings.alert_rejections_per_hour} rejections/hour)")
+    for change in changes:
+        print(change)
     return 0
 
 
@@ -225,12 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_setup)
 
     p = sub.add_parser("deploy", help="create or update this hospital's work pool, write limit and deployments "
-                       "(HOSPITAL_CODE, HOSPITAL_TIMEZONE) on the Prefect server at PREFECT_API_URL")
+                       "(HOSPITAL_CODE, HOSPITAL_TIMEZONE) on the Prefect server at PREFECT_API_URL, and its "
+                       "alerts when ALERT_URLS is set (as `khanza-sync alerts`)")
     p.add_argument("--force", action="store_true",
                    help="update deployments of this HOSPITAL_CODE even if they point at another Khanza database")
     p.add_argument("--write-prefect-yaml", metavar="PATH",
                    help="instead write these deployments as a prefect.yaml for `prefect deploy --all`")
     p.set_defaults(run=_deploy)
+
+    p = sub.add_parser("alerts", help="create or update this hospital's alert automations and notification block "
+                       "(ALERT_URLS, ALERT_*) on the Prefect server at PREFECT_API_URL; re-running changes nothing")
+    p.add_argument("--remove", action="store_true",
+                   help="delete this hospital's alert automations and block (only those khanza-sync alerts made)")
+    p.set_defaults(run=_alerts)
 
     p = sub.add_parser("worker", help="start this hospital's Prefect worker (pool khanza-sync-HOSPITAL_CODE) with "
                        "its health check on PREFECT_WORKER_WEBSERVER_PORT")

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     # PostgreSQL statement_timeout (and a client-side bound for a stalled network); SQLite busy timeout
     website_statement_timeout_seconds: float = Field(30, gt=0)
 
+    # Alerts (`khanza-sync alerts`, khanza_sync/alerts.py): Prefect automations sending to these Apprise URLs.
+    # Secret: the URLs carry tokens. Empty = no alerts installed. Minutes may be fractional (tests use seconds);
+    # Prefect's proactive triggers need at least 10 s.
+    alert_urls: SecretStr = SecretStr("")
+    alert_offline_minutes: float = Field(30, ge=1 / 6)
+    alert_no_sync_minutes: float = Field(20, ge=1 / 6)
+    alert_rejections_per_hour: int = Field(20, ge=1)
+
     @field_validator("booking_same_day_cutoff_hour", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
@@ -109,6 +117,11 @@ class Settings(BaseSettings):
         if value not in {"reg_periksa", "booking"}:
             raise ValueError("KHANZA_TARGET must be 'reg_periksa' or 'booking'")
         return value
+
+    @property
+    def alert_url_list(self) -> list[str]:
+        """ALERT_URLS split on commas and whitespace (Apprise's own separators)."""
+        return [u for u in re.split(r"[\s,]+", self.alert_urls.get_secret_value()) if u]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -278,3 +278,13 @@ def defer_due(engine: Engine, now: datetime, next_attempt_at: datetime, error_co
             .values(error_code=error_code, last_error=message, next_attempt_at=next_attempt_at))
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount or 0
+
+
+def rejected_since(engine: Engine, since: datetime, until: datetime | None = None) -> int:
+    """Rows rejected in [since, until) (naive UTC; a rejection's synced_at is when the pipeline decided), for the
+    rejections-per-hour alert (khanza_sync/signals.py). Counted by the database, nothing read."""
+    stmt = select(func.count()).select_from(_t).where(status_is("rejected"), _t.c.synced_at >= since)
+    if until is not None:
+        stmt = stmt.where(_t.c.synced_at < until)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
