@@ -13,13 +13,17 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, bindparam, create_engine, event, func, literal, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement, Engine, and_, bindparam, case, create_engine, event, func, literal, null, or_, select, update,
+)
 from sqlalchemy.engine import make_url
 
+from khanza_sync.error_codes import ErrorCode
 from website import schema
 
 TABLE = schema.registrations.name
@@ -212,6 +216,97 @@ def count_due(engine: Engine, now: datetime) -> int:
         return int(conn.execute(stmt).scalar_one())
 
 
+TOO_MANY_ATTEMPTS = ErrorCode.TOO_MANY_ATTEMPTS.value
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """The website queue at one moment (counts and error codes only; a missing error code is None).
+
+    `deferred_by_code`: pending rows not due yet (a retry time, or the lease of a sync running now) by their
+    last error code. `rejected_today_by_code`: rows rejected since the start of the hospital day (their
+    synced_at). TOO_MANY_ATTEMPTS: rejected with it (all time, today), and pending rows flagged with it."""
+
+    now: datetime
+    day_start: datetime
+    pending: int = 0
+    due_now: int = 0
+    oldest_pending_created_at: datetime | None = None
+    deferred_by_code: dict[str | None, int] = field(default_factory=dict)
+    rejected_today_by_code: dict[str | None, int] = field(default_factory=dict)
+    too_many_attempts_rejected: int = 0
+    too_many_attempts_rejected_today: int = 0
+    too_many_attempts_pending: int = 0
+    cancel_requested: int = 0
+
+    @property
+    def deferred(self) -> int:
+        return self.pending - self.due_now
+
+    @property
+    def rejected_today(self) -> int:
+        return sum(self.rejected_today_by_code.values())
+
+    @property
+    def oldest_pending_age(self) -> timedelta | None:
+        if self.oldest_pending_created_at is None:
+            return None
+        return max(self.now - self.oldest_pending_created_at, timedelta(0))
+
+
+def queue_status(engine: Engine, now_utc: datetime, day_start_utc: datetime) -> QueueStatus:
+    """The queue's figures in one grouped query: pending rows (partial index), rejected rows of today or with
+    TOO_MANY_ATTEMPTS, and cancellation requests (status index); rows are counted by the database, not read.
+
+    `now_utc` decides what is due; `day_start_utc` is the start of the hospital day in UTC (a rejected row's
+    synced_at is when it was rejected)."""
+    today = and_(status_is("rejected"), _t.c.synced_at >= day_start_utc)
+    wanted = or_(status_is("pending"), status_is("cancel_requested"),
+                 and_(status_is("rejected"), or_(_t.c.synced_at >= day_start_utc,
+                                                 _t.c.error_code == literal(TOO_MANY_ATTEMPTS, literal_execute=True))))
+    stmt = (select(_t.c.status, _t.c.error_code, func.count().label("rows"),
+                   func.sum(case((due(now_utc), 1), else_=0)).label("due"),
+                   func.sum(case((today, 1), else_=0)).label("today"),
+                   func.min(_t.c.created_at).label("oldest"))
+            .where(wanted).group_by(_t.c.status, _t.c.error_code))
+    with engine.connect() as conn:
+        groups = conn.execute(stmt).fetchall()
+    figures: dict = dict(deferred_by_code={}, rejected_today_by_code={})
+    oldest = []
+    for status, code, rows, due_rows, today_rows, first in groups:
+        rows, due_rows, today_rows = int(rows), int(due_rows or 0), int(today_rows or 0)
+        if status == "pending":
+            figures["pending"] = figures.get("pending", 0) + rows
+            figures["due_now"] = figures.get("due_now", 0) + due_rows
+            if rows > due_rows:
+                figures["deferred_by_code"][code] = rows - due_rows
+            if code == TOO_MANY_ATTEMPTS:
+                figures["too_many_attempts_pending"] = rows
+            if first is not None:
+                oldest.append(_utc_naive(first))
+        elif status == "cancel_requested":
+            figures["cancel_requested"] = figures.get("cancel_requested", 0) + rows
+        else:  # rejected: today's, and TOO_MANY_ATTEMPTS of any day
+            if today_rows:
+                figures["rejected_today_by_code"][code] = today_rows
+            if code == TOO_MANY_ATTEMPTS:
+                figures.update(too_many_attempts_rejected=rows, too_many_attempts_rejected_today=today_rows)
+    known = [t for t in oldest if t is not None]
+    return QueueStatus(now=now_utc, day_start=day_start_utc, oldest_pending_created_at=min(known, default=None),
+                       **figures)
+
+
+def _utc_naive(value) -> datetime | None:
+    """A stored UTC timestamp as a naive datetime (SQLite gives the stored text); None if it is not one."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if pd.isna(stamp):
+        return None
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).to_pydatetime()
+
+
 def _new(column: str):
     """A bound value for SET <column>; named apart from the column (SQLAlchemy reserves column names)."""
     return bindparam(f"new_{column}", type_=_t.c[column].type)
@@ -221,8 +316,9 @@ _OUTCOME_VALUES = {
     "synced": dict(status="synced", no_rkm_medis=_new("no_rkm_medis"), no_rawat=_new("no_rawat"),
                    no_reg=_new("no_reg"), synced_at=_new("synced_at"), error_code=_new("error_code"),
                    last_error=_new("last_error"), next_attempt_at=null()),
+    # a rejected row's synced_at is when the pipeline decided (so "rejected today" can be counted)
     "rejected": dict(status="rejected", error_code=_new("error_code"), last_error=_new("last_error"),
-                     next_attempt_at=null()),
+                     next_attempt_at=null(), synced_at=_new("synced_at")),
     "deferred": dict(error_code=_new("error_code"), last_error=_new("last_error"),
                      next_attempt_at=_new("next_attempt_at")),
 }
@@ -288,3 +384,42 @@ def rejected_since(engine: Engine, since: datetime, until: datetime | None = Non
         stmt = stmt.where(_t.c.synced_at < until)
     with engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+# ---------------------------------------------------------------- fixing single registrations (flows/fix_registrations.py)
+STATE_COLUMNS = ["id", "status", "error_code", "next_attempt_at", "attempts"]
+REQUEUEABLE = ("rejected", "pending")  # synced, cancelled and cancel_requested rows are never re-queued
+
+
+def states(engine: Engine, ids: list[str]) -> pd.DataFrame:
+    """The pipeline state of the rows `ids` (no patient data): id, status, error_code, next_attempt_at, attempts.
+    Ids that do not exist are simply absent."""
+    stmt = select(*[_t.c[c] for c in STATE_COLUMNS]).where(_t.c.id.in_(list(ids)))
+    with engine.connect() as conn:
+        return frame(conn.execute(stmt), STATE_COLUMNS)
+
+
+def read_ids(engine: Engine, ids: list[str]) -> pd.DataFrame:
+    """Read-only (dry runs, conflict checks): the rows `ids` as the sync's extract gives them (INPUT_COLUMNS)."""
+    stmt = select(*[_t.c[c] for c in INPUT_COLUMNS]).where(_t.c.id.in_(list(ids))).order_by(_t.c.created_at, _t.c.id)
+    with engine.connect() as conn:
+        return frame(conn.execute(stmt), INPUT_COLUMNS)
+
+
+def requeue(engine: Engine, ids: list[str], error_code: str | None = None) -> list[str]:
+    """Rows `ids` that are rejected (optionally only with `error_code`) or pending (also deferred, or flagged
+    TOO_MANY_ATTEMPTS) back to pending and due now: error cleared, attempts reset. Returns the ids changed;
+    any other status (synced, cancelled, cancel_requested) is left alone."""
+    conditions = [_t.c.id.in_(list(ids)), _t.c.status.in_(REQUEUEABLE if error_code is None else ("rejected",))]
+    if error_code is not None:
+        conditions.append(_t.c.error_code == error_code)
+    stmt = (update(_t).where(*conditions)
+            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0)
+            .returning(_t.c.id))
+    with engine.begin() as conn:
+        return sorted(conn.execute(stmt).scalars())
+
+
+def claim_ids(engine: Engine, ids: list[str], limit: int, now: datetime, lease_seconds: int) -> pd.DataFrame:
+    """`claim` restricted to the rows `ids`: those of them due and pending, leased to this run."""
+    return claim(engine, limit, now, lease_seconds, _t.c.id.in_(list(ids)))
