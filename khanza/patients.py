@@ -26,6 +26,15 @@ _FIND = text(
 ).bindparams(bindparam("niks", expanding=True))
 _CARDS = text("SELECT no_peserta, no_ktp FROM pasien WHERE no_peserta IN :cards").bindparams(
     bindparam("cards", expanding=True))
+# The same columns by record number, plus what staff compare when they link a registration to a patient.
+_BY_RM = text(
+    "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
+    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab, p.nm_pasien, p.jk FROM pasien p "
+    "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
+    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE p.no_rkm_medis IN :rms"
+).bindparams(bindparam("rms", expanding=True))
+_HOLDERS = text("SELECT COUNT(*) FROM pasien WHERE no_ktp = :nik")
+_CARD_HOLDERS = text("SELECT COUNT(*) FROM pasien WHERE no_peserta = :card")
 
 
 def _strip(value):
@@ -78,6 +87,21 @@ def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIn
         for card, nik in conn.execute(_CARDS, {"cards": sorted(set(cards))}):
             index.card_holders.setdefault(_strip(card), set()).add(_strip(nik))
     return index
+
+
+def by_record(conn: Connection, rms: list[str]) -> dict[str, dict]:
+    """no_rkm_medis -> the patient (the loader's columns plus nm_pasien and jk), for those that exist: the
+    patients staff linked registrations to (khanza/decisions.py)."""
+    if not rms:
+        return {}
+    return {_strip(r["no_rkm_medis"]): dict(r) for r in conn.execute(_BY_RM, {"rms": sorted(set(rms))}).mappings()}
+
+
+def holders(conn: Connection, nik: str | None, card: str | None) -> tuple[int, int]:
+    """How many Khanza patients carry this NIK, and this BPJS card: what a PATIENT_CONFLICT is about."""
+    by_nik = conn.execute(_HOLDERS, {"nik": nik}).scalar_one() if nik else 0
+    by_card = conn.execute(_CARD_HOLDERS, {"card": card}).scalar_one() if card else 0
+    return int(by_nik), int(by_card)
 
 
 def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date,

@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, exc
 
 from khanza_sync.error_codes import ErrorCode
-from khanza import capabilities, ledger, masterdata, numbering, patients, schedule, visits
+from khanza import capabilities, decisions, ledger, masterdata, numbering, patients, schedule, visits
 from khanza.db import is_transient, mysql_code
 from khanza.locks import writers_lock
 from khanza_sync.outcomes import COLUMNS as OUTCOME_COLUMNS
@@ -59,6 +59,9 @@ class Batch:
     history: dict[str, list[dict]] = field(default_factory=dict)  # no_rkm_medis -> visits
     admitted: set[str] = field(default_factory=set)  # no_rkm_medis with an open inpatient stay (kamar_inap)
     days: dict[date, numbering.DayBook] = field(default_factory=dict)
+    # Staff decisions (khanza/decisions.py): registration id -> latest link_patient/new_patient; linked patients
+    decided: dict[str, dict] = field(default_factory=dict)
+    linked: dict[str, dict] = field(default_factory=dict)  # no_rkm_medis -> patient
 
     def now(self) -> datetime:
         """Wall-clock time in the hospital's zone (naive), read per registration as the desktop's clock is."""
@@ -135,11 +138,13 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
             with conn.begin():
                 md = md or masterdata.load(conn)
                 done = ledger.lookup(conn, [r["id"] for r in records])
+                # Staff decisions under the same lock: one recorded before this batch is seen, none half-way.
+                decided = decisions.patient_decisions(conn, [r["id"] for r in records if r["id"] not in done])
             capabilities.require_essentials(md.caps)  # also when the caller handed its own master data
             missing = masterdata.missing_placeholders(md)
             if missing:  # every new patient would fail: a set-up problem, not one row's
                 raise KhanzaSetupError(f"Khanza lacks the '-' placeholder rows for: {', '.join(missing)}")
-            batch = Batch(settings=settings, md=md, fixed_clock=clock)
+            batch = Batch(settings=settings, md=md, fixed_clock=clock, decided=decided)
             # Defence in depth for callers that skip the data checks: the checks' own NIK and card rules
             # (khanza_sync.rules). A malformed one would break the batch's shared lookups, so it is this
             # row's rejection instead.
@@ -176,7 +181,9 @@ def _malformed(reg: dict) -> ErrorCode | None:
 def _read_batch_state(conn: Connection, batch: Batch, todo: list[dict]) -> None:
     batch.people = patients.read_index(conn, [r["nik"] for r in todo],
                                        [r["bpjs_number"] for r in todo if r.get("bpjs_number")])
-    rms = [p["no_rkm_medis"] for found in batch.people.by_nik.values() for p in found]
+    batch.linked = patients.by_record(conn, [d["no_rkm_medis"] for r in todo if (d := batch.decided.get(r["id"]))
+                                             and d["action"] == "link_patient"])
+    rms = [p["no_rkm_medis"] for found in batch.people.by_nik.values() for p in found] + list(batch.linked)
     batch.history = visits.patient_history(conn, rms, batch.md.caps.has("reg_periksa", "status_bayar"))
     batch.admitted = visits.admitted(conn, rms) if batch.md.caps.has("kamar_inap") else set()
     batch.days = numbering.read_days(conn, {r["visit_date"] for r in todo}, batch.scope)
@@ -219,7 +226,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
     target = batch.settings.khanza_target
     clock = batch.now()
 
-    patient = batch.people.match(reg["nik"], reg.get("bpjs_number"))
+    patient = _patient_of(reg, batch)
     history = batch.history.get(patient["no_rkm_medis"], []) if patient else []
     if patient is not None:
         duplicate = _existing_registration(conn, patient["no_rkm_medis"], history, kd_poli, day, batch.booking)
@@ -276,6 +283,23 @@ def register(conn: Connection, reg: dict, batch: Batch):
                                                      "status_bayar": "Belum Bayar"})
 
     return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg), on_commit
+
+
+def _patient_of(reg: dict, batch: Batch) -> dict | None:
+    """The Khanza patient of this registration, or None for a new one: matched by NIK and BPJS card
+    (PatientConflict when they disagree), unless staff decided (khanza/decisions.py): the patient they linked,
+    or a new patient although the NIK or card matches others. The desk's refusals, the quota and the
+    duplicate-visit check apply either way."""
+    decision = batch.decided.get(reg["id"])
+    if decision is None:
+        return batch.people.match(reg["nik"], reg.get("bpjs_number"))
+    if decision["action"] == "new_patient":
+        return None
+    patient = batch.linked.get((decision["no_rkm_medis"] or "").strip())
+    if patient is None:  # removed or renumbered at the desk since staff linked it: staff look again
+        raise Rejected(ErrorCode.PATIENT_CONFLICT, "Pasien yang dipilih tidak ada lagi di Khanza / The patient "
+                       "staff linked is no longer in Khanza; resolve the conflict again.")
+    return patient
 
 
 def _nothing():

@@ -1,6 +1,6 @@
 """The Khanza tables the pipeline writes rows into, with the columns it writes, listed once.
 
-Khanza owns these tables and their DDL (the pipeline only creates its own ledger, sql/khanza_ledger.sql), so
+Khanza owns these tables and their DDL (the pipeline only creates its own ledger and decisions tables, sql/khanza_ledger.sql), so
 they are lightweight table clauses naming columns, not full Table definitions. INSERTs are built from them
 by SQLAlchemy: a row missing one of these columns, or carrying another, fails before it reaches Khanza.
 """
@@ -43,6 +43,13 @@ LEDGER = _table(
     "khanza_sync_ledger",
     "registration_id", "outcome", "target", "no_rkm_medis", "no_rawat", "no_reg", "kd_poli", "kd_dokter",
     "tanggal", "patient_created", "created_at",
+)
+
+# Staff decisions about one registration (khanza/decisions.py): re-queue, link to a patient, or a new patient.
+DECISIONS = _table(
+    "khanza_sync_decisions",
+    "id", "registration_id", "action", "no_rkm_medis", "decided_by", "reason", "decided_at", "flow_run_id",
+    "findings",
 )
 
 

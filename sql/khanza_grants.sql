@@ -1,7 +1,7 @@
 -- Khanza Sync's own MariaDB user: only the rights the pipeline needs (least privilege).
 --
--- Run as an administrator against the Khanza database, after `python -m khanza.setup` has created
--- khanza_sync_ledger:
+-- Run as an administrator against the Khanza database, after `khanza-sync setup` has created
+-- khanza_sync_ledger and khanza_sync_decisions:
 --     mysql -u root -p sik < sql/khanza_grants.sql
 -- First replace NULL below with the password in quotes (from your password manager; never commit it).
 -- Left as NULL the script stops at the first PREPARE, so a user without password cannot be made.
@@ -59,3 +59,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON set_no_rkm_medis TO 'khanza_sync'@'%', '
 
 -- The pipeline's own ledger (created by `python -m khanza.setup` with an administrator account)
 GRANT SELECT, INSERT, UPDATE ON khanza_sync_ledger TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+
+-- Staff decisions about single registrations (khanza/decisions.py; created by `khanza-sync setup` next to the
+-- ledger): appended by the fix flows and read by the loader. Rows are never changed or deleted (the audit).
+GRANT SELECT, INSERT ON khanza_sync_decisions TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';

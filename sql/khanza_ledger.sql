@@ -18,3 +18,23 @@ CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
   KEY khanza_sync_ledger_day (tanggal, kd_dokter),
   KEY khanza_sync_ledger_rawat (no_rawat)
 ) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+
+-- Staff decisions about single registrations (khanza/decisions.py, flows/fix_registrations.py): who re-queued
+-- a registration or resolved its PATIENT_CONFLICT, when, why. Append-only: the latest link_patient/new_patient
+-- row of a registration is the one the loader follows. `findings` holds field names only (e.g. "nik differs,
+-- bpjs card differs"), never values. decided_at is UTC. Read it with `khanza-sync audit` or:
+--   SELECT * FROM khanza_sync_decisions WHERE registration_id = '...' ORDER BY id;
+CREATE TABLE IF NOT EXISTS khanza_sync_decisions (
+  id bigint NOT NULL AUTO_INCREMENT,
+  registration_id varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  action enum('requeue','link_patient','new_patient') NOT NULL,
+  no_rkm_medis varchar(15) DEFAULT NULL,
+  decided_by varchar(100) CHARACTER SET utf8mb4 NOT NULL,
+  reason varchar(500) CHARACTER SET utf8mb4 NOT NULL,
+  decided_at datetime NOT NULL,
+  flow_run_id varchar(36) DEFAULT NULL,
+  findings varchar(255) DEFAULT NULL,
+  PRIMARY KEY (id),
+  KEY khanza_sync_decisions_registration (registration_id, id),
+  KEY khanza_sync_decisions_time (decided_at)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
