@@ -24,7 +24,7 @@ def check(df: pd.DataFrame, settings: Settings, now_local: datetime) -> tuple[pd
         return frame, pd.DataFrame(columns=["id", "error_code", "message"]), []
     for column in ["birth_days", "birth_year", "visit_days_from_today", "days_ahead_at_submission", "name_length"]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    report = _suite.validate(frame, _suite.build_rules(settings.booking_max_days_ahead))
+    report = _suite.validate(frame, settings.booking_max_days_ahead)
 
     first_error: dict[str, str] = {}
     for entry in report:  # report is in rule order: the first failing rule names the error

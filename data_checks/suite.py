@@ -6,6 +6,7 @@ values, so no NIK or phone number can reach a result, log or artifact.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -82,12 +83,16 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
     ]
 
 
-def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[dict]:
-    """Run the suite over one batch. Returns per expectation: name, code, success, failing ids."""
+_PREPARED: dict[int, tuple[list[Rule], object]] = {}  # BOOKING_MAX_DAYS_AHEAD -> (rules, ValidationDefinition)
+_GX_LOCK = threading.Lock()  # GX is not thread-safe: one validation at a time in a process
+
+
+def _prepare(rules: list[Rule]):
+    """An ephemeral GX context holding the suite and its validation definition. Adding the expectations is
+    about half of a small batch's validation time, so it is done once per process (per max_days_ahead)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # An ephemeral context per call: GX is not thread-safe, and building one costs ~10 ms.
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("registrations").add_dataframe_asset("batch")
@@ -96,13 +101,22 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[dict]:
     for index, rule in enumerate(rules):
         rule.expectation.meta = {"rule": index}
         suite.add_expectation(rule.expectation)
-    validation = context.validation_definitions.add(
+    return context.validation_definitions.add(
         gx.ValidationDefinition(name="registrations", data=batch_definition, suite=suite))
-    result = validation.run(
-        batch_parameters={"dataframe": frame},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"],
-                       "exclude_unexpected_values": True, "return_unexpected_index_query": False},
-    )
+
+
+def validate(frame: pd.DataFrame, max_days_ahead: int) -> list[dict]:
+    """Run the suite over one batch. Returns per expectation: name, code, success, failing ids."""
+    with _GX_LOCK:
+        if max_days_ahead not in _PREPARED:
+            rules = build_rules(max_days_ahead)
+            _PREPARED[max_days_ahead] = (rules, _prepare(rules))
+        rules, validation = _PREPARED[max_days_ahead]
+        result = validation.run(
+            batch_parameters={"dataframe": frame},
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["id"],
+                           "exclude_unexpected_values": True, "return_unexpected_index_query": False},
+        )
     report = []
     for res in result.results:
         rule = rules[res.expectation_config.meta["rule"]]
