@@ -89,6 +89,18 @@ JOBS: tuple[Job, ...] = (
         "Example: prefect deployment run 'backfill-registrations/backfill-registrations-<code>' "
         "--param start=2026-11-01 --param end=2026-11-07 --param status=rejected --param dry_run=true",
         "ENQUEUE"),
+    Job("requeue-registrations", "flows/fix_registrations.py:requeue_registrations",
+        "Manual only. Puts given registrations back to pending after staff corrected them (rejected rows of any code, "
+        "deferred rows) and syncs them now; synced and cancelled ones are refused. Recorded (decided_by, reason) in "
+        "khanza_sync_decisions. dry_run=true only shows what the sync would do. Example: prefect deployment run "
+        "'requeue-registrations/requeue-registrations-<code>' --param 'registration_ids=[\"web-123\"]' "
+        "--param decided_by=rina --param reason='NIK corrected' --param dry_run=true",
+        "ENQUEUE"),  # waits for a running fix; the Khanza write slot orders it with the syncs
+    Job("resolve-patient-conflict", "flows/fix_registrations.py:resolve_patient_conflict",
+        "Manual only. Resolves a PATIENT_CONFLICT: decision=link_patient with the Khanza no_rkm_medis staff chose "
+        "(checked: the patient exists; what disagrees is shown by field name), or decision=new_patient; recorded in "
+        "khanza_sync_decisions, then synced now. dry_run=true only checks and reports.",
+        "ENQUEUE"),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from khanza_sync.error_codes import ErrorCode
 
@@ -15,6 +15,15 @@ BatchSize = Annotated[int, Field(ge=1, le=100_000)]
 MaxBatches = Annotated[int, Field(ge=1)]
 DaysBack = Annotated[int, Field(ge=0, le=366)]
 DaysAhead = Annotated[int, Field(ge=0, le=366)]
+
+# Fixing single registrations (flows/fix_registrations.py)
+MAX_FIX_IDS = 100
+RegistrationId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+RegistrationIds = Annotated[list[RegistrationId], Field(min_length=1, max_length=MAX_FIX_IDS)]
+ConflictDecision = Literal["link_patient", "new_patient"]
+NoRkmMedis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=15)]
+DecidedBy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 
 # One text per parameter: the Prefect UI's help (through `documented`) and the CLI's --help.
 HELP = {
@@ -29,7 +38,17 @@ HELP = {
     "status": "rejected: first put the window's rejected rows back to pending (after a mapping fix); "
               "pending or empty: only rows already pending.",
     "error_codes": "With status=rejected: only rows rejected with these codes. Empty: every code.",
-    "dry_run": "Only report what would happen (artifact backfill-dry-run); nothing is written anywhere.",
+    "dry_run": "Only report what would happen (the run's dry-run artifact); nothing is written anywhere.",
+    "registration_ids": f"Website registration ids (1 to {MAX_FIX_IDS}) to put back to pending and sync now: "
+                        "rejected rows (any code, TOO_MANY_ATTEMPTS too: attempts reset) and deferred pending rows. "
+                        "Synced and cancelled rows are refused, each with its reason; the rest go on.",
+    "registration_id": "The website registration id rejected with PATIENT_CONFLICT.",
+    "decision": "link_patient: the registration belongs to the Khanza patient no_rkm_medis (checked: it exists; "
+                "what disagrees is shown by field name). new_patient: create a new patient although the NIK or "
+                "BPJS card matches others. Recorded, then synced now.",
+    "no_rkm_medis": "With link_patient: the Khanza medical-record number staff chose. Empty for new_patient.",
+    "decided_by": "Who decides (staff name or user id): recorded in the audit table khanza_sync_decisions.",
+    "reason": "Why (e.g. 'NIK corrected after a call with the patient'): recorded in the audit. Never patient data.",
 }
 
 
