@@ -18,7 +18,8 @@ from flows import offline_state
 from khanza_sync import artifacts, follow
 from khanza_sync.params import BatchSize
 from khanza_sync.settings import load_settings
-from tasks.resources import open_resources
+from tasks.queue_status import publish_queue_status
+from tasks.resources import open_resources, timed
 
 FollowSeconds = Annotated[int, Field(ge=1, le=7200)]
 
@@ -40,6 +41,7 @@ def follow_registrations(batch_size: BatchSize | None = None, seconds: FollowSec
                           on_burst=follow.ThrottledNamer(window, artifacts.name_run))
     if stats.summary.total:  # an hour in which nothing arrived leaves no artifact
         artifacts.publish_sync(stats.summary, stats.checks)
+        timed(publish_queue_status, settings)(res)
     artifacts.name_run(follow.run_name(stats, window))
     line = stats.line()
     logger.info(line)

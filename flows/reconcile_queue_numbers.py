@@ -15,6 +15,7 @@ from flows import failed_setup, flow_timeout_seconds, offline_failed, preflight
 from khanza_sync import artifacts, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
+from tasks.queue_status import publish_queue_status
 from tasks.reconcile import cancel_requested, compare_with_khanza
 from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
@@ -44,14 +45,21 @@ def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
         compared = timed(compare_with_khanza, res.settings, **retry)(res, today, days_back, ahead)
     except Exception as error:
         return offline_failed(error, res.settings, "nothing reconciled, will run again on schedule",
-                              on_offline=lambda line: artifacts.publish_reconcile(line, {}, [], []))
+                              on_offline=lambda line: _publish(res, line, {}, [], []))
     updated = timed(write_changes, res.settings)(res, compared.changes)
     counts, findings = reconciliation.tally(cancelled, compared, updated)
     line = reconciliation.summary_line(counts, findings)
     logger.info(line)
-    artifacts.publish_reconcile(line, dict(counts), reconciliation.finding_rows(findings),
-                                reconciliation.change_rows(cancelled.changes + compared.changes))
+    _publish(res, line, dict(counts), reconciliation.finding_rows(findings),
+             reconciliation.change_rows(cancelled.changes + compared.changes))
     return Completed(message=line, data={"counts": dict(counts), "findings": len(findings)})
+
+
+def _publish(res: Resources, line: str, counts: dict, finding_rows: list[dict], change_rows: list[dict]) -> None:
+    """The run's own artifacts, then the queue at a glance: every run refreshes it, Khanza offline or not
+    (it is the website's queue)."""
+    artifacts.publish_reconcile(line, counts, finding_rows, change_rows)
+    timed(publish_queue_status, res.settings)(res)
 
 
 if __name__ == "__main__":

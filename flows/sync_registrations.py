@@ -21,6 +21,7 @@ from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot
 from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
+from tasks.queue_status import publish_queue_status
 from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
 from tasks.write_back import write_back
@@ -156,7 +157,9 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
             summary.by_outcome["deferred"] += defer_others(res, offline_at)
     signals.after_sync(res, summary)  # alerts: rejections per hour, registrations needing review
 
-    artifacts.publish_sync(summary, checks)
+    if summary.total:  # an empty run (most runs) publishes nothing: its name says "nothing pending"
+        artifacts.publish_sync(summary, checks)
+        timed(publish_queue_status, settings)(res)
     artifacts.name_run(reporting.sync_run_name(summary, started))
     line = summary.line() + "".join(f" ({why})" for why in why_offline)
     logger.info(line)

@@ -7,7 +7,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from khanza_sync.outcomes import RunSummary
-from khanza_sync.reporting import capped, check_table, outcome_table
+from khanza_sync.reporting import (
+    capped, check_table, outcome_table, queue_status_key, queue_status_markdown,
+)
 
 
 def name_run(name: str) -> None:
@@ -63,3 +65,12 @@ def publish_master_data(line: str, written: dict[str, int], problems: list[dict]
                           table=capped(problems, {"mapping": "none", "slug": "", "code": "", "problem": ""}))
     create_table_artifact(key="master-data-quota", description="Remaining quota per day, doctor and clinic (codes)",
                           table=capped(quota_rows, {"visit_date": "none"}))
+
+
+def publish_queue_status(status, hospital_code: str, tz) -> None:
+    """The queue at a glance (a website.store.QueueStatus), under the hospital's one key `queue-status-<code>`:
+    its page under Artifacts shows the latest figures and their history."""
+    create_markdown_artifact(key=queue_status_key(hospital_code),
+                             markdown=queue_status_markdown(status, hospital_code, tz),
+                             description=f"Website queue of hospital {hospital_code}: pending, due, deferred, rejected "
+                                         "today, TOO_MANY_ATTEMPTS, cancellations requested")

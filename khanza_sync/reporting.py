@@ -3,6 +3,7 @@ Counts, rule names and registration ids only. Publishing them to Prefect is khan
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timezone
 
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.outcomes import RunSummary
@@ -71,3 +72,67 @@ def capped(rows: list[dict], empty: dict) -> list[dict]:
     if len(rows) > MAX_ROWS_SHOWN:
         return rows[:MAX_ROWS_SHOWN] + [{k: ("..." if i == 0 else "") for i, k in enumerate(rows[0])}]
     return rows
+
+
+# ---------------------------------------------------------------- the queue at a glance (queue-status)
+NO_CODE = "(none)"
+
+
+def queue_status_key(hospital_code: str) -> str:
+    """One artifact key per hospital (HOSPITAL_CODE is lowercase letters, digits and dashes, as keys must be)."""
+    return f"queue-status-{hospital_code}"
+
+
+def age_text(age) -> str:
+    """A timedelta as `3 d 2 h`, `2 h 5 min`, `5 min` or `< 1 min`; `-` for none."""
+    if age is None:
+        return "-"
+    minutes = int(age.total_seconds() // 60)
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {mins} min"
+    return f"{mins} min" if mins else "< 1 min"
+
+
+def queue_figures(status) -> list[tuple[str, str]]:
+    """The headline figures of a website.store.QueueStatus, as (figure, value) rows."""
+    tma = f"{status.too_many_attempts_rejected_today} today, {status.too_many_attempts_rejected} all time"
+    return [("pending", str(status.pending)), ("due now", str(status.due_now)),
+            ("deferred (pending, not due yet)", str(status.deferred)),
+            ("oldest pending", age_text(status.oldest_pending_age)),
+            ("rejected today", str(status.rejected_today)),
+            ("TOO_MANY_ATTEMPTS rejected", tma),
+            ("TOO_MANY_ATTEMPTS pending (flagged for review)", str(status.too_many_attempts_pending)),
+            ("cancellations requested", str(status.cancel_requested))]
+
+
+def _by_code(title: str, counts: dict) -> str:
+    if not counts:
+        return f"**{title}**: none"
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0] or ""))
+    lines = [f"| {code or NO_CODE} | {n} | {_meaning(code)} |" for code, n in rows]
+    return f"**{title}**\n\n| error_code | count | meaning |\n|---|---|---|\n" + "\n".join(lines)
+
+
+def _meaning(code: str | None) -> str:
+    if code is None:
+        return "no error yet: first attempt, or being synced now"
+    try:
+        return ErrorCode(code).message.replace("|", "/")
+    except ValueError:
+        return ""
+
+
+def queue_status_markdown(status, hospital_code: str, tz) -> str:
+    """The queue-status artifact: a line saying when and which hospital, the headline figures, then deferred
+    and rejected-today rows by error code. Counts and codes only (no ids, no patient data)."""
+    def local(moment):
+        return moment.replace(tzinfo=timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    head = (f"**Queue of hospital `{hospital_code}` at {local(status.now)} ({tz.key})**; today is since "
+            f"{local(status.day_start)}")
+    figures = "| figure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in queue_figures(status))
+    return "\n\n".join([head, figures, _by_code("Deferred by code", status.deferred_by_code),
+                        _by_code("Rejected today by code", status.rejected_today_by_code)])
