@@ -1,7 +1,8 @@
 """`khanza-sync`: one command, a subcommand per job. Each flow subcommand runs the flow once in this process
 (on the Prefect server named by PREFECT_API_URL, or a temporary local one) and prints its one-line summary.
 
-    khanza-sync sync | follow | reconcile | backfill | publish-master-data | setup | check | deploy | alerts | worker | demo
+    khanza-sync sync | follow | reconcile | backfill | requeue | resolve-conflict | audit | publish-master-data |
+                setup | check | deploy | alerts | worker | demo
                                                                                           (--help on each)
 
 Flow options, their choices and help come from the flows' parameter types (khanza_sync/params.py).
@@ -92,6 +93,47 @@ def _backfill(args) -> int:
     return _finish(backfill_registrations(start=args.start, end=args.end, by=args.by, status=args.status,
                                           error_codes=args.error_codes, dry_run=args.dry_run,
                                           batch_size=args.batch_size, return_state=True))
+
+
+def _requeue(args) -> int:
+    from flows.fix_registrations import requeue_registrations
+
+    return _finish(requeue_registrations(registration_ids=args.ids, decided_by=args.decided_by, reason=args.reason,
+                                         dry_run=args.dry_run, return_state=True))
+
+
+def _resolve_conflict(args) -> int:
+    from flows.fix_registrations import resolve_patient_conflict
+
+    decision = "new_patient" if args.new_patient else "link_patient"
+    return _finish(resolve_patient_conflict(registration_id=args.id, decision=decision, no_rkm_medis=args.link,
+                                            decided_by=args.decided_by, reason=args.reason, dry_run=args.dry_run,
+                                            return_state=True))
+
+
+def _audit(args) -> int:
+    from khanza import decisions
+    from khanza.db import make_engine
+    from khanza_sync.settings import load_settings
+
+    engine = make_engine(load_settings())
+    try:
+        with engine.connect() as conn:
+            try:
+                decisions.require(conn)
+            except decisions.DecisionsMissing:
+                print(f"khanza-sync audit: the decisions table {decisions.TABLE} is missing: run `khanza-sync setup`",
+                      file=sys.stderr)
+                return 2
+            found = decisions.read(conn, registration_id=args.id, limit=args.limit)
+    finally:
+        engine.dispose()
+    print("id\tdecided_at (UTC)\tregistration_id\taction\tdecided_by\treason\tfindings\tflow_run_id")
+    for d in found:  # no_rkm_medis stays in the table (it is not printed to terminals and their logs)
+        print("\t".join(str(d[k] if d[k] is not None else "") for k in
+                        ("id", "decided_at", "registration_id", "action", "decided_by", "reason", "findings",
+                         "flow_run_id")))
+    return 0
 
 
 def _publish(args) -> int:
@@ -202,6 +244,13 @@ def _demo(args) -> int:
     return 0
 
 
+def _decision_options(parser: argparse.ArgumentParser) -> None:
+    """--by, --reason and --dry-run of the fix-one-registration subcommands."""
+    parser.add_argument("--by", dest="decided_by", required=True, metavar="NAME", help=params.HELP["decided_by"])
+    parser.add_argument("--reason", required=True, metavar="TEXT", help=params.HELP["reason"])
+    parser.add_argument("--dry-run", action="store_true", help=params.HELP["dry_run"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="khanza-sync", description="Online registrations into SIMRS Khanza, and the real queue numbers back. "
@@ -238,6 +287,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help=params.HELP["dry_run"])
     _int_option(p, "--batch-size", params.BatchSize)
     p.set_defaults(run=_backfill)
+
+    p = sub.add_parser("requeue", help="put given registrations back to pending (after staff corrected them) and "
+                       "sync them now; the decision is recorded in khanza_sync_decisions")
+    p.add_argument("ids", nargs="+", metavar="ID", help=params.HELP["registration_ids"])
+    _decision_options(p)
+    p.set_defaults(run=_requeue)
+
+    p = sub.add_parser("resolve-conflict", help="resolve a PATIENT_CONFLICT: link the registration to a Khanza "
+                       "patient or confirm a new patient; recorded, then synced now")
+    p.add_argument("id", metavar="ID", help=params.HELP["registration_id"])
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--link", metavar="NO_RKM_MEDIS", help="link_patient: " + params.HELP["no_rkm_medis"])
+    which.add_argument("--new-patient", action="store_true", help="new_patient: create a new patient although "
+                       "the NIK or BPJS card matches others")
+    _decision_options(p)
+    p.set_defaults(run=_resolve_conflict)
+
+    p = sub.add_parser("audit", help="staff decisions (re-queues, conflict resolutions) from khanza_sync_decisions, "
+                       "newest first")
+    p.add_argument("--id", default=None, help="only this registration id")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N decisions (default 50)")
+    p.set_defaults(run=_audit)
 
     p = sub.add_parser("publish-master-data", help="Khanza's clinics, doctors, schedules and quota -> website tables")
     _int_option(p, "--days-ahead", params.DaysAhead)

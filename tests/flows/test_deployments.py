@@ -54,7 +54,8 @@ def test_generated_deployments_carry_code_pool_timezone_and_limit():
 def test_runs_per_day_sizes_the_retention():
     # ~580 scheduled runs a day per hospital: what deploy/README.md sizes the Prefect database's retention for.
     assert deps.runs_per_day() == {"sync-registrations": 488, "reconcile-queue-numbers": 64,
-                                   "publish-master-data": 1, "backfill-registrations": 0, "follow-registrations": 24}
+                                   "publish-master-data": 1, "backfill-registrations": 0, "follow-registrations": 24,
+                                   "requeue-registrations": 0, "resolve-patient-conflict": 0}
 
 
 @pytest.mark.parametrize("code", ["rsi", "rs-2", "a", "abcdefghijklmnop"])

@@ -12,7 +12,8 @@ import pytest
 from khanza_sync.cli import build_parser
 
 KHANZA_SYNC = str(Path(sys.executable).with_name("khanza-sync"))
-JOBS = ["sync", "reconcile", "backfill", "publish-master-data", "setup", "demo", "check", "deploy", "worker", "follow"]
+JOBS = ["sync", "reconcile", "backfill", "publish-master-data", "setup", "demo", "check", "deploy", "worker", "follow",
+        "requeue", "resolve-conflict", "audit"]
 
 
 def test_help_lists_every_job():
@@ -35,6 +36,16 @@ def test_backfill_help_offers_the_flow_parameter_choices(capsys):
         build_parser().parse_args(["backfill", "--help"])
     text = capsys.readouterr().out
     assert "{visit,submitted}" in text and "{pending,rejected}" in text
+
+
+def test_fix_subcommands_take_the_flows_choices():
+    parser = build_parser()
+    args = parser.parse_args(["resolve-conflict", "web-1", "--new-patient", "--by", "rina", "--reason", "checked"])
+    assert (args.new_patient, args.link, args.decided_by) == (True, None, "rina")
+    with pytest.raises(SystemExit):  # --link and --new-patient exclude each other; --by and --reason are required
+        parser.parse_args(["resolve-conflict", "web-1", "--link", "000050", "--new-patient", "--by", "x", "--reason", "y"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["requeue", "web-1", "--by", "rina"])
 
 
 def test_python_m_website_creates_the_table(tmp_path):
