@@ -88,7 +88,7 @@ def test_requeue_refuses_when_no_id_can_be_requeued(flow_env, khanza):
 
 
 @sqlite_only
-def test_resolve_conflict_by_link(flow_env, khanza):
+def test_resolve_conflict_by_link(flow_env, khanza, capsys):
     conflict = registration(id="conflict", nik=SITI_NIK, payment="bpjs", bpjs_number="9999999999999")
     insert_registrations(flow_env, [rejected(conflict, "PATIENT_CONFLICT")])
     khanza_before = khanza_state(khanza)
@@ -109,6 +109,9 @@ def test_resolve_conflict_by_link(flow_env, khanza):
     assert (decision["action"], decision["no_rkm_medis"], decision["decided_by"], decision["reason"]) == (
         "link_patient", "000050", "rina", "same person, new card")
     assert decision["findings"] == "bpjs card differs, birth date differs, name differs, gender differs"
+    assert main(["audit", "--id", "conflict"]) == 0  # the audit as the data team reads it
+    printed = capsys.readouterr().out
+    assert "\tconflict\tlink_patient\trina\tsame person, new card\t" in printed and "000050" not in printed
     for text_shown in (state.message, json.dumps(json.loads(flow_run_artifacts(state)["resolve-patient-conflict"].data))):
         assert SITI_NIK not in text_shown and "9999999999999" not in text_shown and "Budi" not in text_shown
 
