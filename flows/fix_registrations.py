@@ -28,7 +28,8 @@ from khanza import decisions, patients
 from khanza_sync import checkup, fixes, outcomes
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.fixes import Plan, Refused
-from khanza_sync.params import ConflictDecision, DecidedBy, NoRkmMedis, Reason, RegistrationId, RegistrationIds, documented
+from khanza_sync.params import (ConflictDecision, DecidedBy, NoRkmMedis, Reason, RegistrationId, RegistrationIds,
+                                documented)
 from khanza_sync.settings import load_settings
 from tasks.check import check_registrations
 from tasks.limits import khanza_write_slot
@@ -42,12 +43,14 @@ REFUSED_STATE_NAME = "Refused"  # staff asked for something not done: not a pipe
 
 def _requeue_name() -> str:
     p = flow_run.parameters
-    return f"requeue {len(p.get('registration_ids') or [])} registration(s)" + (" (dry run)" if p.get("dry_run") else "")
+    dry = " (dry run)" if p.get("dry_run") else ""
+    return f"requeue {len(p.get('registration_ids') or [])} registration(s){dry}"
 
 
 def _resolve_name() -> str:
     p = flow_run.parameters
-    return f"resolve conflict {p.get('registration_id')}: {p.get('decision')}" + (" (dry run)" if p.get("dry_run") else "")
+    dry = " (dry run)" if p.get("dry_run") else ""
+    return f"resolve conflict {p.get('registration_id')}: {p.get('decision')}{dry}"
 
 
 @flow(name="requeue-registrations", flow_run_name=_requeue_name, persist_result=False,
