@@ -1,6 +1,6 @@
 """The queue-status-<hospital> artifact from real flow runs (Prefect engine, MariaDB, SQLite website): reconcile
-publishes it with or without Khanza, a sync run with work publishes it, an empty sync run publishes nothing.
-The figures read back from the Prefect server are compared with the website rows, counted in plain Python."""
+publishes it with or without Khanza, a sync run or a follow hour with work publishes it, an empty sync run publishes
+nothing. The figures read back from the Prefect server are compared with the website rows, counted in plain Python."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from flows import OFFLINE_STATE_NAME
+from flows.follow_registrations import follow_registrations
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
 from khanza_sync import reporting
@@ -30,6 +31,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def rejected(reg_id: str, code: str, at: datetime) -> dict:
+    return registration(id=reg_id, status="rejected", error_code=code, synced_at=at)
+
+
 def seed(url) -> None:
     """Rows no sync run takes (not due, or not pending), in every state the artifact counts."""
     now = _now()
@@ -40,9 +45,9 @@ def seed(url) -> None:
                      created_at=now - timedelta(days=3, hours=2, minutes=30)),
         registration(id="wait-2", error_code="KHANZA_BUSY", next_attempt_at=later),
         registration(id="flagged", error_code="TOO_MANY_ATTEMPTS", next_attempt_at=later),
-        registration(id="rej-today", status="rejected", error_code="UNKNOWN_POLI", synced_at=day_start + timedelta(seconds=1)),
-        registration(id="rej-old", status="rejected", error_code="UNKNOWN_POLI", synced_at=day_start - timedelta(hours=1)),
-        registration(id="tma-old", status="rejected", error_code="TOO_MANY_ATTEMPTS", synced_at=now - timedelta(days=9)),
+        rejected("rej-today", "UNKNOWN_POLI", day_start + timedelta(seconds=1)),
+        rejected("rej-old", "UNKNOWN_POLI", day_start - timedelta(hours=1)),
+        rejected("tma-old", "TOO_MANY_ATTEMPTS", now - timedelta(days=9)),
         registration(id="cancel-me", status="cancel_requested"),
     ])
 
@@ -103,3 +108,11 @@ def test_a_sync_run_with_work_publishes_it_an_empty_one_nothing(env, khanza):
     empty = completed(sync_registrations)
     assert empty.message.startswith("0 registrations")
     assert flow_run_artifacts(empty) == {}
+
+
+def test_a_follow_hour_with_work_publishes_it(env, khanza):
+    insert_registrations(env, [registration(id="arrived")])
+    state = completed(follow_registrations, seconds=2)
+    assert state.message.startswith("1 registrations: created=1"), state.message
+    figures = published(state)[0]
+    assert figures["pending"] == "0" and figures["rejected today"] == "0"
