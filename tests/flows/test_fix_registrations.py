@@ -25,8 +25,13 @@ sqlite_only = pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
 
 @pytest.fixture(autouse=True)
 def no_decisions(khanza):
+    """No decision rows before or after each test (the khanza fixture does not empty this table)."""
+    clear = "DELETE FROM khanza_sync_decisions"
     with khanza.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
+        conn.exec_driver_sql(clear)
+    yield
+    with khanza.begin() as conn:
+        conn.exec_driver_sql(clear)
 
 
 def rejected(reg: dict, code: str) -> dict:

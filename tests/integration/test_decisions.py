@@ -18,9 +18,12 @@ SITI_NIK, SITI_CARD = "3310014107800001", "0001234567890"  # the demo data's pat
 
 @pytest.fixture
 def khanza_clean(khanza):
+    """No decision rows before or after each test (the khanza fixture does not empty this table)."""
     with khanza.begin() as conn:
         conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
-    return khanza
+    yield khanza
+    with khanza.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
 
 
 def reg(**overrides) -> dict:
