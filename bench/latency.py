@@ -221,7 +221,9 @@ def synced_times(engine, ids: list[str]) -> dict[str, datetime]:
 
     out = {}
     with engine.connect() as conn:
-        for reg_id, synced_at in conn.execute(select(t.c.id, t.c.synced_at).where(t.c.id.in_(ids))):
+        # synced_at is also stamped on rejection: only synced rows have a final queue number
+        for reg_id, synced_at in conn.execute(select(t.c.id, t.c.synced_at).where(t.c.id.in_(ids),
+                                                                                 t.c.status == "synced")):
             if synced_at is not None:
                 out[reg_id] = datetime.fromisoformat(synced_at) if isinstance(synced_at, str) else synced_at
     return out

@@ -152,7 +152,8 @@ def requeue_rejected(engine: Engine, window: Window, tz: ZoneInfo, error_codes: 
     """Rejected rows in the window (optionally only some error codes) back to pending, error cleared,
     attempts reset. Returns their ids."""
     stmt = (update(_t).where(*_rejected(window, tz, error_codes))
-            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0)
+            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0,
+                    synced_at=None)  # no longer decided: out of the 'rejected today' counts
             .returning(_t.c.id))
     with engine.begin() as conn:
         return sorted(conn.execute(stmt).scalars())
