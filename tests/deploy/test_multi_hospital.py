@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, create_engine, make_url, text
 from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import create_demo_database
 from khanza_sync import ownership
+from khanza_sync.deployments import JOBS
 from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, base_settings, free_port,
                            insert_registrations, new_website_store, registration, stop_process_group, unavailable,
                            website_rows)
@@ -229,6 +230,7 @@ def test_two_hospitals_on_one_server(server, hospitals):
     a_before = deployments_of(client, a.code)
     assert sorted(a_before) == [f"{flow}-{a.code}" for flow in ("backfill-registrations", "follow-registrations",
                                                                  "publish-master-data", "reconcile-queue-numbers",
+                                                                 "requeue-registrations", "resolve-patient-conflict",
                                                                  "sync-registrations")]
     b.cli("deploy")
     assert deployments_of(client, a.code) == a_before, "deploying hospital B changed hospital A's deployments"
@@ -246,7 +248,7 @@ def test_two_hospitals_on_one_server(server, hospitals):
 
     # Each hospital: its own pool, its own write limit, schedules in its own time zone, limit 1 per deployment.
     for h, deps in ((a, a_again), (b, b_deps)):
-        assert len(deps) == 5
+        assert len(deps) == len(JOBS)
         for name, d in deps.items():
             assert d["work_pool_name"] == h.pool, name
             assert f"hospital:{h.code}" in d["tags"] and d["limit"] == 1, name
