@@ -153,7 +153,7 @@ def _setup(args) -> int:
         print(f"demo Khanza database {demo.khanza_db_name} created on {demo.khanza_db_host}:{demo.khanza_db_port}")
     else:
         setup.create_ledger(settings)
-        print(f"khanza_sync_ledger ready in database {settings.khanza_db_name}")
+        print(f"khanza_sync_ledger and khanza_sync_decisions ready in database {settings.khanza_db_name}")
     if args.website:
         from website import store
 
@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     _int_option(p, "--days-ahead", params.DaysAhead)
     p.set_defaults(run=_publish)
 
-    p = sub.add_parser("setup", help="create the ledger table in Khanza (once per hospital, a user allowed to CREATE)")
+    p = sub.add_parser("setup", help="create the ledger and decisions tables in Khanza (once per hospital, and again "
+                       "after an upgrade that adds a table; a user allowed to CREATE)")
     p.add_argument("--demo", action="store_true",
                    help="instead (re)create KHANZA_DB_NAME as a throw-away demo Khanza database on the project's "
                    "own MariaDB (./dev services); an existing database Khanza Sync did not create is refused")
