@@ -414,7 +414,8 @@ def requeue(engine: Engine, ids: list[str], error_code: str | None = None) -> li
     if error_code is not None:
         conditions.append(_t.c.error_code == error_code)
     stmt = (update(_t).where(*conditions)
-            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0)
+            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0,
+                    synced_at=None)  # no longer decided: out of the 'rejected today' counts
             .returning(_t.c.id))
     with engine.begin() as conn:
         return sorted(conn.execute(stmt).scalars())
