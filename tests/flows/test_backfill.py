@@ -78,7 +78,11 @@ def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khan
 
     second = completed(backfill_registrations, start=tomorrow, end=tomorrow, status="rejected")
     assert "created=0" in second.message and "duplicate=0" in second.message
-    pd.testing.assert_frame_equal(website_rows(flow_env), web)
+    again = website_rows(flow_env)
+    # still-bad was re-queued and rejected again: decided anew (synced_at), nothing else about any row changed
+    assert again.loc["still-bad", "synced_at"] >= web.loc["still-bad", "synced_at"]
+    pd.testing.assert_frame_equal(again.drop(columns="synced_at"), web.drop(columns="synced_at"))
+    pd.testing.assert_frame_equal(again.drop(index="still-bad"), web.drop(index="still-bad"))
     assert khanza_state(khanza) == khanza_after_first
 
 
