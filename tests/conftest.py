@@ -4,7 +4,9 @@ never the machine's; what the fixtures drop or empty carries Khanza Sync's marke
 Plain helpers are in tests/support.py."""
 from __future__ import annotations
 
+import base64
 import os
+import pickle
 
 import pytest
 
@@ -91,8 +93,40 @@ def _flow_tests_use_the_harness(request):
 
 def pytest_collection_finish(session):
     """When tests/safety runs: the accounts on the machine's own database servers before any test ran
-    (read only), for tests/safety/test_system_servers.py to compare at its end."""
+    (read only), for tests/safety/test_system_servers.py to compare at its end. Under pytest-xdist the
+    controller takes it before any worker starts (pytest_configure_node), since the other worker may
+    already be running tests when this one has collected."""
     if any(item.path.parent.name == "safety" for item in session.items):
         from tests.safety import system_accounts
 
-        system_accounts.AT_SESSION_START = system_accounts.snapshot()
+        sent = getattr(session.config, "workerinput", {}).get("system_accounts")
+        system_accounts.AT_SESSION_START = pickle.loads(base64.b64decode(sent)) if sent else system_accounts.snapshot()
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, run on the controller once per worker it starts
+def pytest_configure_node(node):
+    config = node.config
+    if not hasattr(config, "_system_accounts_at_start"):
+        from tests.safety import system_accounts
+
+        config._system_accounts_at_start = base64.b64encode(pickle.dumps(system_accounts.snapshot())).decode()
+    node.workerinput["system_accounts"] = config._system_accounts_at_start
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist the controller also compares the accounts after every worker has finished (the
+    in-session test in tests/safety sees only what ran before it): a change fails the run."""
+    sent = getattr(session.config, "_system_accounts_at_start", None)
+    if sent is None:
+        return
+    from tests.safety import system_accounts
+
+    before = pickle.loads(base64.b64decode(sent))
+    if any(isinstance(v, str) for v in before.values()):  # servers absent: test_system_servers reports it
+        return
+    if system_accounts.snapshot() != before:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line("the machine's own database servers' accounts changed during this test session",
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

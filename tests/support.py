@@ -36,9 +36,25 @@ PRIVATE = localdb.coordinates()
 # Flows and helpers read the Khanza connection from the environment: the private server unless overridden.
 for _key, _value in PRIVATE.client_env().items():
     os.environ.setdefault(_key, _value)
-KHANZA_TEST_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test")
+# Under pytest-xdist (./dev test runs the whole suite on 2 workers) each worker gets its own test databases:
+# "<name>_gw0", "<name>_gw1". Written back to the environment so code reading it (and subprocesses, which
+# inherit PYTEST_XDIST_WORKER) see the same names; a name already suffixed is kept.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def per_worker(name: str) -> str:
+    """`name` with this xdist worker's suffix ("_gw0"...); unchanged outside xdist. Any database, account or
+    shared path a test names must go through this (or derive from KHANZA_TEST_DB / PG_TEST_DB)."""
+    if not XDIST_WORKER or name.endswith(f"_{XDIST_WORKER}"):
+        return name
+    return f"{name}_{XDIST_WORKER}"
+
+
+KHANZA_TEST_DB = per_worker(os.environ.get("KHANZA_TEST_DB", "khanza_sync_test"))
 PG_ADMIN_URL = os.environ["TEST_POSTGRES_ADMIN_URL"]
-PG_TEST_DB = os.environ.get("PG_TEST_DB", "khanza_sync_test")
+PG_TEST_DB = per_worker(os.environ.get("PG_TEST_DB", "khanza_sync_test"))
+if XDIST_WORKER:
+    os.environ["KHANZA_TEST_DB"], os.environ["PG_TEST_DB"] = KHANZA_TEST_DB, PG_TEST_DB
 KHANZA_REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
 TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
                         "set_no_rkm_medis", "set_urut_no_rkm_medis", "dokter", "poliklinik", "penjab",
