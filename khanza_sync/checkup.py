@@ -342,7 +342,7 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
     from khanza import masterdata
 
     where = khanza_where(settings)
-    names = ["Khanza tables", "ledger", "numbering"]
+    names = ["Khanza tables", "ledger", "decisions", "desk rules", "numbering"]
     engine = khanza_db.make_engine(settings)
     try:
         def connect():
@@ -376,8 +376,32 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
             return True, f"{LEDGER_TABLE} is there"
 
         _guard(checks, "ledger", settings, ledger)
+
+        def decisions():
+            from khanza.tables import DECISIONS
+
+            with engine.connect() as conn:
+                if khanza_db.missing_tables(conn, [DECISIONS.name]):
+                    return False, (f"{DECISIONS.name} (staff decisions: requeue-registrations, "
+                                   f"resolve-patient-conflict) is missing in {where}: {SETUP_STEP}")
+            return True, f"{DECISIONS.name} is there"
+
+        def desk_rules():
+            # information_schema lists only the tables this user may read: a table missing here is either an
+            # older Khanza (its default applies) or grants not re-run, and then a desk rule is silently skipped
+            from khanza.capabilities import OPTIONAL_TABLES
+
+            with engine.connect() as conn:
+                missing = khanza_db.missing_tables(conn, list(OPTIONAL_TABLES))
+            if not missing:
+                return True, "kamar_inap, set_validasi_registrasi and set_urut_no_rkm_medis readable: every desk rule checked"
+            return True, ("not readable, so Khanza's default applies: "
+                          + "; ".join(f"{t}: {OPTIONAL_TABLES[t]}" for t in missing)
+                          + ". On a current Khanza, apply sql/khanza_grants.sql again")
+
+        _guard(checks, "decisions", settings, decisions)
         if not tables_ok:
-            checks.append(Check("numbering", None, "Khanza tables missing"))
+            checks += [Check(name, None, "Khanza tables missing") for name in ("desk rules", "numbering")]
             return False
 
         def numbering():
@@ -390,6 +414,7 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
                                f"{', '.join(missing)}")
             return True, detail
 
+        _guard(checks, "desk rules", settings, desk_rules)
         return _guard(checks, "numbering", settings, numbering)
     finally:
         engine.dispose()

@@ -89,9 +89,10 @@ def test_check_passes_on_a_good_configuration(configured, tmp_path):
     code, output = check(tmp_path, configured)
     assert code == 0, output
     assert not fail_lines(output) and "all passed" in output
-    for name in ("Khanza connection", "Khanza tables", "ledger", "numbering", "website connection",
-                 "website table online_registrations", "mappings folder", "mapped codes"):
+    for name in ("Khanza connection", "Khanza tables", "ledger", "decisions", "desk rules", "numbering",
+                 "website connection", "website table online_registrations", "mappings folder", "mapped codes"):
         assert f"ok    {name}: " in output, output
+    assert "every desk rule checked" in output, output
     assert "KHANZA_URUTNOREG='dokter'" in output and "no_rkm_medis Straight" in output
 
 
