@@ -35,6 +35,7 @@ from tasks.check import check_registrations
 from tasks.limits import khanza_write_slot
 from tasks.load import preview_load
 from tasks.map import map_registrations
+from tasks.queue_status import publish_queue_status
 from tasks.resources import Resources, open_resources, timed
 from website import store
 
@@ -74,7 +75,7 @@ def requeue_registrations(registration_ids: RegistrationIds, decided_by: Decided
       timeout_seconds=flow_timeout_seconds())
 @documented
 def resolve_patient_conflict(registration_id: RegistrationId, decision: ConflictDecision, decided_by: DecidedBy,
-                             reason: Reason, no_rkm_medis: NoRkmMedis | None = None, dry_run: bool = False):
+                             reason: Reason, no_rkm_medis: NoRkmMedis = "", dry_run: bool = False):
     """Resolve a PATIENT_CONFLICT: link the registration to a Khanza patient, or confirm a new patient."""
     try:
         res = open_resources(load_settings())
@@ -109,6 +110,7 @@ def run_requeue(res: Resources, ids: list[str], decided_by: str, reason: str, dr
                  else Plan(p.id, "refused", "changed meanwhile (no longer rejected or pending): not re-queued")
                  for p in plans]
         results, offline = _sync_now(res, [p.id for p in plans if p.action != "refused"])
+    timed(publish_queue_status, res.settings)(res)  # the queue changed: queue-status-<code> says so now
     rows = fixes.outcome_rows(plans, results)
     return _report("requeue", f"requeue by {decided_by}", rows, offline=offline)
 
@@ -134,6 +136,7 @@ def run_resolve(res: Resources, reg_id: str, decision: str, no_rkm_medis: str | 
         if not requeued:  # the row changed between the check and now: the decision was rolled back
             raise Refused(f"{reg_id}: changed meanwhile (no longer rejected with PATIENT_CONFLICT); nothing recorded")
         results, offline = _sync_now(res, [reg_id])
+    timed(publish_queue_status, res.settings)(res)
     rows = fixes.outcome_rows([plan], results)
     return _report("resolve", f"resolve conflict {decision} by {decided_by}", rows, offline=offline,
                    findings=findings)

@@ -106,7 +106,7 @@ def _resolve_conflict(args) -> int:
     from flows.fix_registrations import resolve_patient_conflict
 
     decision = "new_patient" if args.new_patient else "link_patient"
-    return _finish(resolve_patient_conflict(registration_id=args.id, decision=decision, no_rkm_medis=args.link,
+    return _finish(resolve_patient_conflict(registration_id=args.id, decision=decision, no_rkm_medis=args.link or "",
                                             decided_by=args.decided_by, reason=args.reason, dry_run=args.dry_run,
                                             return_state=True))
 

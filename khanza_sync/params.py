@@ -21,7 +21,8 @@ MAX_FIX_IDS = 100
 RegistrationId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 RegistrationIds = Annotated[list[RegistrationId], Field(min_length=1, max_length=MAX_FIX_IDS)]
 ConflictDecision = Literal["link_patient", "new_patient"]
-NoRkmMedis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=15)]
+# Empty for new_patient: a plain text box in the UI form (an Optional would show a str/None switch)
+NoRkmMedis = Annotated[str, StringConstraints(strip_whitespace=True, max_length=15)]
 DecidedBy = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 

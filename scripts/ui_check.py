@@ -113,6 +113,10 @@ class Browser:
             self.page.get_by_text(wait_text, exact=False).first.wait_for(timeout=timeout * 1000)
         self.page.wait_for_timeout(1500)  # the last panels render after their data arrives
 
+    def tab(self, label: str) -> None:
+        """Click one of the page's tabs (Prefect's UI draws them as `li.p-tab`, not ARIA tabs)."""
+        self.page.locator("li.p-tab", has_text=label).first.click()
+
     def save(self, out: Path, full_page: bool = False) -> None:
         self.page.screenshot(path=str(out), full_page=full_page)
         if out.stat().st_size < 10_000:
@@ -154,14 +158,19 @@ def tour(code: str, out_dir: Path) -> None:
         raise SystemExit("no completed sync run that did work: run the trial (scripts/local_trial.sh) first")
     b = Browser()
     try:
+        b.page.set_viewport_size({"width": 1600, "height": 1800})  # the list scrolls inside the page: show more
         b.open(f"{ui}/runs", wait_text=worked["name"])
         b.save(out_dir / "runs.png")
+        b.page.set_viewport_size({"width": 1600, "height": 1000})
         b.open(f"{ui}/runs/flow-run/{worked['id']}", wait_text=worked["name"])
-        b.page.get_by_role("tab", name="Artifacts").click()
+        b.tab("Artifacts")
         b.page.get_by_text("sync-outcomes").first.wait_for(timeout=30_000)
         b.page.wait_for_timeout(1500)
         b.save(out_dir / "sync_run_artifacts.png", full_page=True)
-        b.open(f"{ui}/artifacts/key/queue-status-{code}", wait_text="queue-status")
+        latest = _post(api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": [f"queue-status-{code}"]}}})
+        if not latest:
+            raise SystemExit(f"no queue-status-{code} artifact yet: run reconcile-queue-numbers once")
+        b.open(f"{ui}/artifacts/artifact/{latest[0]['latest_id']}", wait_text="pending")
         b.save(out_dir / "queue_status.png", full_page=True)
         b.open(f"{ui}/deployments/deployment/{_deployment_id(api, 'requeue-registrations', code)}/run",
                wait_text="registration_ids")
@@ -169,7 +178,7 @@ def tour(code: str, out_dir: Path) -> None:
         b.open(f"{ui}/deployments/deployment/{_deployment_id(api, 'resolve-patient-conflict', code)}/run",
                wait_text="decision")
         _open_choices(b.page, "decision")
-        b.save(out_dir / "resolve_conflict_form.png", full_page=True)
+        b.save(out_dir / "resolve_conflict_form.png")  # a full-page capture resizes the page and closes the list
         b.open(f"{ui}/automations", wait_text=f"khanza-sync {code}")
         b.save(out_dir / "automations.png", full_page=True)
     finally:
@@ -178,14 +187,12 @@ def tour(code: str, out_dir: Path) -> None:
 
 def _open_choices(page, field: str) -> None:
     """Open the select of a form field (its Literal choices), as staff would before choosing."""
-    label = page.get_by_text(field, exact=True).first
-    box = label.locator("xpath=ancestor::*[.//*[@role='combobox' or self::select or contains(@class,'select')]][1]")
-    target = box.locator("[role=combobox], select, [class*=select]").first
-    try:
-        target.click(timeout=5000)
-        page.wait_for_timeout(800)
-    except Exception:  # noqa: BLE001 - the form is still worth the picture with the choice closed
-        print(f"could not open the choices of {field!r}")
+    prop = page.locator(".schema-form-property",
+                        has=page.locator(".schema-form-property__label", has_text=field)).last
+    prop.locator("button.p-select-button__control").focus()
+    page.keyboard.press("ArrowDown")  # headless, a synthetic click focuses Prefect's select but does not open it
+    page.locator(".p-select-option__text").first.wait_for(timeout=5000)
+    page.wait_for_timeout(500)
 
 
 def shoot(flow_run_id: str, out_dir: Path, timeout: float) -> None:
@@ -197,7 +204,7 @@ def shoot(flow_run_id: str, out_dir: Path, timeout: float) -> None:
     b = Browser()
     try:
         b.open(f"{ui}/runs/flow-run/{flow_run_id}", wait_text=run["name"])
-        b.page.get_by_role("tab", name="Artifacts").click()
+        b.tab("Artifacts")
         b.page.wait_for_timeout(2500)
         b.save(out_dir / "flow_run_artifacts.png", full_page=True)
         arts = _post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
