@@ -22,8 +22,9 @@ from sqlalchemy import create_engine, make_url, text
 
 from khanza.setup import create_demo_database, recreate_database
 from khanza_sync import ownership
+from khanza_sync.demo import sample_registrations
 from khanza_sync.settings import PROJECT_ROOT
-from tests.support import PG_ADMIN_URL, PRIVATE, base_settings, new_website_store
+from tests.support import PG_ADMIN_URL, PRIVATE, base_settings, hospital_today, new_website_store
 
 ROWS = [(1, "keep me"), (2, "and me"), (3, "me too")]
 
@@ -290,7 +291,8 @@ def test_trial_seed_ignores_a_dot_env_naming_another_server(new_name, tmp_path, 
     monkeypatch.setenv("WEBSITE_DB_URL", f"sqlite:///{tmp_path / 'trial_website.db'}")
     _ui_check().seed()
     assert _mariadb_exists(new_name)
-    assert len(sqlite_like(tmp_path / "trial_website.db")) == 8
+    # the demo's sample registrations, plus the one the trial adds to end PATIENT_CONFLICT (for the UI tour)
+    assert len(sqlite_like(tmp_path / "trial_website.db")) == len(sample_registrations(hospital_today())) + 1
 
 
 def sqlite_like(path) -> list[tuple]:
