@@ -118,7 +118,10 @@ def _comparable(automation) -> dict:
         if isinstance(value, dict):
             return {k: drop_ids(v) for k, v in value.items() if k != "id"}
         if isinstance(value, list):
-            return [drop_ids(v) for v in value]
+            items = [drop_ids(v) for v in value]
+            # the triggers' sets (expect, after, for_each) come back as lists in whatever order a process's
+            # string hashing gave them: compare them as sets, or a re-run would "update" an unchanged automation
+            return sorted(items) if all(isinstance(v, str) for v in items) else items
         return value
 
     return drop_ids(data)

@@ -4,8 +4,9 @@ receiver as the ALERT_URLS target (Apprise `json://`). Flow runs are separate pr
 
 Khanza unreachable (a closed port; pending rows holding a NIK, name and phone) for longer than the threshold
 (ALERT_OFFLINE_MINUTES=0.5, 30 s) makes exactly one alert arrive, though two offline runs happened; a crashed
-run makes exactly one; a healthy sync none; no body holds the rows' NIK, name or phone; installing twice
-changes nothing. One server for the module.
+run makes exactly one; a healthy sync none; the run that takes the hour's rejections over the threshold one,
+the next run while it stays high none; no body holds the rows' NIK, name or phone; installing twice changes
+nothing. One server for the module.
 """
 from __future__ import annotations
 
@@ -149,7 +150,8 @@ def test_alerts_offline_crash_healthy(env):
     insert_registrations(env["WEBSITE_DB_URL"], [registration(**p) for p in PEOPLE])
     offline_since = time.time()
     for _ in range(2):
-        run = tagged_run(env, "sync", KHANZA_DB_PORT=str(free_port()))
+        # retry base 0: the deferred rows are due again at once, so the second run meets Khanza offline too
+        run = tagged_run(env, "sync", KHANZA_DB_PORT=str(free_port()), KHANZA_RETRY_DELAY_SECONDS="0")
         assert run.stdout.strip().endswith("KhanzaOffline"), run.stdout + run.stderr[-3000:]
         assert Receiver.got == [], "none for the healthy run, none before the offline threshold"
     got = wait_for_alerts(1, OFFLINE_SECONDS + 20 - (time.time() - offline_since))
@@ -166,8 +168,40 @@ def test_alerts_offline_crash_healthy(env):
     assert len(Receiver.got) == 2, Receiver.got
     assert "Crashed" in got[1]["title"] and "crash-probe" in got[1]["message"], got[1]
 
+    # rejections: the run that takes the last hour's count over ALERT_REJECTIONS_PER_HOUR alerts once; a later
+    # run while it stays high does not
+    bad = [registration(id=f"bad-{i}", nik="12345") for i in range(3)]
+    insert_registrations(env["WEBSITE_DB_URL"], bad[:2])
+    run = tagged_run(env, "sync", ALERT_REJECTIONS_PER_HOUR="1")
+    assert run.stdout.strip().endswith("Completed"), run.stdout + run.stderr[-3000:]
+    got = wait_for_alerts(3, 30)
+    assert len(got) == 3 and "rejections above 1 per hour" in got[2]["title"], got
+    assert "2 registrations rejected" in got[2]["message"] and "INVALID_NIK" in got[2]["message"], got[2]
+    insert_registrations(env["WEBSITE_DB_URL"], bad[2:])
+    run = tagged_run(env, "sync", ALERT_REJECTIONS_PER_HOUR="1")
+    assert run.stdout.strip().endswith("Completed"), run.stdout + run.stderr[-3000:]
+    time.sleep(5)
+    assert len(Receiver.got) == 3, "still above the threshold: no second rejections alert"
+
     # no patient data in any alert
     text = json.dumps(Receiver.got)
     for person in PEOPLE:
         for value in person.values():
             assert value not in text and value.replace("-", "") not in text
+
+
+SPEC_DIGEST = """
+import hashlib, json, uuid
+from khanza_sync import alerts
+from khanza_sync.settings import Settings
+specs = alerts.automation_specs(Settings(hospital_code="x", alert_urls="json://a/b"), uuid.UUID(int=1))
+print(hashlib.sha256(json.dumps([alerts._comparable(a) for a in specs], sort_keys=True).encode()).hexdigest())
+"""
+
+
+def test_an_unchanged_automation_compares_equal_in_any_process():
+    """The triggers' sets are dumped in an order that follows the process's string hashing: re-running
+    `khanza-sync alerts` from another process must still find every automation unchanged."""
+    digests = {subprocess.run([sys.executable, "-c", SPEC_DIGEST], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(digests) == 1, digests
