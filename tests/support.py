@@ -56,7 +56,7 @@ PG_TEST_DB = per_worker(os.environ.get("PG_TEST_DB", "khanza_sync_test"))
 if XDIST_WORKER:
     os.environ["KHANZA_TEST_DB"], os.environ["PG_TEST_DB"] = KHANZA_TEST_DB, PG_TEST_DB
 KHANZA_REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
-TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
+TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "khanza_sync_decisions", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
                         "set_no_rkm_medis", "set_urut_no_rkm_medis", "dokter", "poliklinik", "penjab",
                         "spesialis", "perusahaan_pasien", "suku_bangsa", "bahasa_pasien", "cacat_fisik",
                         "kelurahan", "kecamatan", "kabupaten", "propinsi"]
