@@ -16,11 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
@@ -97,6 +99,21 @@ def stop_process_group(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def wait_for(url: str, proc: subprocess.Popen, log: Path, what: str, timeout: float = 180) -> None:
+    """Wait until `url` answers 200 (a server the test started); fail with the end of its log if the process
+    exits or `timeout` passes."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"{what} did not come up:\n" + log.read_text()[-3000:])
+        time.sleep(0.5)
 
 
 def khanza_reference_db(name: str) -> Engine:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.support import (KHANZA_TEST_DB, base_settings, free_port, insert_registrations, new_website_store,
-                           registration, stop_process_group)
+                           registration, stop_process_group, wait_for)
 
 BIN = Path(sys.executable).parent
 CODE = "alerttest"
@@ -75,16 +75,7 @@ def env(khanza_server, receiver, tmp_path_factory):
                 "KHANZA_DB_NAME": KHANZA_TEST_DB, "WEBSITE_DB_URL": website, "KHANZA_RETRIES": "0",
                 "KHANZA_CONNECT_TIMEOUT": "2", "BOOKING_SAME_DAY_CUTOFF_HOUR": "", "_home": str(home)}
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail("prefect server did not start:\n" + (home / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_for(f"http://127.0.0.1:{port}/api/health", proc, home / "server.log", "prefect server", timeout=120)
         yield hospital
     finally:
         stop_process_group(proc)

@@ -33,7 +33,7 @@ from khanza_sync import ownership
 from khanza_sync.deployments import JOBS
 from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, base_settings, free_port,
                            insert_registrations, new_website_store, registration, stop_process_group, unavailable,
-                           website_rows)
+                           wait_for, website_rows)
 
 BIN = Path(sys.executable).parent
 AUTH = ("khanza-admin", "test-" + uuid.uuid4().hex[:12])
@@ -52,19 +52,6 @@ def clean_env() -> dict[str, str]:
 def start(command: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, cwd=cwd, stdout=open(log, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def wait_for(url: str, proc: subprocess.Popen, log: Path, what: str, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            pytest.fail(f"{what} did not come up:\n" + log.read_text()[-3000:])
-        time.sleep(0.5)
 
 
 PREFECT_DB = f"{PG_TEST_DB}_prefect_multi"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ import yaml
 
 from khanza_sync.deployments import JOBS
 from khanza_sync.settings import PROJECT_ROOT
-from tests.support import free_port, stop_process_group
+from tests.support import free_port, stop_process_group, wait_for
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -36,16 +35,7 @@ def local_server(tmp_path_factory):
     proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail("prefect server did not start: " + (home / "server.log").read_text()[-2000:])
-            time.sleep(1)
+        wait_for(f"http://127.0.0.1:{port}/api/health", proc, home / "server.log", "prefect server")
         yield env
     finally:
         stop_process_group(proc)
