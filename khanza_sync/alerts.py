@@ -65,6 +65,11 @@ def automation_specs(settings: Settings, block_id) -> list:
             actions=[SendNotification(block_document_id=block_id, subject=f"[khanza-sync {code}] {subject}",
                                       body=f"Hospital {code}: {body}")])
 
+    def on_each(event: str) -> EventTrigger:
+        """One alert for each of the hospital's `event` (the flows emit it only when something crossed a line)."""
+        return EventTrigger(posture=Posture.Reactive, expect={event}, match=on_hospital, threshold=1,
+                            within=timedelta(0))
+
     offline = settings.alert_offline_minutes
     no_sync = settings.alert_no_sync_minutes
     return [
@@ -92,16 +97,12 @@ def automation_specs(settings: Settings, block_id) -> list:
             "{{ flow.name }} run {{ flow_run.state.name }}",
             "the {{ flow.name }} run {{ flow_run.name }} ended {{ flow_run.state.name }} at {{ event.occurred }} "
             f"(UTC). Its message and logs: {RUN_LINK}"),
-        automation("rejections high", EventTrigger(
-            posture=Posture.Reactive, expect={signals.REJECTIONS_HIGH}, match=on_hospital,
-            threshold=1, within=timedelta(0)),
+        automation("rejections high", on_each(signals.REJECTIONS_HIGH),
             "rejections above {{ event.payload.threshold }} per hour",
             "{{ event.payload.rejected_last_hour }} registrations rejected in the hour to {{ event.occurred }} "
             "(UTC), above ALERT_REJECTIONS_PER_HOUR={{ event.payload.threshold }}; by code this run: "
             f"{{{{ event.payload.by_error_code }}}}. Run: {RUN_LINK}"),
-        automation("registrations need review", EventTrigger(
-            posture=Posture.Reactive, expect={signals.NEEDS_REVIEW}, match=on_hospital,
-            threshold=1, within=timedelta(0)),
+        automation("registrations need review", on_each(signals.NEEDS_REVIEW),
             "registrations need review",
             "a sync run at {{ event.occurred }} (UTC) flagged registrations for the data team: "
             f"{{{{ event.payload.counts_by_code }}}}. Run: {RUN_LINK}"),
