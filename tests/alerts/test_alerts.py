@@ -62,8 +62,9 @@ def env(khanza_server, receiver, tmp_path_factory):
             if not k.startswith(("PREFECT_", "KHANZA_", "WEBSITE_", "HOSPITAL_", "ALERT_", "MAPPINGS_"))}
     base.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(home / "prefect"),
                 PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_UI_URL=f"http://127.0.0.1:{port}",
-                PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
-                PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED="false", PREFECT_SERVER_SERVICES_FOREMAN_ENABLED="false")
+                PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false", PREFECT_SERVER_SERVICES_FOREMAN_ENABLED="false",
+                # a run nobody picks up is Late after 5 s (the dead-worker alert's start)
+                PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS="5", PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS="2")
     log = open(home / "server.log", "w")
     proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                             env=base, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -179,6 +180,29 @@ def test_alerts_offline_crash_healthy(env):
     for person in PEOPLE:
         for value in person.values():
             assert value not in text and value.replace("-", "") not in text
+
+
+NO_SYNC_SECONDS = 15
+
+
+def test_dead_worker_alert(env):
+    """`khanza-sync deploy` (ALERT_URLS set) installs the alerts too. A scheduled sync run that no worker picks
+    up goes Late; with no sync run completed within ALERT_NO_SYNC_MINUTES one alert names the pool."""
+    hospital = {**env, "ALERT_NO_SYNC_MINUTES": str(NO_SYNC_SECONDS / 60)}
+    deployed = cli(hospital, "deploy")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "automation khanza-sync alerttest: no successful sync" in deployed.stdout, deployed.stdout
+    before = len(Receiver.got)
+    prefect = {k: v for k, v in hospital.items() if not k.startswith("_")}
+    run = subprocess.run([str(BIN / "prefect"), "deployment", "run", f"sync-registrations/sync-registrations-{CODE}"],
+                         env=prefect, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = wait_for_alerts(before + 1, NO_SYNC_SECONDS + 60)  # Late after ~5 s, then the window
+    time.sleep(3)
+    assert len(Receiver.got) == before + 1, Receiver.got[before:]
+    alert = got[before]
+    assert "no successful sync" in alert["title"] and f"khanza-sync-{CODE}" in alert["message"], alert
+    assert "/runs/flow-run/" in alert["message"], alert
 
 
 SPEC_DIGEST = """
