@@ -50,7 +50,8 @@ def failed_setup(error: Exception):
     """For a flow's `except Exception as error: return failed_setup(error)`: a set-up or database problem (a
     missing table, a wrong password, an unreachable or stalled database, a missing mappings folder, an invalid
     setting) ends the run Failed with one line saying which database or setting and what to fix
-    (khanza_sync.checkup.explain), logged without a traceback. Anything else is a bug: raised as it was."""
+    (khanza_sync.checkup.explain), logged without a traceback; Khanza unreachable or stalled ends it
+    `KhanzaOffline` instead (e.g. a fix run started while Khanza is down). Anything else is a bug: raised."""
     from prefect import get_run_logger
     from prefect.states import Failed
 
@@ -59,6 +60,9 @@ def failed_setup(error: Exception):
     line = explain(error)
     if line is None:
         raise error
+    if khanza_offline(error):  # Khanza unreachable before the run's own offline handling: not a set-up mistake
+        get_run_logger().warning("Khanza offline: %s", line)
+        return offline_state(f"Khanza offline: {line}")
     get_run_logger().error(line)
     return Failed(message=line)
 

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from flows.fix_registrations import requeue_registrations, resolve_patient_conflict
 from khanza import ledger
 from khanza_sync.cli import main
-from tests.support import (completed, count, flow_run_artifacts, hospital_today, insert_registrations, registration,
-                           rows, website_rows)
+from tests.support import (completed, count, flow_run_artifacts, free_port, hospital_today, insert_registrations,
+                           registration, rows, set_flow_env, website_rows)
 from website import store
 
 SITI_NIK, SITI_CARD = "3310014107800001", "0001234567890"  # the demo data's patient 000050
@@ -164,3 +164,14 @@ def test_without_the_decisions_table_the_fix_flows_say_run_setup(flow_env, khanz
     finally:
         with khanza.begin() as conn:
             ledger.create_table(conn)
+
+
+def test_a_fix_run_while_khanza_is_unreachable_ends_khanza_offline(flow_env, khanza, monkeypatch):
+    """Not a set-up mistake and not a failure to alert on as one: the KhanzaOffline state (its own alert),
+    nothing changed on the website."""
+    insert_registrations(flow_env, [rejected(registration(id="fixme"), "INVALID_NIK")])
+    set_flow_env(monkeypatch, khanza_db_port=free_port(), khanza_connect_timeout=2)
+    state = requeue_registrations(registration_ids=["fixme"], decided_by="rina", reason="test", return_state=True)
+    assert state.is_failed() and state.name == "KhanzaOffline", (state.name, state.message)
+    assert state.message.startswith("Khanza offline: ") and "unreachable" in state.message
+    assert website_rows(flow_env).loc["fixme", "status"] == "rejected"
