@@ -18,21 +18,18 @@ from khanza_sync.rules import ALAMATPJ_MAX, shorten
 
 EMPTY_CARD = {"", "-", None}
 
-_FIND = text(
+# What the loader knows of a patient, with the region names it repeats: `{extra}` columns, `{where}` filter.
+_PATIENTS = (
     "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
-    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab FROM pasien p "
+    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab{extra} FROM pasien p "
     "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
-    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE p.no_ktp IN :niks"
-).bindparams(bindparam("niks", expanding=True))
+    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE {where}")
+_FIND = text(_PATIENTS.format(extra="", where="p.no_ktp IN :niks")).bindparams(bindparam("niks", expanding=True))
 _CARDS = text("SELECT no_peserta, no_ktp FROM pasien WHERE no_peserta IN :cards").bindparams(
     bindparam("cards", expanding=True))
-# The same columns by record number, plus what staff compare when they link a registration to a patient.
-_BY_RM = text(
-    "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
-    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab, p.nm_pasien, p.jk FROM pasien p "
-    "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
-    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE p.no_rkm_medis IN :rms"
-).bindparams(bindparam("rms", expanding=True))
+# By record number, plus what staff compare when they link a registration to a patient.
+_BY_RM = text(_PATIENTS.format(extra=", p.nm_pasien, p.jk", where="p.no_rkm_medis IN :rms")).bindparams(
+    bindparam("rms", expanding=True))
 _HOLDERS = text("SELECT COUNT(*) FROM pasien WHERE no_ktp = :nik")
 _CARD_HOLDERS = text("SELECT COUNT(*) FROM pasien WHERE no_peserta = :card")
 
