@@ -63,10 +63,11 @@ def snapshot(khanza, website_url: str) -> dict:
         for (table,) in conn.execute(text("SHOW TABLES")):
             state[f"khanza.{table}"] = conn.execute(text(f"SELECT COUNT(*) FROM `{table}`")).scalar()
     web = create_engine(website_url)
+    quote = web.dialect.identifier_preparer.quote
     try:
         with web.connect() as conn:
             for table in inspect(web).get_table_names():
-                state[f"website.{table}"] = conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar()
+                state[f"website.{table}"] = conn.execute(text(f"SELECT COUNT(*) FROM {quote(table)}")).scalar()
     finally:
         web.dispose()
     return state
