@@ -93,6 +93,12 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
     return engine
 
 
+_MARIADB_SESSION = ("SET time_zone = '+00:00', SESSION max_statement_time = %s, "  # seconds
+                    "SESSION innodb_lock_wait_timeout = %s")
+_MYSQL_SESSION = ("SET time_zone = '+00:00', SESSION max_execution_time = %s, "  # milliseconds, SELECTs
+                  "SESSION innodb_lock_wait_timeout = %s")
+
+
 def _mysql_engine(url: str, connect_timeout: float, statement_timeout: float) -> Engine:
     """MySQL/MariaDB through PyMySQL:
     - every session in UTC (`time_zone = '+00:00'`): DATETIME columns are stored as given anyway, and a website's
@@ -113,15 +119,16 @@ def _mysql_engine(url: str, connect_timeout: float, statement_timeout: float) ->
     engine = create_engine(parsed, hide_parameters=True, pool_pre_ping=True, pool_recycle=1800,
                            isolation_level="READ COMMITTED", connect_args=connect_args)
 
+    lock_wait = max(1, math.ceil(statement_timeout))
+
     @event.listens_for(engine, "connect")
     def _session(dbapi_conn, _record):
-        mariadb = "mariadb" in dbapi_conn.get_server_info().lower()
-        limit = (f"max_statement_time = {statement_timeout:g}" if mariadb
-                 else f"max_execution_time = {max(1, round(statement_timeout * 1000))}")
         cur = dbapi_conn.cursor()
         try:
-            cur.execute(f"SET time_zone = '+00:00', SESSION {limit}, "
-                        f"SESSION innodb_lock_wait_timeout = {max(1, math.ceil(statement_timeout))}")
+            if "mariadb" in dbapi_conn.get_server_info().lower():
+                cur.execute(_MARIADB_SESSION, (statement_timeout, lock_wait))
+            else:
+                cur.execute(_MYSQL_SESSION, (max(1, round(statement_timeout * 1000)), lock_wait))
         finally:
             cur.close()
 
