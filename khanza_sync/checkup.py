@@ -77,9 +77,12 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
 
     if mappings and (problem := mappings_line(settings)):
         raise SetupProblem(problem)
-    if not inspect(website).has_table(schema.registrations.name):
+    found = inspect(website)
+    if not found.has_table(schema.registrations.name):
         raise SetupProblem(f"website table {schema.registrations.name} is missing in {website_where(settings)}: "
                            + WEBSITE_STEP.format(dialect=website_dialect(website.dialect.name)))
+    if missing := missing_website_columns(found):  # before anything is claimed or loaded
+        raise SetupProblem(lacks_columns_line(missing, settings, website.dialect.name))
     if (problem := claim_column_problem(website)) is not None:
         raise SetupProblem(f"{website_where(settings)}: {problem}")
     try:
@@ -299,7 +302,7 @@ def _website_line(error: BaseException, settings: Settings) -> str | None:
         table = re.search(r'(?:no such table: |relation ")([\w.]+)', msg)
         return f"website table {table.group(1) if table else '?'} is missing in {where}: {step}"
     if sqlstate == "42703" or "no such column" in lowered or ("column" in lowered and "does not exist" in lowered):
-        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(', or ')[-1]}"
+        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(' apply ')[-1]}"
     if sqlstate == "42501" or "permission denied" in lowered:
         return f"{where}: the user in WEBSITE_DB_URL lacks a right ({msg}): apply sql/website_grants_postgresql.sql"
     if "server closed the connection" in lowered or "connection is lost" in lowered or "consuming input failed" in lowered:
@@ -340,12 +343,25 @@ def _website_mysql_line(error: BaseException, settings: Settings, where: str, st
     if code == 1146:
         return f"website table {_table_of(msg)} is missing in {where}: {step}"
     if code == 1054:
-        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(', or ')[-1]}"
+        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(' apply ')[-1]}"
     if code in (1142, 1143):
         return f"{where}: the user in WEBSITE_DB_URL lacks a right ({msg}): apply sql/website_grants_mysql.sql"
     if code in (1040, 1053, 1213):
         return f"{where} is busy or shutting down ({msg}); the next run tries again"
     return None
+
+
+def missing_website_columns(found) -> list[str]:
+    """The columns of website/schema.py's online_registrations that the inspected database's table lacks."""
+    from website import schema
+
+    have = {c["name"] for c in found.get_columns(schema.registrations.name)}
+    return [c.name for c in schema.registrations.columns if c.name not in have]
+
+
+def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
+    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)}: compare with "
+            f"sql/website_{website_dialect(dialect_name)}.sql (website/schema.py)")
 
 
 def claim_column_problem(engine) -> str | None:
@@ -563,10 +579,8 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
             if not found.has_table(table.name):
                 return False, f"{table.name} is missing in {where}: " + WEBSITE_STEP.format(dialect=dialect)
             have = {c["name"] for c in found.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in have]
-            if missing:
-                return False, (f"{table.name} in {where} lacks columns {', '.join(missing)}: compare with "
-                               f"sql/website_{dialect}.sql (website/schema.py)")
+            if missing := missing_website_columns(found):
+                return False, lacks_columns_line(missing, settings, engine.dialect.name)
             if (problem := claim_column_problem(engine)) is not None:
                 return False, problem
             extra = len(have) - len(table.columns)
