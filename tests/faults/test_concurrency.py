@@ -38,7 +38,7 @@ def direct_conn_args(khanza):
     return {"host": url.host, "port": url.port or 3306, "user": url.username, "password": url.password or ""}
 
 
-@pytest.mark.parametrize("website_url", ["postgresql", "mariadb"], indirect=True)
+@pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
 def test_desk_walk_ins_and_two_pipeline_loads_at_once(fault_env, direct_conn_args, caplog):
     poli, doctor, kd_dokter, kd_poli = DOCTOR
     raise_quota(fault_env.khanza, kd_dokter)
@@ -199,7 +199,7 @@ def test_concurrent_claims_take_disjoint_rows(fault_env, claims_seen, monkeypatc
     assert claims_seen[marker] >= 200 // 7, dict(claims_seen)  # every claim went that way
 
 
-@pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("website_url", ["sqlite", "mariadb"], indirect=True)
 def test_desk_winning_every_no_rawat_race_does_not_reject_the_registration(fault_env, direct_conn_args):
     """Deterministic race: just before each of the pipeline's INSERTs into reg_periksa, a desk clerk commits a
     walk-in with the same max()+1 no_rawat. Five times in a row (a busy morning at the desk)."""
