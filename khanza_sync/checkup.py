@@ -33,6 +33,13 @@ WEBSITE_STEP = ("run `khanza-sync setup --website`, or have the website team app
                 "sql/website_{dialect}.sql")
 
 
+def website_dialect(name: str) -> str:
+    """sqlite | postgresql | mysql (MariaDB too): the suffix of the website's sql/website_*.sql files."""
+    from website.schema import family
+
+    return family(name) if family(name) in ("postgresql", "mysql") else "sqlite"
+
+
 # ---------------------------------------------------------------- where things are
 
 
@@ -70,10 +77,14 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
 
     if mappings and (problem := mappings_line(settings)):
         raise SetupProblem(problem)
-    if not inspect(website).has_table(schema.registrations.name):
-        dialect = "postgresql" if website.dialect.name == "postgresql" else "sqlite"
+    found = inspect(website)
+    if not found.has_table(schema.registrations.name):
         raise SetupProblem(f"website table {schema.registrations.name} is missing in {website_where(settings)}: "
-                           + WEBSITE_STEP.format(dialect=dialect))
+                           + WEBSITE_STEP.format(dialect=website_dialect(website.dialect.name)))
+    if missing := missing_website_columns(found):  # before anything is claimed or loaded
+        raise SetupProblem(lacks_columns_line(missing, settings, website.dialect.name))
+    if (problem := claim_column_problem(website)) is not None:
+        raise SetupProblem(f"{website_where(settings)}: {problem}")
     try:
         with khanza.connect() as conn:
             missing = khanza_db.missing_tables(conn, [LEDGER_TABLE])
@@ -258,8 +269,10 @@ def _website_line(error: BaseException, settings: Settings) -> str | None:
     lowered = msg.lower()
     if type(error).__module__.startswith("sqlalchemy"):
         return None  # the driver's own error comes next in the chain
-    dialect = make_url(settings.website_db_url.get_secret_value()).get_backend_name()
-    step = WEBSITE_STEP.format(dialect="postgresql" if dialect == "postgresql" else "sqlite")
+    dialect = website_dialect(make_url(settings.website_db_url.get_secret_value()).get_backend_name())
+    step = WEBSITE_STEP.format(dialect=dialect)
+    if type(error).__module__.startswith("pymysql"):
+        return _website_mysql_line(error, settings, where, step)
     stalled = getattr(error, "khanza_sync_stalled_after", None)
     if stalled is not None:
         return (f"{where} stalled: no answer within {stalled:g}s (WEBSITE_STATEMENT_TIMEOUT_SECONDS="
@@ -289,12 +302,85 @@ def _website_line(error: BaseException, settings: Settings) -> str | None:
         table = re.search(r'(?:no such table: |relation ")([\w.]+)', msg)
         return f"website table {table.group(1) if table else '?'} is missing in {where}: {step}"
     if sqlstate == "42703" or "no such column" in lowered or ("column" in lowered and "does not exist" in lowered):
-        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(', or ')[-1]}"
+        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(' apply ')[-1]}"
     if sqlstate == "42501" or "permission denied" in lowered:
         return f"{where}: the user in WEBSITE_DB_URL lacks a right ({msg}): apply sql/website_grants_postgresql.sql"
     if "server closed the connection" in lowered or "connection is lost" in lowered or "consuming input failed" in lowered:
         return f"{where} dropped the connection ({msg})"
     return None
+
+
+def _website_mysql_line(error: BaseException, settings: Settings, where: str, step: str) -> str | None:
+    """A MySQL/MariaDB website's error by its number (the same numbers as Khanza's, another database)."""
+    code, msg = _mysql_code(error), _first_line(error)
+    guard = settings.website_statement_timeout_seconds + settings.website_connect_timeout
+    if code == 2003:
+        if "timed out" in msg:
+            return (f"{where} did not answer within WEBSITE_CONNECT_TIMEOUT={settings.website_connect_timeout}s when "
+                    "connecting: stalled, or a wrong host or port in WEBSITE_DB_URL")
+        return (f"{where} is unreachable ({_reason(msg)}): check the host and port in WEBSITE_DB_URL, and that the "
+                "server runs")
+    if code in (2013, 2006, 2055) and "timed out" in msg:
+        return (f"{where} stalled: no answer within {guard:g}s (WEBSITE_STATEMENT_TIMEOUT_SECONDS="
+                f"{settings.website_statement_timeout_seconds:g} + WEBSITE_CONNECT_TIMEOUT="
+                f"{settings.website_connect_timeout})")
+    if code in (2013, 2006, 2055, 1927):
+        return f"{where} dropped the connection ({msg})"
+    if code in (1969, 3024):  # MariaDB max_statement_time, MySQL max_execution_time
+        return (f"{where} stalled: a statement ran past WEBSITE_STATEMENT_TIMEOUT_SECONDS="
+                f"{settings.website_statement_timeout_seconds:g} (an overloaded server)")
+    if code == 1205:
+        return (f"{where}: a row stayed locked past WEBSITE_STATEMENT_TIMEOUT_SECONDS="
+                f"{settings.website_statement_timeout_seconds:g} (a long transaction of the website's); the next run "
+                "tries again")
+    if code == 1045:
+        return f"{where} refused the login: check the user and password in WEBSITE_DB_URL"
+    if code == 1044:
+        return (f"{where}: the user in WEBSITE_DB_URL has no access to this database: check the database name, or "
+                "apply sql/website_grants_mysql.sql")
+    if code == 1049:
+        return f"{where} does not exist: check the database name in WEBSITE_DB_URL"
+    if code == 1146:
+        return f"website table {_table_of(msg)} is missing in {where}: {step}"
+    if code == 1054:
+        return f"{where}: a column of online_registrations is missing ({msg}): compare with {step.split(' apply ')[-1]}"
+    if code in (1142, 1143):
+        return f"{where}: the user in WEBSITE_DB_URL lacks a right ({msg}): apply sql/website_grants_mysql.sql"
+    if code in (1040, 1053, 1213):
+        return f"{where} is busy or shutting down ({msg}); the next run tries again"
+    return None
+
+
+def missing_website_columns(found) -> list[str]:
+    """The columns of website/schema.py's online_registrations that the inspected database's table lacks."""
+    from website import schema
+
+    have = {c["name"] for c in found.get_columns(schema.registrations.name)}
+    return [c.name for c in schema.registrations.columns if c.name not in have]
+
+
+def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
+    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)}: compare with "
+            f"sql/website_{website_dialect(dialect_name)}.sql (website/schema.py)")
+
+
+def claim_column_problem(engine) -> str | None:
+    """On a MySQL/MariaDB without FOR UPDATE SKIP LOCKED the claim needs online_registrations.claim_token; None when
+    the table has it or the server does not need it (one catalogue read on MySQL; nothing elsewhere)."""
+    from website import schema, store
+
+    if not store.is_mysql(engine.dialect):
+        return None
+    with engine.connect() as conn:
+        if store.claim_method(conn.dialect) != "token":
+            return None
+        have = {c["name"] for c in inspect(conn).get_columns(schema.registrations.name)}
+        version = conn.dialect.server_version_info
+    if schema.CLAIM_TOKEN in have:
+        return None
+    shown = ".".join(str(v) for v in version or () if isinstance(v, int))
+    return (f"this server ({shown}) has no FOR UPDATE SKIP LOCKED, so online_registrations needs the column "
+            f"{schema.CLAIM_TOKEN} VARCHAR(32) NULL for the claim: add it as sql/website_mysql.sql has it")
 
 
 # ---------------------------------------------------------------- khanza-sync check
@@ -435,7 +521,8 @@ def numbering_line(settings: Settings, rm) -> str:
 
 
 def _website_engine_readonly(settings: Settings):
-    """The website engine for checking: SQLite opened read-only (never created), PostgreSQL with its timeouts."""
+    """The website engine for checking: SQLite opened read-only (never created), PostgreSQL and MySQL/MariaDB with
+    their timeouts."""
     from website import store
 
     url = make_url(settings.website_db_url.get_secret_value())
@@ -464,32 +551,41 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
         checks.append(Check(f"website table {table.name}", None, "no website connection"))
         return False
     if engine is None:
-        dialect = "sqlite"
         checks.append(Check("website connection", False, f"{where} does not exist: check WEBSITE_DB_URL, or "
-                            + WEBSITE_STEP.format(dialect=dialect)))
+                            + WEBSITE_STEP.format(dialect="sqlite")))
         checks.append(Check(f"website table {table.name}", None, "no website connection"))
         return False
     try:
         def connect():
+            from website import store
+
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            return True, where
+                if not store.is_mysql(conn.dialect):
+                    return True, where
+                version = conn.execute(text("SELECT VERSION()")).scalar()
+                method = store.claim_method(conn.dialect)
+            claims = {"skip_locked": "claims with FOR UPDATE SKIP LOCKED",
+                      "token": "no SKIP LOCKED here: claims with UPDATE ... LIMIT and claim_token"}[method]
+            return True, f"{where} ({version}; {claims})"
 
         if not _guard(checks, "website connection", settings, connect):
             checks.append(Check(f"website table {table.name}", None, "no website connection"))
             return False
 
         def columns():
-            dialect = "postgresql" if engine.dialect.name == "postgresql" else "sqlite"
+            dialect = website_dialect(engine.dialect.name)
             found = inspect(engine)
             if not found.has_table(table.name):
                 return False, f"{table.name} is missing in {where}: " + WEBSITE_STEP.format(dialect=dialect)
             have = {c["name"] for c in found.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in have]
-            if missing:
-                return False, (f"{table.name} in {where} lacks columns {', '.join(missing)}: compare with "
-                               f"sql/website_{dialect}.sql (website/schema.py)")
-            return True, f"{len(table.columns)} columns as website/schema.py defines them"
+            if missing := missing_website_columns(found):
+                return False, lacks_columns_line(missing, settings, engine.dialect.name)
+            if (problem := claim_column_problem(engine)) is not None:
+                return False, problem
+            extra = len(have) - len(table.columns)
+            return True, (f"{len(table.columns)} columns as website/schema.py defines them"
+                          + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
 
         return _guard(checks, f"website table {table.name}", settings, columns)
     finally:

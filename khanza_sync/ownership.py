@@ -5,7 +5,7 @@ dropped, recreated or emptied, and that marks the databases the project creates.
   when, what for). Dropping, recreating or emptying an existing database without it is refused.
 - PostgreSQL: `COMMENT ON DATABASE name IS 'created by khanza-sync ...'`.
 - SQLite website stores: the same `khanza_sync_owned` table inside the file. A file that does not exist yet
-  is free to create.
+  is free to create. MySQL/MariaDB website stores: the `khanza_sync_owned` table in their database.
 
 Creating a new database is always allowed. A refusal is `NotOwned`, a `SystemExit` whose message is one line
 naming the database and why, so every command line entry point exits non-zero with that line (and tests
@@ -83,6 +83,14 @@ def mark_mariadb(conn: Connection, name: str, purpose: str) -> None:
                          "created_at datetime NOT NULL, purpose varchar(200) NOT NULL)")
     conn.execute(text(f"INSERT INTO `{name}`.`{MARKER_TABLE}` VALUES ('khanza-sync', :at, :purpose)"),
                  {"at": _now(), "purpose": purpose[:200]})
+
+
+def ensure_mariadb_database(conn: Connection, name: str, purpose: str, charset: str = "utf8mb4") -> None:
+    """The database `name` on `conn`'s server (autocommit): created and marked when absent, reused when it is the
+    project's, refused (NotOwned) when it exists unmarked."""
+    if not check_mariadb_replaceable(conn, name, "use"):
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET {charset}")
+        mark_mariadb(conn, name, purpose)
 
 
 def recreate_mariadb_database(conn: Connection, name: str, purpose: str, charset: str = "latin1") -> None:
@@ -172,15 +180,30 @@ def check_website_replaceable(url: str, action: str = "drop and recreate the web
         owned, where = _pg_store_owned(url)
         if not owned:
             raise _refuse(where, action, "it has no 'created by khanza-sync' comment")
+    elif backend in ("mysql", "mariadb"):
+        from website import store
+
+        engine = store.make_engine(url)
+        try:
+            with engine.connect() as conn:
+                name = conn.execute(text("SELECT DATABASE()")).scalar_one()
+                if not mariadb_owned(conn, name):
+                    raise _refuse(_mariadb_where(conn, name).replace("MariaDB", "MySQL/MariaDB website"), action,
+                                  f"it has no {MARKER_TABLE} table")
+        finally:
+            engine.dispose()
     else:
         raise _refuse(f"the {backend} website database at {make_url(url).render_as_string()}", action,
-                      "only SQLite and PostgreSQL stores can carry Khanza Sync's marker")
+                      "only SQLite, PostgreSQL and MySQL/MariaDB stores can carry Khanza Sync's marker")
 
 
 def mark_website_store(url: str, purpose: str) -> None:
-    """Mark a website database the project just created (SQLite: the marker table; PostgreSQL: the comment)."""
+    """Mark a website database the project just created (SQLite, MySQL/MariaDB: the marker table; PostgreSQL: the
+    comment)."""
+    from website import store
+
     backend = make_url(url).get_backend_name()
-    engine = create_engine(url)
+    engine = store.make_engine(url) if backend in ("mysql", "mariadb") else create_engine(url)
     try:
         with engine.begin() as conn:
             if backend == "postgresql":
@@ -199,8 +222,8 @@ def mark_website_store(url: str, purpose: str) -> None:
 
 def fresh_website_store(url: str, purpose: str) -> str:
     """A website database at `url` with empty website tables from the shipped DDL, marked as the project's:
-    a SQLite file is deleted and made again, a PostgreSQL database has online_registrations dropped and made
-    again. Refused (NotOwned) when `url` holds a database the project did not create."""
+    a SQLite file is deleted and made again, a PostgreSQL or MySQL/MariaDB database has online_registrations
+    dropped and made again. Refused (NotOwned) when `url` holds a database the project did not create."""
     from website import store
 
     check_website_replaceable(url)

@@ -1,10 +1,13 @@
 -- Khanza Sync's own PostgreSQL role on the website database: read registrations, write back
 -- statuses and Khanza's numbers. Nothing else (least privilege).
+-- Generated from website/schema.py by `python -m website.schema --write`: edit the definitions there,
+-- not this file.
 --
 -- Run as the database owner, once, after sql/website_postgresql.sql and sql/website_master_postgresql.sql:
 --     psql -d website -v khanza_sync_password="$KHANZA_SYNC_WEB_PASSWORD" -f sql/website_grants_postgresql.sql
 -- (the password comes from your password manager via the environment; never write it into this file).
 -- Then WEBSITE_DB_URL=postgresql+psycopg://khanza_sync:<password>@<host>:5432/website in .env only.
+-- With row-level security on online_registrations (Supabase), also give this role its policy: docs/website.md.
 --
 -- Rotate:  ALTER ROLE khanza_sync PASSWORD '<new>';  then update WEBSITE_DB_URL and restart the worker.
 -- Not granted: INSERT or DELETE on registrations, TRUNCATE, DDL, UPDATE of what the patient typed (nik, names,

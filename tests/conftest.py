@@ -14,7 +14,7 @@ from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import DEMO_DATA, create_demo_database, run_sql_file
 from khanza_sync import localdb, ownership
 from tests.support import (KHANZA_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, PRIVATE, TRANSACTIONAL_TABLES, base_settings,
-                           new_website_store, unavailable)
+                           ensure_mysql_website_database, new_website_store, unavailable)
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +62,27 @@ def postgres_url(private_servers):
         unavailable("PostgreSQL (website)", error)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def mysql_website_url(private_servers):
+    """The MySQL/MariaDB website test database: a second database (utf8mb4) on the test MariaDB server, created
+    and marked when absent, refused when it exists unmarked."""
+    try:
+        return ensure_mysql_website_database()
+    except Exception as error:  # noqa: BLE001  (a refusal, ownership.NotOwned, is not an Exception: it errors)
+        unavailable("MariaDB (website)", error)
+
+
+WEBSITE_DATABASES = ["sqlite", "postgresql", "mariadb"]
+
+
+@pytest.fixture(params=WEBSITE_DATABASES)
 def website_url(request, tmp_path):
-    """A fresh website store, created from the shipped DDL, on SQLite and on PostgreSQL."""
+    """A fresh website store, created from the shipped DDL, on SQLite, PostgreSQL and MariaDB (a test narrows
+    this with `@pytest.mark.parametrize("website_url", [...], indirect=True)`)."""
     if request.param == "sqlite":
         return new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
+    if request.param == "mariadb":
+        return new_website_store(request.getfixturevalue("mysql_website_url"), drop=True)
     return new_website_store(request.getfixturevalue("postgres_url"), drop=True)
 
 

@@ -57,6 +57,18 @@ PG_ADMIN_URL = os.environ["TEST_POSTGRES_ADMIN_URL"]
 PG_TEST_DB = per_worker(os.environ.get("PG_TEST_DB", "khanza_sync_test"))
 if XDIST_WORKER:
     os.environ["KHANZA_TEST_DB"], os.environ["PG_TEST_DB"] = KHANZA_TEST_DB, PG_TEST_DB
+# The website on MySQL/MariaDB: a second database on the Khanza test server (the private MariaDB), utf8mb4.
+MYSQL_WEB_TEST_DB = KHANZA_TEST_DB + "_web"
+
+
+def mysql_server_url(database: str = "") -> str:
+    """A PyMySQL URL of the test MariaDB server (KHANZA_DB_HOST/PORT/USER/PASSWORD), optionally of `database`."""
+    from sqlalchemy import URL
+
+    return URL.create("mysql+pymysql", username=os.environ["KHANZA_DB_USER"],
+                      password=os.environ.get("KHANZA_DB_PASSWORD") or None, host=os.environ["KHANZA_DB_HOST"],
+                      port=int(os.environ["KHANZA_DB_PORT"]), database=database or None
+                      ).render_as_string(hide_password=False)
 KHANZA_REFERENCE = Path(os.environ.get("KHANZA_REFERENCE_DIR", PROJECT_ROOT.parent / "shared" / "khanza"))
 TRANSACTIONAL_TABLES = ["khanza_sync_ledger", "khanza_sync_decisions", "booking_registrasi", "reg_periksa", "pasien", "jadwal",
                         "set_no_rkm_medis", "set_urut_no_rkm_medis", "dokter", "poliklinik", "penjab",
@@ -194,6 +206,20 @@ def website_rows(url: str, ids: list[str] | None = None) -> pd.DataFrame:
         return store.fetch_rows(engine, ids).set_index("id")
     finally:
         engine.dispose()
+
+
+def ensure_mysql_website_database(name: str = MYSQL_WEB_TEST_DB) -> str:
+    """The MariaDB website test database `name` (created and marked when absent, refused when it exists unmarked:
+    khanza_sync/ownership.py). Returns its URL."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(mysql_server_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            ownership.ensure_mariadb_database(conn, name, "test website database (MySQL/MariaDB)")
+    finally:
+        engine.dispose()
+    return mysql_server_url(name)
 
 
 def new_website_store(url: str, *, drop: bool = False) -> str:

@@ -10,8 +10,9 @@ notification or the timeout. A dropped connection, a server restart or a failove
 reconnects and LISTENs again with exponential backoff (1 s .. 30 s), polling meanwhile; the caller re-checks
 `due_now` after every wake-up, so a notification lost while disconnected only costs one poll interval.
 
-SQLite, or PostgreSQL without the trigger (a table made from older DDL): `wait` sleeps `poll_seconds`, and the
-caller's `due_now` is the poll (an indexed EXISTS over the partial pending index).
+SQLite, MySQL/MariaDB (no NOTIFY there), or PostgreSQL without the trigger (a table made from older DDL): `wait`
+sleeps `poll_seconds`, and the caller's `due_now` is the poll (an indexed EXISTS over the pending index: partial
+on SQLite and PostgreSQL, (status, created_at) on MySQL).
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ class _Stoppable:
 
 
 class PollWaiter(_Stoppable):
-    """SQLite, or no trigger: wake every `poll_seconds` (the caller's `due_now` is the poll)."""
+    """SQLite, MySQL/MariaDB, or no trigger: wake every `poll_seconds` (the caller's `due_now` is the poll)."""
 
     mode = "poll"
 

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, and_, bindparam, false, func, or_, select, update
 
 from website import schema
-from website.store import INPUT_COLUMNS, claim, due, frame, status_is
+from website.store import INPUT_COLUMNS, REQUEUED, claim, due, frame, status_is, update_ids
 
 RECON_COLUMNS = ["id", "created_at", "status", "poliklinik", "doctor", "visit_date", "local_queue_number",
                  "no_rkm_medis", "no_rawat", "no_reg", "error_code", "synced_at"]
@@ -151,12 +151,8 @@ def _rejected(window: Window, tz: ZoneInfo, error_codes: list[str] | None) -> li
 def requeue_rejected(engine: Engine, window: Window, tz: ZoneInfo, error_codes: list[str] | None = None) -> list[str]:
     """Rejected rows in the window (optionally only some error codes) back to pending, error cleared,
     attempts reset. Returns their ids."""
-    stmt = (update(_t).where(*_rejected(window, tz, error_codes))
-            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0,
-                    synced_at=None)  # no longer decided: out of the 'rejected today' counts
-            .returning(_t.c.id))
     with engine.begin() as conn:
-        return sorted(conn.execute(stmt).scalars())
+        return update_ids(conn, _rejected(window, tz, error_codes), REQUEUED)
 
 
 def rejected_ids(engine: Engine, window: Window, tz: ZoneInfo, error_codes: list[str] | None = None) -> list[str]:

@@ -4,24 +4,34 @@ Claiming uses `next_attempt_at` as a lease: a claimed row is pushed `claim_lease
 future, so an overlapping run (or a second worker) cannot see it; a run that dies leaves rows that
 become visible again when the lease ends, and the Khanza ledger stops them from being made twice.
 
+How a claim is made depends on the database (`claim_method`): PostgreSQL and SQLite in one UPDATE ... RETURNING;
+MySQL/MariaDB, which have no UPDATE ... RETURNING, in one transaction that locks its rows first: with
+SELECT ... FOR UPDATE SKIP LOCKED where the server has it (MariaDB 10.6+, MySQL 8.0.1+), else by stamping a
+fresh token into `claim_token` with UPDATE ... ORDER BY ... LIMIT n and reading the rows back by it.
+
 The table is defined once in website/schema.py; every statement here is built from it with SQLAlchemy Core.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import (
-    ColumnElement, Engine, and_, bindparam, case, create_engine, event, func, literal, null, or_, select, update,
+    Column, ColumnElement, Engine, and_, bindparam, case, create_engine, event, func, literal, null, or_, select, update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import Update
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from khanza_sync.error_codes import ErrorCode
 from website import schema
@@ -46,7 +56,9 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
       `statement_timeout` (`-c statement_timeout`); and since neither helps when the network itself stalls
       (libpq has no read timeout), a call still unanswered `connect_timeout` seconds after that has its
       connection shut down by a watchdog (`_StallGuard`): it fails at once instead of hanging.
-    Errors are tagged `khanza_sync_database = "website"` for khanza_sync.checkup.explain.
+    - MySQL/MariaDB (`mysql+pymysql://`; a bare `mysql://` or `mariadb://` gets PyMySQL too): see `_mysql_engine`.
+    Errors are tagged `khanza_sync_database = "website"` for khanza_sync.checkup.explain (the driver's error, with
+    its number, stays the SQLAlchemy error's `.orig`: nothing here rewraps it).
     """
     if url.startswith("sqlite"):
         if "///" in url and ":memory:" not in url:
@@ -67,6 +79,8 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
         engine = create_engine(url, hide_parameters=True, pool_pre_ping=True,
                                connect_args={"connect_timeout": max(1, round(connect_timeout)), "options": options})
         _StallGuard(statement_timeout + connect_timeout).install(engine)
+    elif make_url(url).get_backend_name() in ("mysql", "mariadb"):
+        engine = _mysql_engine(url, connect_timeout, statement_timeout)
     else:
         engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
 
@@ -75,6 +89,48 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
         for error in (context.original_exception, context.sqlalchemy_exception):
             if error is not None:
                 error.khanza_sync_database = "website"
+
+    return engine
+
+
+_MARIADB_SESSION = ("SET time_zone = '+00:00', SESSION max_statement_time = %s, "  # seconds
+                    "SESSION innodb_lock_wait_timeout = %s")
+_MYSQL_SESSION = ("SET time_zone = '+00:00', SESSION max_execution_time = %s, "  # milliseconds, SELECTs
+                  "SESSION innodb_lock_wait_timeout = %s")
+
+
+def _mysql_engine(url: str, connect_timeout: float, statement_timeout: float) -> Engine:
+    """MySQL/MariaDB through PyMySQL:
+    - every session in UTC (`time_zone = '+00:00'`): DATETIME columns are stored as given anyway, and a website's
+      own TIMESTAMP columns (a Laravel table) then read and write as UTC too;
+    - READ COMMITTED: the claim's locking reads lock only the rows they take (no gap locks that would hold up the
+      website's INSERTs), and every statement sees what others committed;
+    - utf8mb4 unless the URL names a charset;
+    - the server ends a statement after `statement_timeout` (MariaDB `max_statement_time`, MySQL
+      `max_execution_time`, which covers SELECTs) and a lock wait after it (`innodb_lock_wait_timeout`); PyMySQL's
+      read and write timeouts (`statement_timeout + connect_timeout`) end a call the network left unanswered."""
+    parsed = make_url(url)
+    if "+" not in parsed.drivername:  # mysql:// or mariadb://: the driver the project installs
+        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
+    guard = statement_timeout + connect_timeout
+    connect_args = {"connect_timeout": max(1, round(connect_timeout)), "read_timeout": guard, "write_timeout": guard}
+    if "charset" not in parsed.query:
+        connect_args["charset"] = "utf8mb4"
+    engine = create_engine(parsed, hide_parameters=True, pool_pre_ping=True, pool_recycle=1800,
+                           isolation_level="READ COMMITTED", connect_args=connect_args)
+
+    lock_wait = max(1, math.ceil(statement_timeout))
+
+    @event.listens_for(engine, "connect")
+    def _session(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        try:
+            if "mariadb" in dbapi_conn.get_server_info().lower():
+                cur.execute(_MARIADB_SESSION, (statement_timeout, lock_wait))
+            else:
+                cur.execute(_MYSQL_SESSION, (max(1, round(statement_timeout * 1000)), lock_wait))
+        finally:
+            cur.close()
 
     return engine
 
@@ -189,18 +245,84 @@ def claim_statement(limit: int, now: datetime, lease_seconds: int, *conditions):
 
     PostgreSQL: FOR UPDATE SKIP LOCKED so concurrent runs take disjoint rows. SQLite (where SQLAlchemy
     leaves the lock clause out): the single UPDATE statement is atomic and SQLite serialises writers.
+    MySQL/MariaDB refuse a LIMIT inside IN (...): `claim` takes another way there.
     """
     oldest = (select(_t.c.id).where(status_is("pending"), due(now), *conditions)
               .order_by(_t.c.created_at, _t.c.id).limit(limit).with_for_update(skip_locked=True))
     return (update(_t).where(_t.c.id.in_(oldest))
-            .values(next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=_t.c.attempts + 1)
+            .values(_lease(now, lease_seconds))
             .returning(*[_t.c[c] for c in INPUT_COLUMNS]))
+
+
+def _lease(now: datetime, lease_seconds: int, table=_t) -> dict:
+    """SET values of a claim: hidden from other runs until the lease ends, one more attempt."""
+    return dict(next_attempt_at=now + timedelta(seconds=lease_seconds), attempts=table.c.attempts + 1)
+
+
+def is_mysql(dialect: Dialect) -> bool:
+    return schema.family(dialect.name) == "mysql"
+
+
+def claim_method(dialect: Dialect) -> str:
+    """How `claim` takes rows on this (connected) database: `returning` (PostgreSQL, SQLite), `skip_locked`
+    (MariaDB 10.6+, MySQL 8.0.1+) or `token` (older MySQL/MariaDB: needs the claim_token column)."""
+    if not is_mysql(dialect):
+        return "returning"
+    version = tuple(v for v in dialect.server_version_info or () if isinstance(v, int))
+    return "skip_locked" if version >= ((10, 6) if dialect.is_mariadb else (8, 0, 1)) else "token"
+
+
+class _OrderedUpdate(Update):
+    """UPDATE ... ORDER BY ... LIMIT n, which MySQL and MariaDB have (SQLAlchemy Core writes no ORDER BY there)."""
+
+    inherit_cache = False  # carries its own ORDER BY and LIMIT: never served from the statement cache
+
+    def __init__(self, table, order_by, limit: int):
+        super().__init__(table)
+        self.ks_order_by, self.ks_limit = tuple(order_by), int(limit)
+
+
+@compiles(_OrderedUpdate, "mysql")
+@compiles(_OrderedUpdate, "mariadb")
+def _ordered_update(element, compiler, **kw):
+    order = ", ".join(compiler.process(column, **kw) for column in element.ks_order_by)
+    return f"{compiler.visit_update(element, **kw)} ORDER BY {order} LIMIT {element.ks_limit}"
+
+
+_tm = schema.mysql_table(_t)  # with claim_token
+
+
+def _on_mysql_table(clause):
+    """`clause` (built on the shared table) with its columns taken from the MySQL table, which has claim_token."""
+    return replacement_traverse(
+        clause, {}, lambda e: _tm.c[e.name] if isinstance(e, Column) and e.table is _t else None)
+
+
+def _claim_rows(conn: Connection, limit: int, now: datetime, lease_seconds: int, conditions) -> list:
+    method = claim_method(conn.dialect)
+    if method == "returning":
+        return conn.execute(claim_statement(limit, now, lease_seconds, *conditions)).fetchall()
+    wanted = [status_is("pending"), due(now), *conditions]
+    if method == "skip_locked":  # lock the oldest due rows no other run holds, lease them, read them
+        ids = list(conn.execute(select(_t.c.id).where(*wanted).order_by(_t.c.created_at, _t.c.id).limit(limit)
+                                .with_for_update(skip_locked=True)).scalars())
+        if not ids:
+            return []
+        conn.execute(update(_t).where(_t.c.id.in_(ids)).values(_lease(now, lease_seconds)))
+        return conn.execute(select(*[_t.c[c] for c in INPUT_COLUMNS]).where(_t.c.id.in_(ids))).fetchall()
+    # token: a concurrent claim waits on the rows this UPDATE locks, then finds them leased (not due) and moves on
+    token = uuid.uuid4().hex
+    stamp = _OrderedUpdate(_tm, [_tm.c.created_at, _tm.c.id], limit)
+    conn.execute(stamp.where(*[_on_mysql_table(c) for c in wanted])
+                 .values({**_lease(now, lease_seconds, _tm), schema.CLAIM_TOKEN: token}))
+    return conn.execute(select(*[_tm.c[c] for c in INPUT_COLUMNS])
+                        .where(_on_mysql_table(status_is("pending")), _tm.c[schema.CLAIM_TOKEN] == token)).fetchall()
 
 
 def claim(engine: Engine, limit: int, now: datetime, lease_seconds: int, *conditions) -> pd.DataFrame:
     """Take up to `limit` due pending rows matching `conditions`, oldest first, and lease them to this run."""
     with engine.begin() as conn:
-        rows = conn.execute(claim_statement(limit, now, lease_seconds, *conditions)).fetchall()
+        rows = _claim_rows(conn, limit, now, lease_seconds, conditions)
     df = frame(rows, INPUT_COLUMNS)  # RETURNING gives no order
     return df.sort_values(["created_at", "id"], kind="stable", key=lambda s: s.astype(str)).reset_index(drop=True)
 
@@ -413,12 +535,24 @@ def requeue(engine: Engine, ids: list[str], error_code: str | None = None) -> li
     conditions = [_t.c.id.in_(list(ids)), _t.c.status.in_(REQUEUEABLE if error_code is None else ("rejected",))]
     if error_code is not None:
         conditions.append(_t.c.error_code == error_code)
-    stmt = (update(_t).where(*conditions)
-            .values(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0,
-                    synced_at=None)  # no longer decided: out of the 'rejected today' counts
-            .returning(_t.c.id))
     with engine.begin() as conn:
-        return sorted(conn.execute(stmt).scalars())
+        return update_ids(conn, conditions, REQUEUED)
+
+
+# back to pending: error cleared, attempts reset, no longer decided (out of the 'rejected today' counts)
+REQUEUED = dict(status="pending", error_code=None, last_error=None, next_attempt_at=None, attempts=0, synced_at=None)
+
+
+def update_ids(conn: Connection, conditions: list, values: dict) -> list[str]:
+    """UPDATE the rows matching `conditions` with `values`; returns their ids, sorted. With RETURNING where the
+    database has it; MySQL/MariaDB (no UPDATE ... RETURNING): the rows are locked and read first, in the same
+    transaction, so the ids are exactly the rows changed."""
+    if not is_mysql(conn.dialect):
+        return sorted(conn.execute(update(_t).where(*conditions).values(values).returning(_t.c.id)).scalars())
+    ids = list(conn.execute(select(_t.c.id).where(*conditions).with_for_update()).scalars())
+    if ids:
+        conn.execute(update(_t).where(_t.c.id.in_(ids)).values(values))
+    return sorted(ids)
 
 
 def claim_ids(engine: Engine, ids: list[str], limit: int, now: datetime, lease_seconds: int) -> pd.DataFrame:

@@ -1,10 +1,13 @@
 """The network drops Khanza connections mid-batch (before a query, after a COMMIT the client never hears
-about, all at once) and recovers while Prefect retries: every registration ends synced exactly once."""
+about, all at once) and recovers while Prefect retries: every registration ends synced exactly once. The same
+for the website's MariaDB: its connection cut at the write-back's COMMIT."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.faults.helpers import registrations, run_sync
+from tests.faults.helpers import assert_all_synced, registrations, run_sync
+from tests.faults.proxy import FaultProxy
 
 
 def batch_with_returning_patients() -> list[dict]:
@@ -24,7 +27,7 @@ def batch_with_returning_patients() -> list[dict]:
     return regs + extra
 
 
-@pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("website_url", ["postgresql", "mariadb"], indirect=True)
 def test_connections_dropped_mid_batch_recover_during_retries(fault_env, monkeypatch):
     fault_env.configure(monkeypatch, KHANZA_RETRIES=6, KHANZA_RETRY_DELAY_SECONDS=0.1)
     regs = batch_with_returning_patients()
@@ -57,3 +60,26 @@ def test_connections_dropped_mid_batch_recover_during_retries(fault_env, monkeyp
         first = next(r for r in regs[:4] if r["nik"] == second["nik"])
         assert rows[second["id"]]["no_rkm_medis"] == rows[first["id"]]["no_rkm_medis"]
         assert rows[second["id"]]["no_rawat"] != rows[first["id"]]["no_rawat"]
+
+
+@pytest.mark.parametrize("website_url", ["mariadb"], indirect=True)
+def test_website_mariadb_connection_cut_mid_claim_and_at_the_write_back(fault_env, monkeypatch):
+    """The website's MariaDB behind the fault proxy. The first claim's connection is cut before its lease UPDATE
+    reaches the server (the server rolls the claim back); the first write-back's COMMIT reaches the server but its
+    answer is lost with the connection (written, though the pipeline cannot know). Both tasks retry on a new
+    connection: every registration synced once, one visit each, nothing left pending."""
+    url = make_url(fault_env.website_url)
+    with FaultProxy((url.host, url.port), max_lifetime=240) as web_proxy:
+        fault_env.configure(monkeypatch, WEBSITE_DB_URL=url.set(port=web_proxy.port).render_as_string(hide_password=False))
+        ids = fault_env.insert(registrations(24, prefix="wcut"))
+        web_proxy.drop_at_query(1, match=b"UPDATE online_registrations SET attempts")  # the lease
+        # the COMMIT that follows the first write-back UPDATE (connections also COMMIT when they open)
+        web_proxy.call_before_query(1, lambda: web_proxy.drop_at_query(1, match=b"COMMIT", lose_response=True),
+                                    match=b"UPDATE online_registrations SET status")
+        state = run_sync(batch_size=12)
+        assert web_proxy.pending_triggers == 0 and web_proxy.drops >= 2, state.message
+    assert state.is_completed(), state.message
+    assert state.message.startswith("24 registrations: created=24"), state.message
+    assert_all_synced(fault_env, ids, 24)
+    assert fault_env.visits() == 24 and len(fault_env.ledger()) == 24
+    assert all(row["status"] == "synced" for row in fault_env.rows(ids).values())

@@ -8,6 +8,7 @@ Failed with that line as its message (what a deployment run shows).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from sqlalchemy import create_engine, inspect, text
 
 from khanza import ledger
 from khanza_sync.settings import PROJECT_ROOT
-from tests.support import base_settings, extra_mappings, flows_as, insert_registrations, registration
+from tests.support import (KHANZA_TEST_DB, base_settings, extra_mappings, flows_as, insert_registrations,
+                           mysql_server_url, new_website_store, registration)
 
 KHANZA_BIN = Path(sys.executable).with_name("khanza-sync")
 ON_SQLITE = pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)  # the website store: a SQLite file
+ON_MARIADB = pytest.mark.parametrize("website_url", ["mariadb"], indirect=True)
 
 
 @contextmanager
@@ -63,10 +66,11 @@ def snapshot(khanza, website_url: str) -> dict:
         for (table,) in conn.execute(text("SHOW TABLES")):
             state[f"khanza.{table}"] = conn.execute(text(f"SELECT COUNT(*) FROM `{table}`")).scalar()
     web = create_engine(website_url)
+    quote = web.dialect.identifier_preparer.quote
     try:
         with web.connect() as conn:
             for table in inspect(web).get_table_names():
-                state[f"website.{table}"] = conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar()
+                state[f"website.{table}"] = conn.execute(text(f"SELECT COUNT(*) FROM {quote(table)}")).scalar()
     finally:
         web.dispose()
     return state
@@ -148,6 +152,88 @@ def test_check_missing_website_table(configured, tmp_path):
     assert not missing.exists()  # checking never creates the file
 
 
+@pytest.fixture
+def empty_mariadb(private_servers):
+    """A second, empty website database on the test MariaDB server (Khanza Sync's, marked), as a URL."""
+    from khanza_sync import ownership
+
+    name = KHANZA_TEST_DB + "_web_empty"
+    engine = create_engine(mysql_server_url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        ownership.ensure_mariadb_database(conn, name, "test: an empty website database")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS `{name}`.online_registrations")
+    engine.dispose()
+    return mysql_server_url(name)
+
+
+@ON_MARIADB
+def test_check_on_a_mariadb_website(configured, tmp_path, empty_mariadb):
+    code, output = check(tmp_path, configured)
+    assert code == 0, output
+    [line] = [line for line in output.splitlines() if line.startswith("ok    website connection: ")]
+    assert re.search(r"\(mysql\) \(10\.[\w.+-]*MariaDB[\w.+-]*; claims with FOR UPDATE SKIP LOCKED\)$", line), line
+
+    code, output = check(tmp_path, configured, WEBSITE_DB_URL=empty_mariadb)
+    assert code != 0
+    [line] = fail_lines(output)
+    assert line == (f"FAIL  website table online_registrations: online_registrations is missing in website database "
+                    f"'{KHANZA_TEST_DB}_web_empty' at {base_settings().khanza_db_host}:{base_settings().khanza_db_port} "
+                    "(mysql): run `khanza-sync setup --website`, or have the website team apply sql/website_mysql.sql")
+
+    code, output = check(tmp_path, configured, WEBSITE_DB_URL=configured.replace("://root@", "://nobody:wrong@"))
+    assert code != 0
+    [line] = fail_lines(output)
+    assert line.startswith("FAIL  website connection: website database") and line.endswith(
+        "(mysql) refused the login: check the user and password in WEBSITE_DB_URL"), line
+
+
+def test_check_without_skip_locked_needs_the_claim_token(khanza, mysql_website_url, monkeypatch):
+    """An older MySQL/MariaDB (no FOR UPDATE SKIP LOCKED: forced here) claims with claim_token: `check` and every
+    flow's preflight name the missing column in one line."""
+    from khanza_sync import checkup
+    from website import store
+
+    monkeypatch.setattr(store, "claim_method", lambda dialect: "token" if store.is_mysql(dialect) else "returning")
+    url = new_website_store(mysql_website_url, drop=True)
+    settings = base_settings(website_db_url=url)
+
+    def table_check():
+        [found] = [c for c in checkup.run_checks(settings) if c.name == "website table online_registrations"]
+        return found
+
+    assert table_check().ok, table_check().line()
+    engine = store.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE online_registrations DROP COLUMN claim_token")
+        found = table_check()
+        assert found.ok is False and "has no FOR UPDATE SKIP LOCKED, so online_registrations needs the column " \
+                                     "claim_token VARCHAR(32) NULL" in found.detail, found.line()
+        with pytest.raises(checkup.SetupProblem, match="add it as sql/website_mysql.sql has it"):
+            checkup.preflight(settings, khanza, engine)
+    finally:
+        engine.dispose()
+
+
+def test_setup_website_makes_the_mariadb_tables(khanza, empty_mariadb, tmp_path):
+    """`khanza-sync setup --website` on MySQL/MariaDB: the table of sql/website_mysql.sql; again: no change."""
+    for _ in range(2):
+        done = subprocess.run([str(KHANZA_BIN), "setup", "--website"], env=khanza_env(empty_mariadb), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "online_registrations ready (mysql)" in done.stdout
+    engine = create_engine(empty_mariadb)
+    try:
+        found = inspect(engine)
+        assert [c["name"] for c in found.get_columns("online_registrations")][-1] == "claim_token"
+        assert {i["name"]: i["column_names"] for i in found.get_indexes("online_registrations")} == {
+            "online_registrations_pending": ["status", "created_at"]}
+        with engine.connect() as conn:
+            assert "utf8mb4" in conn.execute(text("SHOW CREATE TABLE online_registrations")).one()[1]
+    finally:
+        engine.dispose()
+
+
 # ---------------------------------------------------------------- the other subcommands and the flows
 
 
@@ -212,6 +298,32 @@ def test_setup_with_unreachable_khanza(cli_env, monkeypatch, capfd):
     assert code == 2
     assert output.strip().splitlines()[-1].startswith("khanza-sync setup: Khanza database")
     assert ":1 is unreachable (connection refused): check KHANZA_DB_HOST / KHANZA_DB_PORT" in output
+
+
+@ON_MARIADB
+def test_website_mariadb_problems_are_one_line_in_the_flow_state(cli_env, monkeypatch, tmp_path):
+    from flows.sync_registrations import sync_registrations
+
+    monkeypatch.setenv("WEBSITE_DB_URL", "mysql+pymysql://root@127.0.0.1:1/nowhere")
+    state = sync_registrations(return_state=True)
+    assert state.is_failed()
+    assert state.message == ("website database 'nowhere' at 127.0.0.1:1 (mysql) is unreachable (connection "
+                             "refused): check the host and port in WEBSITE_DB_URL, and that the server runs")
+
+    monkeypatch.setenv("WEBSITE_DB_URL", cli_env)
+    engine = create_engine(cli_env)
+    with engine.begin() as conn:  # a column of the contract renamed away: one line before anything is claimed
+        conn.exec_driver_sql("ALTER TABLE online_registrations CHANGE no_reg queue_no VARCHAR(8)")
+    engine.dispose()
+    state = sync_registrations(return_state=True)
+    assert state.is_failed()
+    assert state.message == (f"online_registrations in website database '{KHANZA_TEST_DB}_web' at "
+                             f"{base_settings().khanza_db_host}:{base_settings().khanza_db_port} (mysql) lacks columns "
+                             "no_reg: compare with sql/website_mysql.sql (website/schema.py)"), state.message
+    engine = create_engine(cli_env)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status, attempts FROM online_registrations")).all() == [("pending", 0)]
+    engine.dispose()  # not even claimed
 
 
 @pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)

@@ -13,6 +13,8 @@ from tests.support import (completed, flows_with_mappings, hospital_today, inser
                            registration, website_rows)
 
 REAL_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test") + "_real"
+# Khanza schemas under test: the website side is the same flow on every database (on MariaDB: the other flow tests)
+pytestmark = pytest.mark.parametrize("website_url", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Follow-mode tests: the follow loop (khanza_sync/follow.py) and its hourly flow on the real Prefect engine
 (the session's one harness), real MariaDB (optionally behind the fault proxy of tests/faults) and website
-stores on SQLite (polling) and PostgreSQL with the notification trigger (LISTEN) and without it (polling).
+stores on SQLite (polling), PostgreSQL with the notification trigger (LISTEN) and without it (polling), and
+MariaDB (polling: MySQL has no NOTIFY).
 
 Run with private database names when other sessions test at the same time:
     CI=true KHANZA_TEST_DB=ks_follow PG_TEST_DB=ks_follow .venv/bin/python -m pytest -q tests/follow
@@ -39,12 +40,14 @@ def _harness(prefect_harness):
     follow.STOP.clear()
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "postgresql-no-trigger"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-no-trigger", "mariadb"])
 def follow_store(request, tmp_path) -> str:
     """A fresh website store: SQLite (poll), PostgreSQL with the trigger (LISTEN), PostgreSQL made from the
-    DDL without the trigger (poll)."""
+    DDL without the trigger (poll), MariaDB (poll)."""
     if request.param == "sqlite":
         return new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
+    if request.param == "mariadb":
+        return new_website_store(request.getfixturevalue("mysql_website_url"), drop=True)
     url = new_website_store(request.getfixturevalue("postgres_url"), drop=True)
     if request.param == "postgresql-no-trigger":
         engine = store.make_engine(url)

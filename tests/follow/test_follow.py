@@ -1,6 +1,7 @@
 """Follow mode: registrations synced within seconds of their arrival, by the hourly flow and the plain loop, on
-SQLite (poll), PostgreSQL with the trigger (LISTEN) and without it (poll); Khanza going away and coming back;
-the LISTEN connection killed; a scheduled sync run beside it without a double write."""
+SQLite (poll), PostgreSQL with the trigger (LISTEN) and without it (poll), MariaDB (poll); Khanza going away and
+coming back; the LISTEN connection killed, the website MariaDB's connections killed; a scheduled sync run beside
+it without a double write."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,7 @@ from khanza_sync.error_codes import ErrorCode
 from tests.faults.helpers import registrations
 from tests.faults.proxy import FaultProxy
 from tests.follow.conftest import FollowEnv, configure, following, following_flow
-from tests.support import PG_ADMIN_URL, PG_TEST_DB
+from tests.support import MYSQL_WEB_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, mysql_server_url
 
 
 def _task_runs(flow_run_id) -> int:
@@ -142,7 +143,30 @@ def test_listen_connection_killed_and_website_connections_dropped(follow_env: Fo
     assert report.synced == 4 and not report.problems, report.summary()
 
 
-@pytest.mark.parametrize("follow_store", ["postgresql", "sqlite"], indirect=True)
+@pytest.mark.parametrize("follow_store", ["mariadb"], indirect=True)
+def test_website_mariadb_connections_killed(follow_env: FollowEnv):
+    """Every connection to the website's MariaDB database is killed (as a restart or a hosting provider's idle
+    reaper does): the polling loop goes on syncing, without a restart of the process."""
+    with following(max_seconds=60) as out:
+        ids = follow_env.insert(registrations(1, prefix="before"))
+        follow_env.wait_synced(ids, timeout=30)
+        admin = create_engine(mysql_server_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            victims = conn.execute(text("SELECT id FROM information_schema.PROCESSLIST WHERE db = :db "
+                                        "AND id <> CONNECTION_ID()"), {"db": MYSQL_WEB_TEST_DB}).scalars().all()
+            for victim in victims:
+                conn.execute(text(f"KILL CONNECTION {int(victim)}"))
+        admin.dispose()
+        assert victims
+        after = follow_env.insert(registrations(2, start=5, prefix="after"))
+        assert follow_env.wait_synced(after, timeout=15) < 10
+    stats = out["stats"]
+    assert stats.mode == "poll" and not stats.errors, stats.line()
+    report = follow_env.audit(ids + after)
+    assert report.synced == 3 and not report.problems, report.summary()
+
+
+@pytest.mark.parametrize("follow_store", ["postgresql", "sqlite", "mariadb"], indirect=True)
 def test_follow_beside_scheduled_sync_runs_never_writes_twice(follow_env: FollowEnv):
     """The follow loop and scheduled sync runs at the same time, while registrations keep arriving: each
     registration is created exactly once (ledger unique, no duplicate visit, no shared no_reg)."""

@@ -1,5 +1,5 @@
-"""Hostile registrations end to end on real databases: website store (SQLite, and PostgreSQL for what it
-can hold) -> data checks -> mappings -> khanza.registration.load_batch (MariaDB) -> write-back.
+"""Hostile registrations end to end on real databases: website store (SQLite, and PostgreSQL and MariaDB for what
+they can hold) -> data checks -> mappings -> khanza.registration.load_batch (MariaDB) -> write-back.
 
 Every row must end `synced` or `rejected` with a known code, Khanza must hold only valid rows, and a
 registration is in Khanza completely (pasien + reg_periksa + ledger) or not at all.
@@ -169,6 +169,15 @@ def test_hostile_rows_end_synced_or_rejected_on_postgresql(khanza, postgres_url,
     url = root.new_website_store(postgres_url, drop=True)
     rows = [(for_postgres(row), verdict) for row, verdict in batch]
     # PostgreSQL-shaped rows were altered after the verdict was drawn: check the invariants only
+    assert_pipeline_outcomes(khanza, url, rows, check_verdicts=False)
+
+
+@settings(DB_LARGE, max_examples=10)
+@given(batch=st.lists(hostile_rows(), min_size=1, max_size=10))
+def test_hostile_rows_end_synced_or_rejected_on_mariadb(khanza, mysql_website_url, batch):
+    """The same invariants with the website on MariaDB (utf8mb4; in strict mode it holds what PostgreSQL holds)."""
+    url = root.new_website_store(mysql_website_url, drop=True)
+    rows = [(for_postgres(row), verdict) for row, verdict in batch]
     assert_pipeline_outcomes(khanza, url, rows, check_verdicts=False)
 
 

@@ -346,14 +346,49 @@ def test_soak_preparation_refuses_foreign_databases(foreign_khanza, foreign_sqli
 # ---------------------------------------------------------------- the test fixtures' own helpers
 
 
-def test_fresh_website_store_refuses_foreign_stores(foreign_postgres, foreign_sqlite):
+@pytest.fixture
+def foreign_mysql_website(foreign_khanza):
+    """A MariaDB database the project did not create, holding a website table with rows. Yields its URL."""
+    conn = _mariadb(foreign_khanza)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE online_registrations (id int PRIMARY KEY, note varchar(40))")
+        cur.executemany("INSERT INTO online_registrations VALUES (%s, %s)", ROWS)
+    conn.close()
+    return f"mysql+pymysql://root@{PRIVATE.mariadb_host}:{PRIVATE.mariadb_port}/{foreign_khanza}"
+
+
+def mysql_website_rows(name: str) -> list[tuple]:
+    conn = _mariadb(name)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, note FROM online_registrations ORDER BY id")
+            return [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def test_fresh_website_store_refuses_foreign_stores(foreign_postgres, foreign_sqlite, foreign_mysql_website):
     """What the `website_url` fixture and the soak do before dropping online_registrations."""
-    for url in (foreign_postgres, foreign_sqlite):
+    for url in (foreign_postgres, foreign_sqlite, foreign_mysql_website):
         with pytest.raises(ownership.NotOwned) as excinfo:
             new_website_store(url, drop=True)
         refused(excinfo, make_url(url).database)
     assert postgres_rows(foreign_postgres) == ROWS
     assert sqlite_rows(foreign_sqlite) == ROWS
+    assert mysql_website_rows(make_url(foreign_mysql_website).database) == ROWS
+
+
+def test_mariadb_website_database_of_that_name_without_marker_is_refused(foreign_khanza):
+    """The `mysql_website_url` fixture: reuse only a marked database."""
+    engine = create_engine(f"mysql+pymysql://root@{PRIVATE.mariadb_host}:{PRIVATE.mariadb_port}/",
+                           isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn, pytest.raises(ownership.NotOwned) as excinfo:
+            ownership.ensure_mariadb_database(conn, foreign_khanza, "test")
+    finally:
+        engine.dispose()
+    refused(excinfo, foreign_khanza)
+    assert khanza_rows(foreign_khanza) == ROWS
 
 
 def test_postgres_database_of_that_name_without_marker_is_refused(foreign_postgres):

@@ -1,6 +1,6 @@
-"""website/schema.py without a database server: the DDL for SQLite and PostgreSQL, the shipped
-sql/website_*.sql files, and the schema created in a temporary SQLite file (columns, indexes, how dates
-are stored and read back)."""
+"""website/schema.py without a database server: the DDL for SQLite, PostgreSQL and MySQL/MariaDB, the shipped
+sql/website_*.sql files (tables and the pipeline's grants), the schema created in a temporary SQLite file
+(columns, indexes, how dates are stored and read back), and how the store chooses its claim on MySQL."""
 from __future__ import annotations
 
 import ast
@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from khanza_sync.settings import PROJECT_ROOT
 from website import schema, store
@@ -80,6 +80,75 @@ def test_ddl_per_dialect(dialect):
     assert f"created_at {default} NOT NULL," in statements[0]
     assert statements[1].endswith("ON online_registrations (created_at) WHERE status = 'pending'")
     assert all(";" not in re.sub(r"\$\$.*?\$\$", "", s, flags=re.S) for s in statements)  # ';' only in $$ bodies
+
+
+def test_mysql_ddl():
+    """One CREATE TABLE IF NOT EXISTS per table with its keys inside (MySQL 8 has no CREATE INDEX IF NOT EXISTS), UTC
+    DATETIME(6) timestamps, InnoDB utf8mb4, the claim's (status, created_at) key and the claim_token column."""
+    statements = schema.ddl("mysql")
+    assert statements == schema.ddl("mariadb")
+    assert [s.splitlines()[0] for s in statements] == [
+        f"CREATE TABLE IF NOT EXISTS {t.name} (" for t in schema.REGISTRATION_TABLES + schema.MASTER_TABLES]
+    registrations = statements[0]
+    assert "created_at DATETIME(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6))," in registrations
+    assert "next_attempt_at DATETIME(6)," in registrations and "synced_at DATETIME(6)," in registrations
+    assert "TIMESTAMP" not in registrations.replace("UTC_TIMESTAMP", "")
+    assert "claim_token VARCHAR(32)," in registrations
+    assert registrations.endswith("PRIMARY KEY (id),\n    KEY online_registrations_pending (status, created_at)\n"
+                                  ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci")
+    assert all(s.endswith("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci") for s in statements)
+    assert all("published_at DATETIME(6) NOT NULL" in s for s in statements[1:])
+    assert not any("pg_notify" in s or "INDEX IF NOT EXISTS" in s for s in statements)
+    # the shared table is unchanged: claim_token exists only on MySQL
+    assert schema.CLAIM_TOKEN not in schema.registrations.c and schema.CLAIM_TOKEN in schema.mysql_table(schema.registrations).c
+
+
+def test_grants_files_give_the_pipeline_its_columns_only():
+    for dialect in ("postgresql", "mysql"):
+        grants = schema.grants_text(dialect)
+        update = " ".join(re.search(r"GRANT UPDATE \((.*?)\)", grants, re.S).group(1).split())
+        columns = [c.strip() for c in update.split(",")]
+        assert columns == list(schema.PIPELINE_UPDATES + schema.RECONCILE_UPDATES) + (
+            [schema.CLAIM_TOKEN] if dialect == "mysql" else [])
+        assert not set(columns) & set(schema.WEBSITE_INSERTS) - set(schema.RECONCILE_UPDATES)
+        body = re.sub(r"(?m)^--.*$", "", grants)
+        on_registrations = [g for g in body.split(";") if "ON online_registrations" in g]
+        assert len(on_registrations) == 2  # SELECT, and UPDATE of its columns: never INSERT, DELETE or ALL
+        assert not any(word in g for g in on_registrations for word in ("INSERT", "DELETE", "ALL"))
+
+
+class _Dialect:
+    def __init__(self, name, version, mariadb):
+        self.name, self.server_version_info, self.is_mariadb = name, version, mariadb
+
+
+@pytest.mark.parametrize("dialect, method", [
+    (_Dialect("postgresql", (15, 4), False), "returning"),
+    (_Dialect("sqlite", (3, 40, 1), False), "returning"),
+    (_Dialect("mysql", (10, 11, 19, "MariaDB"), True), "skip_locked"),
+    (_Dialect("mariadb", (10, 6, 0), True), "skip_locked"),
+    (_Dialect("mysql", (10, 5, 27, "MariaDB"), True), "token"),
+    (_Dialect("mysql", (10, 3, 39), True), "token"),
+    (_Dialect("mysql", (8, 0, 36), False), "skip_locked"),
+    (_Dialect("mysql", (8, 0, 0), False), "token"),
+    (_Dialect("mysql", (5, 7, 44), False), "token"),
+])
+def test_claim_method_by_server(dialect, method):
+    assert store.claim_method(dialect) == method
+
+
+def test_mysql_claims_compile_without_a_limit_inside_in():
+    """MariaDB refuses `IN (SELECT ... LIMIT n)` (error 1235): the SKIP LOCKED select stands alone, the token claim
+    is one UPDATE ... ORDER BY ... LIMIT."""
+    now = datetime(2026, 11, 27)
+    locked = (select(schema.registrations.c.id).where(store.status_is("pending"), store.due(now))
+              .order_by(schema.registrations.c.created_at).limit(5).with_for_update(skip_locked=True))
+    assert str(locked.compile(dialect=mysql.dialect())).endswith("LIMIT %s FOR UPDATE SKIP LOCKED")
+    t = schema.mysql_table(schema.registrations)
+    stamp = store._OrderedUpdate(t, [t.c.created_at, t.c.id], 7).values(claim_token="x")
+    sql = str(stamp.compile(dialect=mysql.dialect()))
+    assert sql.startswith("UPDATE online_registrations SET claim_token=%s")
+    assert sql.endswith("ORDER BY online_registrations.created_at, online_registrations.id LIMIT 7")
 
 
 def test_postgresql_notification_trigger():

@@ -1,0 +1,44 @@
+-- Khanza master data published for the website (MySQL/MariaDB). Written only by the publish-master-data
+-- flow, which replaces every table's rows in one transaction.
+-- published_at is UTC DATETIME(6); visit_date is a calendar date at the hospital.
+-- Generated from website/schema.py by `python -m website.schema --write`: edit the definitions there,
+-- not this file. Safe to run more than once.
+CREATE TABLE IF NOT EXISTS khanza_clinics (
+    kd_poli VARCHAR(5),
+    nm_poli VARCHAR(50),
+    slug VARCHAR(50),
+    published_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (kd_poli)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE TABLE IF NOT EXISTS khanza_doctors (
+    kd_dokter VARCHAR(20),
+    nm_dokter VARCHAR(50),
+    kd_sps VARCHAR(5),
+    nm_sps VARCHAR(30),
+    slug VARCHAR(50),
+    published_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (kd_dokter)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+-- Weekly sessions: hari_kerja is Khanza's SENIN..SABTU, AKHAD (Sunday).
+CREATE TABLE IF NOT EXISTS khanza_schedules (
+    kd_dokter VARCHAR(20) NOT NULL,
+    kd_poli VARCHAR(5) NOT NULL,
+    hari_kerja VARCHAR(6) NOT NULL,
+    jam_mulai VARCHAR(8) NOT NULL,
+    jam_selesai VARCHAR(8),
+    kuota INTEGER,
+    published_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (kd_dokter, hari_kerja, jam_mulai)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+-- One row per upcoming day and doctor+clinic with a session that weekday.
+CREATE TABLE IF NOT EXISTS khanza_quota (
+    visit_date DATE NOT NULL,
+    kd_dokter VARCHAR(20) NOT NULL,
+    kd_poli VARCHAR(5) NOT NULL,
+    hari_kerja VARCHAR(6) NOT NULL,
+    kuota INTEGER NOT NULL,
+    registered INTEGER NOT NULL,
+    remaining INTEGER NOT NULL,
+    published_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (visit_date, kd_dokter, kd_poli)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
