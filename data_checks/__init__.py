@@ -33,6 +33,6 @@ def check(df: pd.DataFrame, settings: Settings, now_local: datetime) -> tuple[pd
     ids = frame["id"].astype(str)
     bad = ids.isin(first_error.keys())
     rejections = pd.DataFrame({"id": frame.loc[bad, "id"], "error_code": ids[bad].map(first_error)})
-    rejections["message"] = [ErrorCode(c).message for c in rejections["error_code"]]
+    rejections["message"] = [ErrorCode(c).website_message for c in rejections["error_code"]]
     valid = frame.loc[~bad].drop(columns=HELPER_COLUMNS).reset_index(drop=True)
     return valid, rejections.reset_index(drop=True), report

@@ -259,7 +259,7 @@ def compare(web: dict, entry: dict | None, state: KhanzaState | None, maps: mapp
     reason = cancelled_reason(state)
     if reason is not None:
         return {"id": reg_id, "expected_status": web["status"], "status": "cancelled",
-                "error_code": reason.value, "last_error": reason.message, "reason": reason.value}, findings
+                "error_code": reason.value, "last_error": reason.website_message, "reason": reason.value}, findings
 
     change: dict = {}
     poli_slug = _blank(web.get("poliklinik"))

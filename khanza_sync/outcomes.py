@@ -18,11 +18,19 @@ COLUMNS = ["id", "status", "outcome", "error_code", "message", "no_rkm_medis", "
            "next_attempt_at"]
 
 
+# Codes the data checks give a row that is not the registration's fault and must not reject it: it waits
+# (stays pending, with the usual backoff: `with_backoff`) until what is wrong on the website side passes.
+WAIT_CODES = frozenset({ErrorCode.CREATED_AT_IN_FUTURE.value})
+
+
 def rejected(rejections: pd.DataFrame) -> pd.DataFrame:
-    """Rejections from checks or mapping (id, error_code, message) as outcome rows."""
+    """Rejections from checks or mapping (id, error_code, message) as outcome rows; a row with one of the
+    WAIT_CODES is deferred instead (pending, no retry time yet), never rejected."""
     out = rejections.reindex(columns=COLUMNS).astype("object")
+    waits = out["error_code"].isin(WAIT_CODES)
     out["status"] = "rejected"
     out["outcome"] = "rejected"
+    out.loc[waits, ["status", "outcome"]] = "deferred"
     return out
 
 
@@ -62,11 +70,12 @@ def deferred(batch: pd.DataFrame, now: datetime, settings: Settings,
         attempts = int(attempts or 0)
         if too_many_attempts(attempts, settings):
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred",
-                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value, "message": ErrorCode.TOO_MANY_ATTEMPTS.message,
+                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value,
+                         "message": ErrorCode.TOO_MANY_ATTEMPTS.website_message,
                          "next_attempt_at": now + timedelta(seconds=settings.deferral_max_seconds)})
         else:
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred", "error_code": code.value,
-                         "message": code.message, "next_attempt_at": next_attempt(attempts, now, settings, rng=rng)})
+                         "message": code.website_message, "next_attempt_at": next_attempt(attempts, now, settings, rng=rng)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

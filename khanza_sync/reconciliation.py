@@ -67,12 +67,12 @@ def process_cancellations(k_engine: Engine, w_engine: Engine, today: date) -> Ou
             if result.cancelled:
                 out.counts["cancelled"] += 1
                 out.changes.append({"id": row["id"], "expected_status": "cancel_requested", "status": "cancelled",
-                                    "error_code": result.reason.value, "last_error": result.reason.message,
+                                    "error_code": result.reason.value, "last_error": result.reason.website_message,
                                     **_numbers(entry), "reason": f"cancel requested: {result.detail}"})
             else:
                 out.counts["cancel refused"] += 1
                 out.changes.append({"id": row["id"], "expected_status": "cancel_requested", "status": "synced",
-                                    "error_code": result.reason.value, "last_error": result.reason.message,
+                                    "error_code": result.reason.value, "last_error": result.reason.website_message,
                                     **_numbers(entry), "reason": f"cancel refused: {result.detail}"})
                 out.findings.append(kr.Finding("cancel_refused", row["id"], result.reason.value,
                                                kr.as_date(row["visit_date"])))

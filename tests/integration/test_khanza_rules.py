@@ -13,6 +13,7 @@ from sqlalchemy import text
 from khanza import cancellation, ledger
 from khanza.registration import load_batch
 from khanza.schedule import HARI_KERJA
+from khanza_sync.error_codes import STAFF_CHECK
 from tests.support import (KHANZA_TEST_DB, base_settings, count, hospital_today, khanza_reference_db,
                            loader_registration, rows)
 
@@ -20,6 +21,8 @@ RULES_DB = KHANZA_TEST_DB + "_rules"
 TODAY = hospital_today()
 CLOCK = datetime.combine(TODAY, datetime.min.time()).replace(hour=8, minute=30)
 NIK_000054 = "3310010101900054"  # the sample patient 000054 (no NIK in the dump), given one here
+# 000054 as the dump has him (JAROT KUMBORO, L, born 1990-01-01): his own registration gives these
+JAROT = {"nik": NIK_000054, "gender": "L", "birth_date": date(1990, 1, 1)}
 
 
 def weekday_after(day: date, weekday: int) -> date:
@@ -82,7 +85,7 @@ def admit(engine, stts_pulang: str = "-") -> None:
 
 def load_000054(engine, **settings) -> dict:
     """The loader's outcome for a new registration of the sample patient 000054 (by NIK_000054)."""
-    return load_one(engine, reg(nik=NIK_000054), **settings)
+    return load_one(engine, reg(**JAROT), **settings)
 
 
 def test_admitted_patient_is_refused_with_its_own_code_and_nothing_is_written(real):
@@ -105,6 +108,46 @@ def test_discharged_patient_is_accepted(real):
     assert (out["status"], out["no_rkm_medis"]) == ("synced", "000054")
 
 
+# ---------------------------------------------------------------- who the patient is: identity before linking
+
+
+def test_a_parents_nik_with_a_childs_birth_date_and_gender_is_a_conflict_not_a_visit_on_the_parents_record(real):
+    """000054 (L, born 1990-01-01) exists. A registration with his NIK, a birth date of 2021-03-04, the other
+    gender and another name (a parent typing their own NIK for a child) never becomes his visit."""
+    patients_before = count(real, "SELECT COUNT(*) n FROM pasien")
+    child = reg(nik=NIK_000054, birth_date=date(2021, 3, 4), gender="P", full_name="Ayu Kumboro")
+    for target in ("reg_periksa", "booking"):
+        out = load_one(real, child, khanza_target=target)
+        assert (out["status"], out["error_code"], out["no_rkm_medis"]) == ("rejected", "PATIENT_CONFLICT", None)
+        # what the website may show the submitter: the one staff-check text, nothing about the NIK
+        assert out["message"] == STAFF_CHECK
+    assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE no_rkm_medis = '000054' AND tgl_registrasi = :d",
+                 d=WEDNESDAY) == 0
+    assert count(real, "SELECT COUNT(*) n FROM booking_registrasi WHERE tanggal_periksa = :d", d=WEDNESDAY) == 0
+    assert count(real, "SELECT COUNT(*) n FROM khanza_sync_ledger") == 0
+    assert count(real, "SELECT COUNT(*) n FROM pasien") == patients_before  # no second patient made either
+
+
+@pytest.mark.parametrize("other", [{"birth_date": date(2021, 3, 4)}, {"gender": "P"}],
+                         ids=["birth date alone", "gender alone"])
+def test_birth_date_or_gender_alone_keeps_the_registration_off_the_record(real, other):
+    out = load_one(real, reg(**{**JAROT, **other}))
+    assert out["error_code"] == "PATIENT_CONFLICT"
+    assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == 0
+
+
+def test_a_name_spelled_otherwise_is_still_the_patient(real):
+    """Names are not compared: the same NIK, birth date and gender with the name spelled another way (and a
+    title) is 000054's visit, as the desk and Mobile JKN would make it."""
+    out = load_one(real, reg(**JAROT, full_name="Jarot Kumboro S. Kom"))
+    assert (out["status"], out["no_rkm_medis"]) == ("synced", "000054")
+
+
+def test_a_gender_khanza_does_not_have_does_not_block(real):
+    run(real, "UPDATE pasien SET jk = NULL WHERE no_rkm_medis = '000054'")
+    assert load_one(real, reg(**{**JAROT, "gender": "P"}))["no_rkm_medis"] == "000054"
+
+
 # ---------------------------------------------------------------- unpaid earlier visits (DlgReg isPas)
 
 
@@ -117,14 +160,14 @@ def test_unpaid_earlier_visit_refused_when_cashier_closing_is_required(real):
 
 
 def test_unpaid_earlier_visit_accepted_when_paid_or_not_required_or_cancelled(real):
-    first = reg(nik=NIK_000054)
+    first = reg(**JAROT)
     assert load_one(real, first)["status"] == "synced"  # closing not required (the sample's 'No')
     run(real, "UPDATE set_validasi_registrasi SET wajib_closing_kasir = 'Yes'")
     run(real, "UPDATE reg_periksa SET status_bayar = 'Sudah Bayar' WHERE no_rkm_medis = '000054'")
-    paid = reg(nik=NIK_000054, visit_date=WEDNESDAY + timedelta(days=7))
+    paid = reg(**JAROT, visit_date=WEDNESDAY + timedelta(days=7))
     assert load_one(real, paid)["status"] == "synced"
     run(real, "UPDATE reg_periksa SET stts = 'Batal' WHERE no_rkm_medis = '000054' AND status_bayar = 'Belum Bayar'")
-    cancelled = reg(nik=NIK_000054, visit_date=WEDNESDAY + timedelta(days=14))
+    cancelled = reg(**JAROT, visit_date=WEDNESDAY + timedelta(days=14))
     assert load_one(real, cancelled)["status"] == "synced"  # a Batal visit is never owed
 
 
@@ -186,7 +229,7 @@ def test_cancelling_a_visit_writes_batal_and_no_fee(real):
 
 
 def test_a_cancelled_booking_leaves_the_patient_free_to_book_that_day_again(real):
-    first = reg(nik=NIK_000054)
+    first = reg(**JAROT)
     out = load_one(real, first, khanza_target="booking")
     assert out["status"] == "synced" and out["no_rawat"] is None
     entry = rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=first["id"])[0]
@@ -195,7 +238,7 @@ def test_a_cancelled_booking_leaves_the_patient_free_to_book_that_day_again(real
     assert result.cancelled and result.khanza_changed
     assert count(real, "SELECT COUNT(*) n FROM booking_registrasi WHERE no_rkm_medis = '000054' "
                        "AND tanggal_periksa = :d", d=WEDNESDAY) == 0  # removed, as the booking dialogs do
-    again = reg(nik=NIK_000054)
+    again = reg(**JAROT)
     later = datetime.combine(TODAY, datetime.min.time()).replace(hour=9)
     out2 = load_batch(real, pd.DataFrame([again], dtype=object),
                       base_settings(khanza_db_name=RULES_DB, khanza_target="booking"), later)
@@ -222,7 +265,7 @@ def every_row_follows_khanzas_rule(engine) -> None:
 
 def test_new_patients_today_and_next_week_are_baru_with_the_visit_date_as_tgl_daftar(real):
     today, next_week = reg(visit_date=TODAY), reg(visit_date=TODAY + timedelta(days=7))
-    existing = reg(nik=NIK_000054, visit_date=TODAY + timedelta(days=7))
+    existing = reg(**JAROT, visit_date=TODAY + timedelta(days=7))
     out = load(real, today, next_week, existing)
     for r in (today, next_week):
         o = out[r["id"]]
@@ -239,7 +282,7 @@ def test_new_patients_today_and_next_week_are_baru_with_the_visit_date_as_tgl_da
 
 def test_a_patient_registered_at_the_desk_today_is_baru_today_and_lama_next_week(real):
     run(real, "UPDATE pasien SET tgl_daftar = :t WHERE no_rkm_medis = '000054'", t=TODAY)
-    a, b = reg(nik=NIK_000054, visit_date=TODAY), reg(nik=NIK_000054, visit_date=TODAY + timedelta(days=7))
+    a, b = reg(**JAROT, visit_date=TODAY), reg(**JAROT, visit_date=TODAY + timedelta(days=7))
     out = load(real, a, b)
     got = [rows(real, "SELECT stts_daftar FROM reg_periksa WHERE no_rawat = :n", n=out[r["id"]]["no_rawat"])[0]
            ["stts_daftar"] for r in (a, b)]
