@@ -14,8 +14,8 @@ from khanza import cancellation, ledger
 from khanza.registration import load_batch
 from khanza.schedule import HARI_KERJA
 from khanza_sync.error_codes import STAFF_CHECK
-from tests.support import (KHANZA_TEST_DB, base_settings, count, hospital_today, khanza_reference_db,
-                           loader_registration, rows)
+from tests.support import (KHANZA_TEST_DB, base_settings, check_and_map, count, hospital_today,
+                           khanza_reference_db, loader_registration, registration, rows)
 
 RULES_DB = KHANZA_TEST_DB + "_rules"
 TODAY = hospital_today()
@@ -146,6 +146,38 @@ def test_a_name_spelled_otherwise_is_still_the_patient(real):
 def test_a_gender_khanza_does_not_have_does_not_block(real):
     run(real, "UPDATE pasien SET jk = NULL WHERE no_rkm_medis = '000054'")
     assert load_one(real, reg(**{**JAROT, "gender": "P"}))["no_rkm_medis"] == "000054"
+
+
+# ---------------------------------------------------------------- our faults are ours (PIPELINE_ERROR)
+
+
+def test_a_clinic_deactivated_between_map_and_load_is_a_pipeline_error_not_a_rejection(real, tmp_path):
+    """The row was mapped while U0003 was active; the desk deactivates the clinic before the load reads the
+    master data again. Khanza did not refuse the row: it waits as PIPELINE_ERROR (the next run's mapping says
+    UNKNOWN_POLI), it is never KHANZA_REJECTED, and nothing is written."""
+    maps = tmp_path / "mappings"
+    maps.mkdir()
+    (maps / "poliklinik.yaml").write_text("penyakit-dalam: U0003\n")
+    (maps / "dokter.yaml").write_text("dr-qotrunnada: D0000003\n")
+    (maps / "penjab.yaml").write_text("umum: A09\nbpjs: BPJ\nasuransi: A09\n")
+    settings = base_settings(khanza_db_name=RULES_DB, mappings_dir=maps)
+    batch = pd.DataFrame([registration(id="deactivated", poliklinik="penyakit-dalam", doctor="dr-qotrunnada",
+                                       visit_date=WEDNESDAY, attempts=1)], dtype=object)
+    mapped, invalid, unmapped = check_and_map(batch, settings, real)
+    assert list(mapped["kd_poli"]) == ["U0003"] and invalid.empty and unmapped.empty
+    run(real, "UPDATE poliklinik SET status = '0' WHERE kd_poli = 'U0003'")
+    out = load_batch(real, mapped, settings, CLOCK).iloc[0]
+    assert (out["status"], out["outcome"], out["error_code"]) == ("deferred", "deferred", "PIPELINE_ERROR")
+    assert count(real, "SELECT COUNT(*) n FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == 0
+    assert count(real, "SELECT COUNT(*) n FROM khanza_sync_ledger") == 0
+    _, _, unmapped_now = check_and_map(batch, settings, real)  # and the next run's mapping names the cause
+    assert list(unmapped_now["error_code"]) == ["UNKNOWN_POLI"]
+
+
+def test_a_row_khanza_refuses_is_still_rejected(real):
+    """An error Khanza's server raises for the row itself (here its foreign key on the payer) rejects it."""
+    out = load_one(real, reg(kd_pj="ZZZ"))
+    assert (out["status"], out["error_code"]) == ("rejected", "KHANZA_REJECTED")
 
 
 # ---------------------------------------------------------------- unpaid earlier visits (DlgReg isPas)
