@@ -53,6 +53,8 @@ FINDING_MEANING = {
     "provisional_number_differs": "The website's provisional queue number differs from Khanza's final no_reg (tell the patient the final one)",
     "cancel_refused": "A cancellation was requested but the visit has been served or its date passed",
     "cancelled_but_live": "Cancelled on the website, still live in Khanza and could not be cancelled there",
+    "not_ours_left_alone": "Cancelling: Khanza holds a booking of that patient and day the pipeline did not write "
+                           "(the desk's, or ours changed at the desk); left alone, cancel it at the desk if needed",
 }
 
 

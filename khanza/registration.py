@@ -278,7 +278,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
             found_in = "reg_periksa" if no_rawat else "booking"
             ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=found_in,
                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli,
-                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock)
+                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock.replace(microsecond=0))
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
         refused = desk_refusal(batch, patient["no_rkm_medis"], history)
@@ -312,7 +312,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
             patients.refresh_umur(conn, rm, patient["tgl_lahir"], clock.date())
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
                   no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter, tanggal=day,
-                  patient_created=created, created_at=clock)
+                  patient_created=created, created_at=clock.replace(microsecond=0))  # = the booking's own time
 
     def on_commit():
         if created:

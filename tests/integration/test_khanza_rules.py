@@ -284,6 +284,50 @@ def test_a_cancelled_booking_leaves_the_patient_free_to_book_that_day_again(real
                 d=WEDNESDAY) == [{"status": "Belum"}]
 
 
+def booked_000054(real) -> tuple[dict, dict]:
+    """000054's own registration loaded as a booking for WEDNESDAY: (registration, its ledger row)."""
+    first = reg(**JAROT)
+    assert load_one(real, first, khanza_target="booking")["status"] == "synced"
+    return first, rows(real, "SELECT * FROM khanza_sync_ledger WHERE registration_id = :i", i=first["id"])[0]
+
+
+def cancel_000054(real, first: dict, entry: dict):
+    with real.connect() as conn:
+        return cancellation.cancel(conn, first["id"], entry, WEDNESDAY, TODAY)
+
+
+def test_a_checked_in_booking_is_not_cancelled_and_the_desks_visit_is_left_alone(real):
+    """Checked in at the desk (booking Terdaftar, a visit the desk made): that visit is not one the ledger names,
+    so reconcile refuses, changes nothing, and says why; asked again, it answers from its record."""
+    first, entry = booked_000054(real)
+    run(real, "UPDATE booking_registrasi SET status = 'Terdaftar' WHERE no_rkm_medis = '000054' "
+              "AND tanggal_periksa = :d", d=WEDNESDAY)
+    run(real, "INSERT INTO reg_periksa VALUES ('001', :r, :d, '08:00:00', 'D0000003', '000054', 'U0003', '-', '-', "
+              "'SAUDARA', 10000, 'Belum', 'Lama', 'Ralan', 'A09', 36, 'Th', 'Belum Bayar', 'Lama')",
+        r=f"{WEDNESDAY:%Y/%m/%d}/000001", d=WEDNESDAY)
+    result = cancel_000054(real, first, entry)
+    assert (result.cancelled, result.khanza_changed, result.reason.value) == (False, False, "CANCEL_REFUSED_CHECKED_IN")
+    assert rows(real, "SELECT stts FROM reg_periksa WHERE tgl_registrasi = :d", d=WEDNESDAY) == [{"stts": "Belum"}]
+    assert rows(real, "SELECT status FROM booking_registrasi WHERE tanggal_periksa = :d", d=WEDNESDAY) == [
+        {"status": "Terdaftar"}]
+    again = cancel_000054(real, first, entry)
+    assert again.reason.value == "CANCEL_REFUSED_CHECKED_IN" and "earlier run" in again.detail
+
+
+@pytest.mark.parametrize("change, differ", [("kd_dokter = 'D0000004'", "kd_dokter"), ("no_reg = '007'", "no_reg"),
+                                            ("jam_booking = '23:59:59'", "time written")])
+def test_a_booking_changed_at_the_desk_is_reported_not_deleted(real, change, differ):
+    first, entry = booked_000054(real)
+    run(real, f"UPDATE booking_registrasi SET {change} WHERE no_rkm_medis = '000054' AND tanggal_periksa = :d",
+        d=WEDNESDAY)
+    result = cancel_000054(real, first, entry)
+    assert (result.cancelled, result.khanza_changed, result.reason.value) == (True, False, "CANCELLED_NOT_OWNED")
+    assert differ in result.left_alone and "left alone" in result.left_alone
+    assert count(real, "SELECT COUNT(*) n FROM booking_registrasi WHERE tanggal_periksa = :d", d=WEDNESDAY) == 1
+    assert rows(real, "SELECT cancel_result FROM khanza_sync_ledger WHERE registration_id = :i", i=first["id"]) == [
+        {"cancel_result": "CANCELLED_NOT_OWNED"}]
+
+
 # ---------------------------------------------------------------- stts_daftar, tgl_daftar and the fee
 
 
