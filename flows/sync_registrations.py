@@ -91,7 +91,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
             break
         result, report, offline = sync_batch(res, batch, now_utc, now_local)
         checks.append(report)
-        summary.add(result)
+        summary.add(result, report)
         if after_batch:
             after_batch(result)
         if offline:

@@ -3,7 +3,7 @@ and its own sample rows, in strict SQL mode. Fails under CI=true when the refere
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -166,3 +166,28 @@ def test_a_row_cancelled_while_deferred_is_finished_in_khanza_once(real_khanza, 
     completed(reconcile_queue_numbers)
     with real_khanza.connect() as conn:
         assert conn.execute(text("SELECT stts FROM reg_periksa WHERE no_rawat = :r"), {"r": no_rawat}).scalar() == "Belum"
+
+
+# ---------------------------------------------------------------- created_at checked
+
+
+def test_a_created_at_missing_or_in_the_future_is_caught(real_khanza, real_flows):
+    """A website writing local time (WIB, UTC+7) as UTC: the row waits (pending, CREATED_AT_IN_FUTURE, with a retry
+    time) and the run says once by how much; a created_at that is no timestamp (SQLite stores any text) is
+    rejected INVALID_CREATED_AT. Neither reaches Khanza; the other row is synced."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    regs = [jarot(id="clock-local", created_at=now + timedelta(hours=7)), jarot(id="clock-ok", nik="3310010101900098")]
+    if real_flows.startswith("sqlite"):
+        regs.append(jarot(id="clock-junk", nik="3310010101900097", created_at="kemarin"))
+    insert_registrations(real_flows, regs)
+    state = completed(sync_registrations)
+    web = website_rows(real_flows)
+    assert web.loc["clock-local", ["status", "error_code"]].tolist() == ["pending", "CREATED_AT_IN_FUTURE"]
+    assert pd.notna(web.loc["clock-local", "next_attempt_at"])
+    assert "website clock or time zone off: created_at up to 7.0 h ahead of UTC on 1 registrations" in state.message
+    assert web.loc["clock-ok", "status"] == "synced"
+    if real_flows.startswith("sqlite"):
+        assert web.loc["clock-junk", ["status", "error_code"]].tolist() == ["rejected", "INVALID_CREATED_AT"]
+    with real_khanza.connect() as conn:
+        ledger_ids = {r[0] for r in conn.execute(text("SELECT registration_id FROM khanza_sync_ledger"))}
+    assert ledger_ids == {"clock-ok"}
