@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows import failed_setup, flow_timeout_seconds, khanza_offline, offline_state, preflight
-from khanza_sync import artifacts, checkup, outcomes, reporting, signals
+from khanza_sync import artifacts, checkup, outcomes, publishing, reporting, signals
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
 from khanza_sync.settings import load_settings
@@ -21,6 +21,7 @@ from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot
 from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
+from tasks.master_data import refresh_quota
 from tasks.queue_status import publish_queue_status
 from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
@@ -82,7 +83,9 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
                  on_offline: Callable[[str], None] | None = None) -> datetime | None:
     """Claim and sync batches until nothing is due (or `max_batches`); sync and backfill share this loop.
     Returns the time Khanza was found offline (the loop stops there), or None; `on_offline` gets the reason
-    (which database, what happened: checkup.explain) for the run's message."""
+    (which database, what happened: checkup.explain) for the run's message. A burst that registered people
+    refreshes the website's remaining quota of their visit days at its end."""
+    quota_days: set = set()
     while max_batches is None or summary.batches < max_batches:
         now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
         now_local = datetime.now(res.settings.tz).replace(tzinfo=None)
@@ -92,6 +95,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
         result, report, offline = sync_batch(res, batch, now_utc, now_local)
         checks.append(report)
         summary.add(result, report)
+        quota_days |= publishing.created_days(batch, result)
         if after_batch:
             after_batch(result)
         if offline:
@@ -99,6 +103,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
             if on_offline:
                 on_offline(offline)
             return now_utc
+    refresh_quota(res, quota_days)
     return None
 
 

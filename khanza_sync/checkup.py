@@ -515,17 +515,14 @@ def _check_mappings(settings: Settings, checks: list[Check], khanza_ok: bool) ->
         return
 
     def codes():
-        from datetime import datetime
-
         from khanza import db as khanza_db
         from khanza import reconcile as kr
 
         maps = mappings.load(settings.mappings_dir)
         engine = khanza_db.make_engine(settings)
         try:
-            today = datetime.now(settings.tz).date()
             with engine.connect() as conn:
-                snapshot = kr.read_master(conn, today, today)
+                snapshot = kr.read_master(conn)
         finally:
             engine.dispose()
         bad = [p for p in kr.mapping_problems(maps, snapshot)

@@ -13,7 +13,7 @@ from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
 from tests.support import (completed, flows_with_mappings, hospital_today, insert_registrations, khanza_reference_db,
                            registration, website_rows)
-from website import store
+from website import master_data, store
 from website.schema import registrations
 
 REAL_DB = os.environ.get("KHANZA_TEST_DB", "khanza_sync_test") + "_real"
@@ -139,6 +139,9 @@ def test_a_desk_booking_after_an_online_cancellation_survives_every_reconcile(re
         pd.testing.assert_frame_equal(website_rows(real_flows), after)
         assert "not_ours_left_alone" not in state.message  # decided once: Khanza is not looked at again
 
+    # every reconcile run also tells the website the places left as the loader counts them (the desk's two)
+    assert quota_row(real_flows, day)[["registered", "remaining"]].tolist() == [2, 28]
+
     with real_khanza.begin() as conn:  # no record, as after an upgrade: identity alone keeps the desk's booking
         conn.execute(text("UPDATE khanza_sync_ledger SET cancel_result = NULL, cancel_decided_at = NULL"))
     reported = completed(reconcile_queue_numbers)
@@ -166,6 +169,27 @@ def test_a_row_cancelled_while_deferred_is_finished_in_khanza_once(real_khanza, 
     completed(reconcile_queue_numbers)
     with real_khanza.connect() as conn:
         assert conn.execute(text("SELECT stts FROM reg_periksa WHERE no_rawat = :r"), {"r": no_rawat}).scalar() == "Belum"
+
+
+# ---------------------------------------------------------------- the quota the website shows
+
+
+def quota_row(url: str, day) -> pd.Series:
+    """The website's published remaining quota of dr. Qotrunnada at U0003 on `day`."""
+    engine = store.make_engine(url)
+    try:
+        quota = master_data.read_table(engine, "khanza_quota")
+    finally:
+        engine.dispose()
+    quota["visit_date"] = pd.to_datetime(quota["visit_date"]).dt.date
+    return quota[(quota["visit_date"] == day) & (quota["kd_dokter"] == "D0000003")].iloc[0]
+
+
+def test_a_sync_burst_refreshes_the_websites_quota_of_the_days_it_filled(real_khanza, real_flows):
+    insert_registrations(real_flows, [jarot(id="q-1"), jarot(id="q-2", nik="3310010101900096")])
+    completed(sync_registrations)
+    row = quota_row(real_flows, next_wednesday())
+    assert (row["kd_poli"], row["kuota"], row["registered"], row["remaining"]) == ("U0003", 30, 2, 28)
 
 
 # ---------------------------------------------------------------- created_at checked

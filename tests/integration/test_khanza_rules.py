@@ -245,6 +245,62 @@ def test_bookings_count_per_doctor_whatever_their_status(real):
     assert [out[a["id"]]["error_code"], out[b["id"]]["error_code"]] == [None, "QUOTA_FULL"]
 
 
+def desk_patient(real, rm: str) -> None:
+    """A patient of the desk's own (a copy of 000054 without a NIK)."""
+    run(real, "INSERT INTO pasien SELECT :rm, nm_pasien, NULL, jk, tmp_lahir, tgl_lahir, nm_ibu, alamat, gol_darah, "
+              "pekerjaan, stts_nikah, agama, tgl_daftar, no_tlp, umur, pnd, keluarga, namakeluarga, kd_pj, no_peserta, "
+              "kd_kel, kd_kec, kd_kab, pekerjaanpj, alamatpj, kelurahanpj, kecamatanpj, kabupatenpj, perusahaan_pasien, "
+              "suku_bangsa, bahasa_pasien, cacat_fisik, email, nip, kd_prop, propinsipj FROM pasien "
+              "WHERE no_rkm_medis = '000054'", rm=rm)
+
+
+def desk_visit(real, no_rawat: str, day: date, kd_poli: str, stts: str, rm: str) -> None:
+    run(real, "INSERT INTO reg_periksa VALUES ('009', :r, :d, '08:00:00', 'D0000003', :rm, :p, '-', '-', 'SAUDARA', "
+              "10000, :s, 'Lama', 'Ralan', 'A09', 36, 'Th', 'Belum Bayar', 'Lama')", r=no_rawat, d=day, p=kd_poli, s=stts,
+        rm=rm)
+
+
+def desk_booking(real, rm: str, kd_poli: str, status: str) -> None:
+    run(real, "INSERT INTO booking_registrasi VALUES (:t, '07:00:00', :rm, :d, 'D0000003', :p, '009', 'A09', 1, :w, :s)",
+        t=TODAY, rm=rm, d=WEDNESDAY, p=kd_poli, w=datetime.combine(WEDNESDAY, datetime.min.time()), s=status)
+
+
+@pytest.mark.parametrize("target, remaining", [("reg_periksa", 1), ("booking", 1)])
+def test_the_published_quota_is_the_loaders_decision(real, tmp_path, target, remaining):
+    """kuota 4 for dr. Qotrunnada at U0003 on WEDNESDAY. That day Khanza holds, made at the desk: visits for
+    the pair (one Belum, one Batal, one moved there from the day before: its no_rawat still carries that day),
+    one of hers at another clinic, and bookings of hers (two Belum at U0003, one Batal at U0009). Visits count
+    the pair's 3 rows; bookings count her 3, whatever the status and clinic. The website is told the places
+    the loader counts, in each mode, and the loader then takes exactly that many and refuses the next."""
+    from khanza_sync import publishing
+    from tests.support import new_website_store
+    from website import master_data, store
+
+    run(real, "UPDATE jadwal SET kuota = 4 WHERE kd_dokter = 'D0000003' AND hari_kerja = 'RABU'")
+    for rm in ("000091", "000092", "000093"):
+        desk_patient(real, rm)
+    day_before = WEDNESDAY - timedelta(days=1)
+    desk_visit(real, f"{WEDNESDAY:%Y/%m/%d}/000001", WEDNESDAY, "U0003", "Belum", "000091")
+    desk_visit(real, f"{WEDNESDAY:%Y/%m/%d}/000002", WEDNESDAY, "U0003", "Batal", "000092")
+    desk_visit(real, f"{day_before:%Y/%m/%d}/000009", WEDNESDAY, "U0003", "Belum", "000093")  # moved
+    desk_visit(real, f"{WEDNESDAY:%Y/%m/%d}/000003", WEDNESDAY, "U0009", "Belum", "000093")
+    desk_booking(real, "000091", "U0003", "Belum")
+    desk_booking(real, "000092", "U0003", "Belum")
+    desk_booking(real, "000093", "U0009", "Batal")
+
+    settings = base_settings(khanza_db_name=RULES_DB, khanza_target=target)
+    web = store.make_engine(new_website_store(f"sqlite:///{tmp_path / 'website.db'}"))
+    assert publishing.publish_quota(real, web, settings, {WEDNESDAY}) > 0
+    quota = master_data.read_table(web, "khanza_quota")
+    web.dispose()
+    published = quota[(quota["kd_dokter"] == "D0000003") & (quota["kd_poli"] == "U0003")].iloc[0]
+    assert (published["kuota"], published["registered"], published["remaining"]) == (4, 4 - remaining, remaining)
+
+    regs = [reg() for _ in range(int(published["remaining"]) + 1)]
+    out = load(real, *regs, khanza_target=target)
+    assert [out[r["id"]]["error_code"] for r in regs] == [None] * remaining + ["QUOTA_FULL"]
+
+
 # ---------------------------------------------------------------- cancelling as Khanza does
 
 
