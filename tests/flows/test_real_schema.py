@@ -11,6 +11,7 @@ from sqlalchemy import text, update
 
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
+from khanza_sync.error_codes import STAFF_CHECK, ErrorCode
 from tests.support import (completed, flows_with_mappings, hospital_today, insert_registrations, khanza_reference_db,
                            registration, website_rows)
 from website import master_data, store
@@ -65,6 +66,27 @@ def test_sync_against_the_real_khanza_schema(real_khanza, website_url, tmp_path,
     # the seed's counter is 000062 (Straight, no prefix): the next two patients are 000063 and 000064
     assert sorted(web.loc[["real-new", "real-bpjs"], "no_rkm_medis"]) == ["000063", "000064"] and counter == "000064"
     assert [(p.kd_pj, p.no_peserta) for p in patients] == [("A09", ""), ("BPJ", "0009876543210")]
+
+
+# ---------------------------------------------------------------- identity before linking, and what the website learns
+
+
+def test_a_parents_nik_for_a_child_is_a_conflict_and_the_website_learns_nothing_about_the_nik(real_khanza,
+                                                                                               real_flows):
+    """000054's NIK with a child's birth date and gender: no visit on his record. The website row says only what
+    it says for any registration staff must check (no record number, nothing about the NIK); the run's
+    artifact and log keep the staff's detail."""
+    insert_registrations(real_flows, [jarot(id="child", full_name="Ayu Kumboro", gender="Perempuan",
+                                            birth_date=date(2021, 3, 4))])
+    completed(sync_registrations)
+    row = website_rows(real_flows).loc["child"]
+    assert (row["status"], row["error_code"]) == ("rejected", "PATIENT_CONFLICT")
+    assert row["last_error"] == STAFF_CHECK == ErrorCode.KHANZA_REJECTED.website_message
+    assert pd.isna(row["no_rkm_medis"]) and pd.isna(row["no_rawat"]) and pd.isna(row["no_reg"])
+    assert "Khanza patient" in ErrorCode.PATIENT_CONFLICT.message  # the staff's text keeps the detail
+    with real_khanza.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM reg_periksa WHERE no_rkm_medis = '000054' "
+                                 "AND tgl_registrasi = :d"), {"d": next_wednesday()}).scalar() == 0
 
 
 # ---------------------------------------------------------------- reconcile touches only what the pipeline made, once
