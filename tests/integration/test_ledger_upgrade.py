@@ -60,6 +60,35 @@ def old_ledger_upgraded_by_setup(khanza):
     assert rows(khanza, "SELECT * FROM khanza_sync_ledger") == after
 
 
+def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
+    """An old ledger and a cancellation to carry out: reconcile stops before changing anything, and the one line
+    the run ends with names the step (khanza_sync.checkup.explain, as failed_setup uses it)."""
+    import pytest
+
+    from khanza_sync import reconciliation
+    from khanza_sync.checkup import explain
+    from tests.support import hospital_today, insert_registrations, new_website_store, registration
+    from website import store
+
+    url = new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
+    insert_registrations(url, [registration(id="old-1", status="cancel_requested")])
+    web = store.make_engine(url)
+    try:
+        with khanza.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+            conn.exec_driver_sql(OLD_LEDGER)
+            conn.execute(text("INSERT INTO khanza_sync_ledger VALUES ('old-1', 'created', 'booking', '000050', NULL, "
+                              "'003', 'INT', 'D001', :d, 0, NOW())"), {"d": hospital_today()})
+        with pytest.raises(Exception) as raised:
+            reconciliation.process_cancellations(khanza, web, hospital_today())
+        assert "khanza-sync setup" in explain(raised.value, base_settings())
+        assert store.fetch_rows(web)["status"].tolist() == ["cancel_requested"]
+    finally:
+        web.dispose()
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
+
+
 def test_a_new_ledger_has_the_same_columns_as_an_upgraded_one(khanza):
     """sql/khanza_ledger.sql (new installations) and ledger.ADDED_COLUMNS (upgrades) agree."""
     with khanza.begin() as conn:
