@@ -83,6 +83,12 @@ def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
             reconciliation.process_cancellations(khanza, web, hospital_today())
         assert "khanza-sync setup" in explain(raised.value, base_settings())
         assert store.fetch_rows(web)["status"].tolist() == ["cancel_requested"]
+        # and `khanza-sync check` says the same before any run does
+        from khanza_sync.checkup import run_checks
+
+        line = next(c for c in run_checks(base_settings(website_db_url=url)) if c.name == "ledger")
+        assert line.ok is False and "cancel_result, cancel_decided_at" in line.detail
+        assert "khanza-sync setup" in line.detail
     finally:
         web.dispose()
         with khanza.begin() as conn:
