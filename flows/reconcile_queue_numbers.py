@@ -15,7 +15,6 @@ from flows import failed_setup, flow_timeout_seconds, offline_failed, preflight
 from khanza_sync import artifacts, publishing, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
-from tasks.master_data import refresh_quota
 from tasks.queue_status import publish_queue_status
 from tasks.reconcile import cancel_requested, compare_with_khanza
 from tasks.resources import Resources, open_resources, timed
@@ -48,7 +47,8 @@ def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
         return offline_failed(error, res.settings, "nothing reconciled, will run again on schedule",
                               on_offline=lambda line: _publish(res, line, {}, [], []))
     updated = timed(write_changes, res.settings)(res, compared.changes)
-    refresh_quota(res, publishing.upcoming(today, ahead))  # desk registrations and cancellations change it too
+    # desk registrations and cancellations change the quota too: the website's copy of the window, refreshed
+    publishing.refresh_quota(res.khanza, res.website, res.settings, publishing.upcoming(today, ahead))
     counts, findings = reconciliation.tally(cancelled, compared, updated)
     line = reconciliation.summary_line(counts, findings)
     logger.info(line)

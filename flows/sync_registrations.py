@@ -21,7 +21,6 @@ from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot
 from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
-from tasks.master_data import refresh_quota
 from tasks.queue_status import publish_queue_status
 from tasks.resources import Resources, open_resources, timed
 from tasks.retry import khanza_retry_options
@@ -103,7 +102,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
             if on_offline:
                 on_offline(offline)
             return now_utc
-    refresh_quota(res, quota_days)
+    publishing.refresh_quota(res.khanza, res.website, res.settings, quota_days)
     return None
 
 

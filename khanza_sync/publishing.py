@@ -4,6 +4,7 @@ the quota refresh that sync/follow bursts and reconcile runs do (the quota as th
 """
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
@@ -12,6 +13,8 @@ import mappings
 from khanza import reconcile as kr
 from khanza_sync.settings import Settings
 from website import master_data as wmd
+
+log = logging.getLogger(__name__)
 
 
 def _reverse(forward: dict[str, str]) -> dict[str, str]:
@@ -58,6 +61,19 @@ def publish_quota(k_engine, w_engine, settings: Settings, days: set[date]) -> in
         quota = kr.read_quota(conn, settings, days)
     wmd.create_tables(w_engine)
     return wmd.replace_quota(w_engine, quota, days, datetime.now(timezone.utc).replace(tzinfo=None))
+
+
+def refresh_quota(k_engine, w_engine, settings: Settings, days: set[date]) -> None:
+    """`publish_quota` for a run that registered people or a reconcile run: called in the flow itself, not as a
+    task (follow mode adds no task run for it). Not being able to is logged and left to the next burst or
+    reconcile run: it never fails the run."""
+    if not days:
+        return
+    try:
+        publish_quota(k_engine, w_engine, settings, days)
+    except Exception as error:  # noqa: BLE001 - the quota is a courtesy to the website, the registrations are done
+        log.warning("remaining quota not refreshed on the website (%s); the next burst or reconcile run does it",
+                    type(error).__name__)
 
 
 def created_days(batch: pd.DataFrame, result: pd.DataFrame) -> set[date]:
