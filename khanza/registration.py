@@ -251,10 +251,10 @@ _NOT_THE_ROWS = frozenset({1044, 1045, 1054, 1064, 1142, 1143, 1146})
 
 def refused_by_khanza(error: BaseException) -> bool:
     """True when Khanza's server refused this row's values (a duplicate key, a foreign key, a value too long,
-    NULL where it may not be...): an error it raised with its number (below 2000: client errors are 2xxx), other
-    than a missing right or object or unreadable SQL. Anything else is not the row's fault."""
+    NULL where it may not be, a CHECK constraint...): an error the server raised with its number (the client's
+    own are 2000-2999), other than a missing right or object or unreadable SQL. Anything else is not the row's."""
     code = mysql_code(error)
-    return (code is not None and code < 2000 and code not in _NOT_THE_ROWS
+    return (code is not None and not 2000 <= code < 3000 and code not in _NOT_THE_ROWS
             and not isinstance(error, exc.ProgrammingError))
 
 
