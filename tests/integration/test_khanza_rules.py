@@ -111,10 +111,13 @@ def test_discharged_patient_is_accepted(real):
 # ---------------------------------------------------------------- who the patient is: identity before linking
 
 
-def test_a_parents_nik_with_a_childs_birth_date_and_gender_is_a_conflict_not_a_visit_on_the_parents_record(real):
+def test_a_parents_nik_with_a_childs_birth_date_and_gender_is_a_conflict_not_a_visit_on_the_parents_record(real,
+                                                                                                        caplog):
     """000054 (L, born 1990-01-01) exists. A registration with his NIK, a birth date of 2021-03-04, the other
-    gender and another name (a parent typing their own NIK for a child) never becomes his visit."""
+    gender and another name (a parent typing their own NIK for a child) never becomes his visit. The staff's log
+    line names what disagrees, never the values."""
     patients_before = count(real, "SELECT COUNT(*) n FROM pasien")
+    caplog.set_level("WARNING", logger="khanza.registration")
     child = reg(nik=NIK_000054, birth_date=date(2021, 3, 4), gender="P", full_name="Ayu Kumboro")
     for target in ("reg_periksa", "booking"):
         out = load_one(real, child, khanza_target=target)
@@ -126,6 +129,9 @@ def test_a_parents_nik_with_a_childs_birth_date_and_gender_is_a_conflict_not_a_v
     assert count(real, "SELECT COUNT(*) n FROM booking_registrasi WHERE tanggal_periksa = :d", d=WEDNESDAY) == 0
     assert count(real, "SELECT COUNT(*) n FROM khanza_sync_ledger") == 0
     assert count(real, "SELECT COUNT(*) n FROM pasien") == patients_before  # no second patient made either
+    lines = [r.getMessage() for r in caplog.records if "PATIENT_CONFLICT" in r.getMessage()]
+    assert lines and all("birth date differs, gender differs" in line for line in lines)
+    assert not any(value in line for line in lines for value in ("2021", "1990", NIK_000054, "Ayu", "Kumboro"))
 
 
 @pytest.mark.parametrize("other", [{"birth_date": date(2021, 3, 4)}, {"gender": "P"}],
@@ -172,6 +178,8 @@ def test_a_clinic_deactivated_between_map_and_load_is_a_pipeline_error_not_a_rej
     assert count(real, "SELECT COUNT(*) n FROM khanza_sync_ledger") == 0
     _, _, unmapped_now = check_and_map(batch, settings, real)  # and the next run's mapping names the cause
     assert list(unmapped_now["error_code"]) == ["UNKNOWN_POLI"]
+    tired = mapped.assign(attempts=settings.max_transient_attempts)  # after MAX_TRANSIENT_ATTEMPTS: to staff
+    assert load_batch(real, tired, settings, CLOCK).iloc[0]["error_code"] == "TOO_MANY_ATTEMPTS"
 
 
 def test_a_row_khanza_refuses_is_still_rejected(real):
