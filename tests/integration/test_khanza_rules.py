@@ -118,7 +118,7 @@ def test_a_parents_nik_with_a_childs_birth_date_and_gender_is_a_conflict_not_a_v
     line names what disagrees, never the values."""
     patients_before = count(real, "SELECT COUNT(*) n FROM pasien")
     caplog.set_level("WARNING", logger="khanza.registration")
-    child = reg(nik=NIK_000054, birth_date=date(2021, 3, 4), gender="P", full_name="Ayu Kumboro")
+    child = reg(id="child", nik=NIK_000054, birth_date=date(2021, 3, 4), gender="P", full_name="Ayu Kumboro")
     for target in ("reg_periksa", "booking"):
         out = load_one(real, child, khanza_target=target)
         assert (out["status"], out["error_code"], out["no_rkm_medis"]) == ("rejected", "PATIENT_CONFLICT", None)
