@@ -79,8 +79,10 @@ def parse_utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(as_text, errors="coerce", utc=True, format="mixed")
 
 
-def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | None) -> pd.DataFrame:
-    """The registration frame in Khanza's shapes plus helper columns for the suite."""
+def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | None,
+              max_skew_seconds: float = 300) -> pd.DataFrame:
+    """The registration frame in Khanza's shapes plus helper columns for the suite. `max_skew_seconds`: how far
+    ahead of the pipeline's clock a `created_at` (UTC) may lie before the website's clock counts as wrong."""
     out = pd.DataFrame({"id": df["id"].astype("object")})
 
     def each(column: str, *steps) -> pd.Series:
@@ -112,13 +114,21 @@ def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | N
 
     # Helper columns (the suite checks them; they never leave the pipeline)
     today = now_local.date()
-    created_local = parse_utc(df["created_at"]).dt.tz_convert(tz)
+    created_utc = parse_utc(df["created_at"])
+    created_local = created_utc.dt.tz_convert(tz)
     submitted_day = created_local.dt.date
+    # created_at decides the booking window and the same-day cut-off: missing or junk is the website's fault
+    # (INVALID_CREATED_AT); ahead of our clock by more than the skew means the website's clock or time zone is
+    # off (a local time written as UTC is hours ahead): those rows wait (CREATED_AT_IN_FUTURE).
+    now_utc = pd.Timestamp(now_local).tz_localize(tz).tz_convert("UTC")
+    ahead = (created_utc - now_utc).dt.total_seconds()
+    out["created_ahead_seconds"] = [None if pd.isna(a) else float(a) for a in ahead]
+    out["created_in_future"] = [bool(not pd.isna(a) and a > max_skew_seconds) for a in ahead]
     out["birth_days"] = [(today - b).days if b else None for b in out["birth_date"]]
     out["birth_year"] = [b.year if b else None for b in out["birth_date"]]
     out["visit_days_from_today"] = [(v - today).days if v else None for v in out["visit_date"]]
     out["days_ahead_at_submission"] = [
-        (v - s).days if v and isinstance(s, type(today)) else None for v, s in zip(out["visit_date"], submitted_day)
+        (v - s).days if v and not pd.isna(s) else None for v, s in zip(out["visit_date"], submitted_day)
     ]
     if cutoff_hour is None:
         out["after_same_day_cutoff"] = False

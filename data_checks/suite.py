@@ -45,6 +45,12 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
     bpjs = f'payment=="{BPJS_PAYMENT}"'
     return [
         Rule("id unique", ErrorCode.DUPLICATE_ID, gxe.ExpectColumnValuesToBeUnique(column="id")),
+        # Before every rule judged by the submission time: a row whose created_at is in the future waits (the
+        # website's clock or zone is off) rather than being rejected by a window computed from a wrong time.
+        Rule("created_at not in the future (website clock)", ErrorCode.CREATED_AT_IN_FUTURE,
+             gxe.ExpectColumnValuesToBeInSet(column="created_in_future", value_set=[False])),
+        Rule("created_at present and a timestamp", ErrorCode.INVALID_CREATED_AT,
+             gxe.ExpectColumnValuesToNotBeNull(column="created_ahead_seconds")),
         Rule("nik present", ErrorCode.INVALID_NIK, gxe.ExpectColumnValuesToNotBeNull(column="nik")),
         Rule(f"nik {NIK_DIGITS} digits", ErrorCode.INVALID_NIK, ExpectColumnValuesToBeValidNik(column="nik")),
         Rule("name present", ErrorCode.MISSING_NAME, gxe.ExpectColumnValuesToNotBeNull(column="full_name")),

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows import failed_setup, flow_timeout_seconds, offline_failed, preflight
-from khanza_sync import artifacts, reconciliation
+from khanza_sync import artifacts, publishing, reconciliation
 from khanza_sync.params import DaysAhead, DaysBack, documented
 from khanza_sync.settings import load_settings
 from tasks.queue_status import publish_queue_status
@@ -47,6 +47,8 @@ def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
         return offline_failed(error, res.settings, "nothing reconciled, will run again on schedule",
                               on_offline=lambda line: _publish(res, line, {}, [], []))
     updated = timed(write_changes, res.settings)(res, compared.changes)
+    # desk registrations and cancellations change the quota too: the website's copy of the window, refreshed
+    publishing.refresh_quota(res.khanza, res.website, res.settings, publishing.upcoming(today, ahead))
     counts, findings = reconciliation.tally(cancelled, compared, updated)
     line = reconciliation.summary_line(counts, findings)
     logger.info(line)

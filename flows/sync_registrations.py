@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows import failed_setup, flow_timeout_seconds, khanza_offline, offline_state, preflight
-from khanza_sync import artifacts, checkup, outcomes, reporting, signals
+from khanza_sync import artifacts, checkup, outcomes, publishing, reporting, signals
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
 from khanza_sync.settings import load_settings
@@ -82,7 +82,9 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
                  on_offline: Callable[[str], None] | None = None) -> datetime | None:
     """Claim and sync batches until nothing is due (or `max_batches`); sync and backfill share this loop.
     Returns the time Khanza was found offline (the loop stops there), or None; `on_offline` gets the reason
-    (which database, what happened: checkup.explain) for the run's message."""
+    (which database, what happened: checkup.explain) for the run's message. A burst that registered people
+    refreshes the website's remaining quota of their visit days at its end."""
+    quota_days: set = set()
     while max_batches is None or summary.batches < max_batches:
         now_utc = datetime.now(timezone.utc).replace(tzinfo=None)
         now_local = datetime.now(res.settings.tz).replace(tzinfo=None)
@@ -91,7 +93,8 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
             break
         result, report, offline = sync_batch(res, batch, now_utc, now_local)
         checks.append(report)
-        summary.add(result)
+        summary.add(result, report)
+        quota_days |= publishing.created_days(batch, result)
         if after_batch:
             after_batch(result)
         if offline:
@@ -99,6 +102,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
             if on_offline:
                 on_offline(offline)
             return now_utc
+    publishing.refresh_quota(res.khanza, res.website, res.settings, quota_days)
     return None
 
 

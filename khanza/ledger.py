@@ -2,24 +2,51 @@
 
 Written in the same transaction as the visit, so a registration is in Khanza if and only if it is
 in the ledger. A run that crashed after Khanza's commit is repaired from here, never re-inserted.
+Reconcile records here, in the transaction that carried it out, what it decided about a website
+cancellation (`cancel_result`), so no later run acts on that registration in Khanza again.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 
+from khanza.db import missing_columns
 from khanza.tables import LEDGER, insert_row
 from khanza_sync.settings import PROJECT_ROOT
 from khanza_sync.sqlfiles import statements
 
+log = logging.getLogger(__name__)
+
 DDL = PROJECT_ROOT / "sql" / "khanza_ledger.sql"
 COLUMNS = list(LEDGER.c.keys())
+TABLE = LEDGER.name
+
+# Columns added after the first release, in order, with their definitions exactly as sql/khanza_ledger.sql has
+# them: `upgrade` adds the ones an existing installation lacks. Only ever appended to, never changed.
+ADDED_COLUMNS = (
+    ("cancel_result", "varchar(40) DEFAULT NULL"),
+    ("cancel_decided_at", "datetime DEFAULT NULL"),
+)
 
 
 def create_table(conn: Connection) -> None:
+    """The pipeline's own tables (sql/khanza_ledger.sql, CREATE TABLE IF NOT EXISTS), then `upgrade`."""
     for stmt in statements(DDL):
         conn.exec_driver_sql(stmt)
+    upgrade(conn)
+
+
+def upgrade(conn: Connection) -> list[str]:
+    """Give a ledger made by an older release the columns added since (ADDED_COLUMNS): additive and idempotent,
+    checked in information_schema first; nothing is dropped, changed or rewritten. Returns the columns added."""
+    missing = missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS])
+    for name, definition in ADDED_COLUMNS:
+        if name in missing:
+            conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
+            log.info("%s: added column %s", TABLE, name)
+    return missing
 
 
 def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:
@@ -43,3 +70,30 @@ def record(conn: Connection, *, registration_id: str, outcome: str, target: str,
 def update_no_reg(conn: Connection, registration_id: str, no_reg: str) -> None:
     conn.execute(text("UPDATE khanza_sync_ledger SET no_reg = :no_reg WHERE registration_id = :id"),
                  {"no_reg": no_reg, "id": registration_id})
+
+
+# ---------------------------------------------------------------- reconcile's record of cancellations
+
+_CANCEL_RECORDS = text(f"SELECT registration_id, cancel_result, cancel_decided_at FROM {TABLE} "
+                       "WHERE registration_id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+
+def cancel_records(conn: Connection, ids: list[str]) -> dict[str, dict]:
+    """registration id -> {cancel_result, cancel_decided_at} for the ids whose cancellation reconcile decided."""
+    if not ids:
+        return {}
+    return {r["registration_id"]: {"cancel_result": r["cancel_result"], "cancel_decided_at": r["cancel_decided_at"]}
+            for r in conn.execute(_CANCEL_RECORDS, {"ids": list(ids)}).mappings() if r["cancel_result"]}
+
+
+def cancel_record_for_update(conn: Connection, registration_id: str) -> str | None:
+    """The recorded cancellation decision of one registration (None: none yet), its ledger row locked for this
+    transaction, so two runs never both act on it."""
+    return conn.execute(text(f"SELECT cancel_result FROM {TABLE} WHERE registration_id = :id FOR UPDATE"),
+                        {"id": registration_id}).scalar()
+
+
+def record_cancel(conn: Connection, registration_id: str, result: str, decided_at: datetime) -> None:
+    """Record reconcile's decision (an ErrorCode value) in the transaction that carried it out."""
+    conn.execute(text(f"UPDATE {TABLE} SET cancel_result = :r, cancel_decided_at = :t WHERE registration_id = :id "
+                      "AND cancel_result IS NULL"), {"r": result, "t": decided_at, "id": registration_id})

@@ -1,4 +1,10 @@
-"""Find a patient by NIK (checking the BPJS card), or create one as Khanza's Mobile JKN `pasienbaru` does.
+"""Find a patient by NIK (checking the BPJS card and that the person agrees), or create one as Khanza's Mobile JKN
+`pasienbaru` does.
+
+A NIK alone does not say who is coming: a parent may type their own NIK for their child. A registration joins an
+existing patient only when the person agrees too: the birth date, and the gender where Khanza has one
+(`khanza_sync.fixes.identity_disagreements`, the comparison staff see when they resolve a conflict). Names are not
+compared (spelling varies too much: the README says why). Anything else is a PatientConflict for staff.
 
 Existing patients are never overwritten with website data: the desk has verified them, the
 website has not. Only `umur` is refreshed after a visit, as the desktop does.
@@ -14,22 +20,23 @@ from khanza import capabilities, numbering
 from khanza.db import mysql_code
 from khanza.masterdata import MasterData
 from khanza.visits import umur_text
+from khanza_sync.fixes import identity_disagreements
 from khanza_sync.rules import ALAMATPJ_MAX, shorten
 
 EMPTY_CARD = {"", "-", None}
 
-# What the loader knows of a patient, with the region names it repeats: `{extra}` columns, `{where}` filter.
+# What the loader knows of a patient, with the region names it repeats, and who the person is (name, gender,
+# birth date: compared before a registration joins the record); `{where}` filters.
 _PATIENTS = (
     "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
-    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab{extra} FROM pasien p "
+    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab, p.nm_pasien, p.jk FROM pasien p "
     "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
     "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE {where}")
-_FIND = text(_PATIENTS.format(extra="", where="p.no_ktp IN :niks")).bindparams(bindparam("niks", expanding=True))
+_FIND = text(_PATIENTS.format(where="p.no_ktp IN :niks")).bindparams(bindparam("niks", expanding=True))
 _CARDS = text("SELECT no_peserta, no_ktp FROM pasien WHERE no_peserta IN :cards").bindparams(
     bindparam("cards", expanding=True))
-# By record number, plus what staff compare when they link a registration to a patient.
-_BY_RM = text(_PATIENTS.format(extra=", p.nm_pasien, p.jk", where="p.no_rkm_medis IN :rms")).bindparams(
-    bindparam("rms", expanding=True))
+# By record number: the patients staff linked registrations to.
+_BY_RM = text(_PATIENTS.format(where="p.no_rkm_medis IN :rms")).bindparams(bindparam("rms", expanding=True))
 _HOLDERS = text("SELECT COUNT(*) FROM pasien WHERE no_ktp = :nik")
 _CARD_HOLDERS = text("SELECT COUNT(*) FROM pasien WHERE no_peserta = :card")
 
@@ -39,7 +46,8 @@ def _strip(value):
 
 
 class PatientConflict(Exception):
-    """Khanza's records and the registration disagree about who this is (never merged silently)."""
+    """Khanza's records and the registration disagree about who this is (never merged silently). The text names
+    what disagrees (field names, never values): it is the staff's detail, logged and safe to log."""
 
 
 @dataclass
@@ -58,10 +66,11 @@ class PatientIndex:
         if card not in EMPTY_CARD:
             self.card_holders.setdefault(card, set()).add(nik)
 
-    def match(self, nik: str, bpjs_number: str | None) -> dict | None:
+    def match(self, nik: str, bpjs_number: str | None, person: dict | None = None) -> dict | None:
         """The patient with this NIK, or None. Raises PatientConflict when the NIK is on more than one
-        patient, or when a BPJS card is given and it belongs to another patient or differs from the
-        matched patient's card."""
+        patient, when a BPJS card is given and it belongs to another patient or differs from the
+        matched patient's card, or when `person` (the registration: birth_date, gender) is not the matched
+        patient: another birth date (or none in Khanza), or another gender where Khanza has one."""
         found = self.by_nik.get(nik, [])
         if len(found) > 1:
             raise PatientConflict("NIK is on more than one patient")
@@ -72,6 +81,10 @@ class PatientIndex:
                 raise PatientConflict("matched patient has another BPJS card")
             if self.card_holders.get(bpjs_number, set()) - {nik}:
                 raise PatientConflict("BPJS card belongs to another patient")
+        if patient is not None and person is not None:
+            disagree = identity_disagreements(person, patient)
+            if disagree:  # e.g. a parent's NIK with the child's birth date: not this patient's visit
+                raise PatientConflict("matched patient is another person: " + ", ".join(disagree))
         return patient
 
 
@@ -87,8 +100,8 @@ def read_index(conn: Connection, niks: list[str], cards: list[str]) -> PatientIn
 
 
 def by_record(conn: Connection, rms: list[str]) -> dict[str, dict]:
-    """no_rkm_medis -> the patient (the loader's columns plus nm_pasien and jk), for those that exist: the
-    patients staff linked registrations to (khanza/decisions.py)."""
+    """no_rkm_medis -> the patient (the loader's columns), for those that exist: the patients staff linked
+    registrations to (khanza/decisions.py)."""
     if not rms:
         return {}
     return {_strip(r["no_rkm_medis"]): dict(r) for r in conn.execute(_BY_RM, {"rms": sorted(set(rms))}).mappings()}

@@ -4,8 +4,8 @@
   `no_rawat`, or its booking), what the website must change, and the findings reported without
   touching Khanza (two live visits sharing a no_reg, a synced row with no visit, a ledger visit
   with no website row).
-* Master data for the website: active clinics, doctors, weekly schedules, remaining quota per day,
-  and the mapping entries that no longer match Khanza.
+* Master data for the website: active clinics, doctors, weekly schedules, remaining quota per day (read and
+  decided by the loader's own code: `read_quota`), and the mapping entries that no longer match Khanza.
 
 Every query here is a SELECT. Queries on reg_periksa go through its primary key (a no_rawat prefix range
 covers a day) or the no_rkm_medis index, never a scan on tgl_registrasi.
@@ -22,9 +22,9 @@ from sqlalchemy import Connection, select, text
 import mappings as mapping_files
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.privacy import mask_identifier
-from khanza import ledger
-from khanza.numbering import day_range, no_rawat_day, no_rawat_prefix, scope_columns
-from khanza.schedule import HARI_KERJA, day_kuota, hari_kerja, quota_left
+from khanza import ledger, masterdata
+from khanza.numbering import booking_scope, day_range, no_rawat_day, no_rawat_prefix, read_days, scope_columns
+from khanza.schedule import HARI_KERJA, quota_rows
 from khanza.tables import BOOKING_REGISTRASI, LEDGER, REG_PERIKSA
 
 # ---------------------------------------------------------------- findings
@@ -53,6 +53,8 @@ FINDING_MEANING = {
     "provisional_number_differs": "The website's provisional queue number differs from Khanza's final no_reg (tell the patient the final one)",
     "cancel_refused": "A cancellation was requested but the visit has been served or its date passed",
     "cancelled_but_live": "Cancelled on the website, still live in Khanza and could not be cancelled there",
+    "not_ours_left_alone": "Cancelling: Khanza holds a booking of that patient and day the pipeline did not write "
+                           "(the desk's, or ours changed at the desk); left alone, cancel it at the desk if needed",
 }
 
 
@@ -259,7 +261,7 @@ def compare(web: dict, entry: dict | None, state: KhanzaState | None, maps: mapp
     reason = cancelled_reason(state)
     if reason is not None:
         return {"id": reg_id, "expected_status": web["status"], "status": "cancelled",
-                "error_code": reason.value, "last_error": reason.message, "reason": reason.value}, findings
+                "error_code": reason.value, "last_error": reason.website_message, "reason": reason.value}, findings
 
     change: dict = {}
     poli_slug = _blank(web.get("poliklinik"))
@@ -341,7 +343,6 @@ class MasterSnapshot:
     doctors: pd.DataFrame  # kd_dokter, nm_dokter, kd_sps, nm_sps, active
     payers: pd.DataFrame  # kd_pj, png_jawab, active
     schedules: pd.DataFrame  # kd_dokter, kd_poli, hari_kerja, jam_mulai, jam_selesai, kuota (active only)
-    booked: pd.DataFrame  # visit_date, kd_dokter, kd_poli, registered (visits, Batal included, + open bookings)
 
 
 def _time_text(value) -> str | None:
@@ -351,8 +352,8 @@ def _time_text(value) -> str | None:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def read_master(conn: Connection, lo: date, hi: date) -> MasterSnapshot:
-    """Every clinic, doctor and payer (active flag included), active schedules, and what is booked per day."""
+def read_master(conn: Connection) -> MasterSnapshot:
+    """Every clinic, doctor and payer (active flag included) and the active schedules."""
     clinics = pd.read_sql(text("SELECT kd_poli, nm_poli, status FROM poliklinik WHERE kd_poli <> '-'"), conn)
     clinics["active"] = clinics.pop("status") == "1"
     doctors = pd.read_sql(text("SELECT d.kd_dokter, d.nm_dokter, d.kd_sps, s.nm_sps, d.status FROM dokter d "
@@ -368,44 +369,19 @@ def read_master(conn: Connection, lo: date, hi: date) -> MasterSnapshot:
     schedules = pd.DataFrame([{**dict(r), "jam_mulai": _time_text(r["jam_mulai"]),
                                "jam_selesai": _time_text(r["jam_selesai"])} for r in rows],
                              columns=["kd_dokter", "kd_poli", "hari_kerja", "jam_mulai", "jam_selesai", "kuota"])
-    counts: dict[tuple, int] = defaultdict(int)
-    for day_text, kd_dokter, kd_poli, n in conn.execute(text(
-            "SELECT LEFT(no_rawat, 10), kd_dokter, kd_poli, COUNT(*) FROM reg_periksa "
-            "WHERE no_rawat >= :lo AND no_rawat < :hi GROUP BY LEFT(no_rawat, 10), kd_dokter, kd_poli"),
-            {"lo": no_rawat_prefix(lo), "hi": day_range(hi)[1]}):
-        counts[(no_rawat_day(day_text), kd_dokter, kd_poli)] += int(n)
-    for day, kd_dokter, kd_poli, n in conn.execute(text(
-            "SELECT tanggal_periksa, kd_dokter, kd_poli, COUNT(*) FROM booking_registrasi "
-            "WHERE tanggal_periksa >= :lo AND tanggal_periksa <= :hi AND status = 'Belum' "
-            "GROUP BY tanggal_periksa, kd_dokter, kd_poli"), {"lo": lo, "hi": hi}):
-        counts[(day, kd_dokter, kd_poli)] += int(n)
-    booked = pd.DataFrame([{"visit_date": k[0], "kd_dokter": k[1], "kd_poli": k[2], "registered": v}
-                           for k, v in counts.items()], columns=["visit_date", "kd_dokter", "kd_poli", "registered"])
-    return MasterSnapshot(clinics, doctors, payers, schedules, booked)
+    return MasterSnapshot(clinics, doctors, payers, schedules)
 
 
-def remaining_quota(snapshot: MasterSnapshot, lo: date, hi: date) -> pd.DataFrame:
-    """Per upcoming day and doctor+clinic with a session that weekday: kuota (the largest of the day's
-    sessions, a NULL kuota counting 0 as Mobile JKN does), registered, remaining (never negative)."""
-    quota: dict[tuple, int] = {}
-    for r in snapshot.schedules.to_dict("records"):
-        key = (r["kd_dokter"], r["kd_poli"], r["hari_kerja"])
-        quota[key] = day_kuota(quota.get(key), r["kuota"])
-    booked = {(r["visit_date"], r["kd_dokter"], r["kd_poli"]): int(r["registered"])
-              for r in snapshot.booked.to_dict("records")}
-    rows = []
-    day = lo
-    while day <= hi:
-        hari = hari_kerja(day)
-        for (kd_dokter, kd_poli, h), kuota in sorted(quota.items()):
-            if h != hari:
-                continue
-            registered = booked.get((day, kd_dokter, kd_poli), 0)
-            rows.append({"visit_date": day, "kd_dokter": kd_dokter, "kd_poli": kd_poli, "hari_kerja": hari,
-                         "kuota": kuota, "registered": registered, "remaining": quota_left(registered, kuota)})
-        day += timedelta(days=1)
-    return pd.DataFrame(rows, columns=["visit_date", "kd_dokter", "kd_poli", "hari_kerja", "kuota", "registered",
-                                       "remaining"])
+QUOTA_COLUMNS = ["visit_date", "kd_dokter", "kd_poli", "hari_kerja", "kuota", "registered", "remaining"]
+
+
+def read_quota(conn: Connection, settings, days: set[date]) -> pd.DataFrame:
+    """The remaining quota of `days` as the loader decides it: the loader's own master data and day reads
+    (masterdata.load, numbering.read_days) and its rule (schedule.quota_rows), in the mode KHANZA_TARGET says."""
+    md = masterdata.load(conn)
+    booking = settings.khanza_target == "booking"
+    books = read_days(conn, set(days), booking_scope(settings) if booking else settings.noreg_scope)
+    return pd.DataFrame(quota_rows(md, books, booking=booking), columns=QUOTA_COLUMNS)
 
 
 def mapping_problems(maps: mapping_files.Mappings, snapshot: MasterSnapshot) -> list[dict]:
@@ -443,4 +419,4 @@ def mapping_problems(maps: mapping_files.Mappings, snapshot: MasterSnapshot) -> 
 
 __all__ = ["Finding", "FINDING_MEANING", "KhanzaState", "Snapshot", "MasterSnapshot", "HARI_KERJA", "compare",
            "cancelled_reason", "is_live", "ledger_entries", "locate", "mapping_problems", "mask", "read_master",
-           "read_snapshot", "remaining_quota", "shared_no_reg"]
+           "read_quota", "read_snapshot", "shared_no_reg"]

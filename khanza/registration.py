@@ -6,9 +6,12 @@ visit history, each visit day's numbers and quota use) and keeps that current as
 each registration costs only its own writes. After the loop it checks that no desk registration
 took one of its queue numbers meanwhile, and renumbers before anything is written back.
 
-Transient database errors (Khanza gone, lock timeouts) propagate so the Prefect task retries the
-whole batch; the ledger makes that retry idempotent. Anything else is this registration's own
-problem: it is rejected with a code and the batch goes on.
+Transient database errors (Khanza gone, lock timeouts, deadlocks) propagate so the Prefect task retries
+the whole batch; the ledger makes that retry idempotent, and the rows an interrupted attempt committed get
+the same queue-number check on the retry as fresh ones. An error Khanza's server raised for this row
+(a key, a value, a constraint) rejects it (KHANZA_REJECTED); any other exception is a fault of ours
+(PIPELINE_ERROR): the row waits with backoff for a fix or staff, it is never rejected for it. Either way
+the batch goes on.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class Rejected(Exception):
     def __init__(self, code: ErrorCode, message: str | None = None):
         super().__init__(code.value)
         self.code = code
-        self.message = message or code.message
+        self.message = message or code.website_message
 
 
 @dataclass
@@ -93,8 +96,9 @@ class Batch:
 
 def outcome(reg_id: str, status: str, kind: str, code: ErrorCode | None = None, message: str | None = None,
             no_rkm_medis=None, no_rawat=None, no_reg=None) -> dict:
+    """One outcome row; `message` (the website's last_error) defaults to what the website may show for `code`."""
     return {"id": reg_id, "status": status, "outcome": kind, "error_code": code.value if code else None,
-            "message": message if message is not None else (code.message if code else None),
+            "message": message if message is not None else (code.website_message if code else None),
             "no_rkm_medis": no_rkm_medis, "no_rawat": no_rawat, "no_reg": no_reg}
 
 
@@ -115,14 +119,24 @@ def already_loaded(engine: Engine, ids: list[str], settings: Settings) -> pd.Dat
             with conn.begin():
                 done = ledger.lookup(conn, ids)
             results = [from_ledger(entry) for entry in done.values()]
-            today = datetime.now(settings.tz).date()
             batch = Batch(settings=settings, md=masterdata.MasterData())
-            created = [({"id": e["registration_id"], "visit_date": e["tanggal"], "kd_dokter": e["kd_dokter"],
-                         "kd_poli": e["kd_poli"]}, result)
-                       for e, result in zip(done.values(), results)
-                       if e["outcome"] == "created" and e["tanggal"] >= today and e["target"] == settings.khanza_target]
+            today = batch.now().date()
+            created = [(_as_loaded(e), result) for e, result in zip(done.values(), results)
+                       if _to_verify(e, settings, today)]
             _verify_no_reg(conn, batch, created)
     return pd.DataFrame(results, columns=OUTCOME_COLUMNS)
+
+
+def _to_verify(entry: dict, settings: Settings, today: date) -> bool:
+    """A ledger row whose queue number is ours to check before it is reported: a visit or booking we created
+    (a duplicate reports the desk's own numbers), for today or later, in the target we number."""
+    return entry["outcome"] == "created" and entry["tanggal"] >= today and entry["target"] == settings.khanza_target
+
+
+def _as_loaded(entry: dict) -> dict:
+    """A ledger row as the registration `_verify_no_reg` checks: its id, day, doctor and clinic as written."""
+    return {"id": entry["registration_id"], "visit_date": entry["tanggal"], "kd_dokter": entry["kd_dokter"],
+            "kd_poli": entry["kd_poli"]}
 
 
 def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: datetime | None = None,
@@ -154,9 +168,15 @@ def load_batch(engine: Engine, regs: pd.DataFrame, settings: Settings, clock: da
             with conn.begin():
                 _read_batch_state(conn, batch, todo)
             created: list[tuple[dict, dict]] = []
+            today = batch.now().date()
             for reg in records:
                 if reg["id"] in done:  # already in Khanza: a crashed or retried run is repaired here
-                    results.append(from_ledger(done[reg["id"]]))
+                    result = from_ledger(done[reg["id"]])
+                    results.append(result)
+                    # A Prefect retry after a lock wait or deadlock mid-batch lands here for the rows the failed
+                    # attempt committed: they never reached that attempt's check, so they get it now.
+                    if _to_verify(done[reg["id"]], settings, today):
+                        created.append((_as_loaded(done[reg["id"]]), result))
                     continue
                 if reg["id"] in refused:
                     results.append(refused[reg["id"]])
@@ -201,20 +221,41 @@ def _load_one(conn: Connection, reg: dict, batch: Batch) -> dict:
         if too_many_attempts(reg.get("attempts"), batch.settings):
             return outcome(reg["id"], "rejected", "rejected", ErrorCode.TOO_MANY_ATTEMPTS)
         return outcome(reg["id"], "deferred", "deferred", ErrorCode.KHANZA_BUSY)
-    except patients.PatientConflict:
+    except patients.PatientConflict as conflict:
+        # The staff's detail (field names, never values) goes to the log; the website gets a message that does
+        # not say the NIK belongs to a patient here (ErrorCode.website_message).
+        log.warning("registration %s: %s (%s)", reg["id"], ErrorCode.PATIENT_CONFLICT.value, conflict)
         return outcome(reg["id"], "rejected", "rejected", ErrorCode.PATIENT_CONFLICT)
     except Exception as error:  # noqa: BLE001 - one bad row must not stop the batch
         if is_transient(error):
             raise
         # Log the class and MySQL error number only: the message text may quote the row's values.
-        if mysql_code(error) is None:  # not Khanza's refusal: a fault of ours, say so
-            log.error("registration %s: unexpected %s while loading; rolled back", reg["id"], type(error).__name__)
-        else:
+        if refused_by_khanza(error):
             log.warning("registration %s refused by Khanza: %s (MySQL error %s)", reg["id"],
                         type(error).__name__, mysql_code(error))
-        return outcome(reg["id"], "rejected", "rejected", ErrorCode.KHANZA_REJECTED)
+            return outcome(reg["id"], "rejected", "rejected", ErrorCode.KHANZA_REJECTED)
+        # Not Khanza's verdict on this row (a bug of ours, master data changed under us, a missing right):
+        # rolled back, and the row waits with backoff; it is not the registration's fault.
+        log.error("registration %s: unexpected %s (MySQL error %s) while loading; rolled back, waits as %s",
+                  reg["id"], type(error).__name__, mysql_code(error), ErrorCode.PIPELINE_ERROR.value)
+        if too_many_attempts(reg.get("attempts"), batch.settings):  # as KHANZA_BUSY: to staff, not in Khanza
+            return outcome(reg["id"], "rejected", "rejected", ErrorCode.TOO_MANY_ATTEMPTS)
+        return outcome(reg["id"], "deferred", "deferred", ErrorCode.PIPELINE_ERROR)
     on_commit()  # committed: the batch's memory follows it (outside the try: it is never a rejection)
     return result
+
+
+# Errors of the server that are not about the row: a right or an object missing, SQL the server cannot read.
+_NOT_THE_ROWS = frozenset({1044, 1045, 1054, 1064, 1142, 1143, 1146})
+
+
+def refused_by_khanza(error: BaseException) -> bool:
+    """True when Khanza's server refused this row's values (a duplicate key, a foreign key, a value too long,
+    NULL where it may not be, a CHECK constraint...): an error the server raised with its number (the client's
+    own are 2000-2999), other than a missing right or object or unreadable SQL. Anything else is not the row's."""
+    code = mysql_code(error)
+    return (code is not None and not 2000 <= code < 3000 and code not in _NOT_THE_ROWS
+            and not isinstance(error, exc.ProgrammingError))
 
 
 def register(conn: Connection, reg: dict, batch: Batch):
@@ -237,7 +278,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
             found_in = "reg_periksa" if no_rawat else "booking"
             ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=found_in,
                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli,
-                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock)
+                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock.replace(microsecond=0))
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
         refused = desk_refusal(batch, patient["no_rkm_medis"], history)
@@ -271,7 +312,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
             patients.refresh_umur(conn, rm, patient["tgl_lahir"], clock.date())
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
                   no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter, tanggal=day,
-                  patient_created=created, created_at=clock)
+                  patient_created=created, created_at=clock.replace(microsecond=0))  # = the booking's own time
 
     def on_commit():
         if created:
@@ -291,14 +332,13 @@ def _patient_of(reg: dict, batch: Batch) -> dict | None:
     or a new patient although the NIK or card matches others. The desk's refusals, the quota and the
     duplicate-visit check apply either way."""
     decision = batch.decided.get(reg["id"])
-    if decision is None:
-        return batch.people.match(reg["nik"], reg.get("bpjs_number"))
+    if decision is None:  # the NIK (and card) find the record; the person must agree too
+        return batch.people.match(reg["nik"], reg.get("bpjs_number"), reg)
     if decision["action"] == "new_patient":
         return None
     patient = batch.linked.get((decision["no_rkm_medis"] or "").strip())
     if patient is None:  # removed or renumbered at the desk since staff linked it: staff look again
-        raise Rejected(ErrorCode.PATIENT_CONFLICT, "Pasien yang dipilih tidak ada lagi di Khanza / The patient "
-                       "staff linked is no longer in Khanza; resolve the conflict again.")
+        raise patients.PatientConflict("the patient staff linked is no longer in Khanza; resolve the conflict again")
     return patient
 
 

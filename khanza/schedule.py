@@ -1,7 +1,9 @@
 """Doctor schedules (jadwal) and quota (kuota), as Khanza's Mobile JKN service checks them.
 
 The quota rules live here once: the loader (`registration.register`), the dry run (`registration.predict`)
-and the remaining quota published to the website (`reconcile.remaining_quota`) all ask these functions.
+and the remaining quota published to the website (`quota_rows`, read by `reconcile.read_quota` with the
+loader's own master data and day reads) all ask these functions, so a place the website shows is a place
+the loader gives, in either mode.
 
 How Khanza counts (webapps/api-bpjsfktl/index.php `ambilantrean`): every reg_periksa row for the clinic,
 doctor and date, cancelled (Batal) ones included, must stay below the kuota of the jadwal session the
@@ -12,7 +14,7 @@ accept that day (through its most generous session); a sum would let the day ove
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import pandas as pd
 
@@ -20,6 +22,7 @@ from khanza_sync.error_codes import ErrorCode
 
 if TYPE_CHECKING:  # masterdata imports this module (session_kuota)
     from khanza.masterdata import MasterData
+    from khanza.numbering import DayBook
 
 # Khanza's hari_kerja enum; Sunday is 'AKHAD'.
 HARI_KERJA = ("SENIN", "SELASA", "RABU", "KAMIS", "JUMAT", "SABTU", "AKHAD")
@@ -65,3 +68,21 @@ def refusal(md: MasterData, kd_dokter: str, kd_poli: str, day: date, *, taken: i
     if quota_full(taken, quota):
         return ErrorCode.QUOTA_FULL
     return None
+
+
+def quota_rows(md: MasterData, books: Mapping[date, DayBook], *, booking: bool) -> list[dict]:
+    """The remaining quota per day of `books` and active doctor + clinic with a session that weekday, as the
+    loader decides it: `registered` is what the loader counts (`DayBook.taken`: the pair's visits, Batal
+    included, or, in booking mode, the doctor's bookings that day whatever their status and clinic), `kuota`
+    the day's (`quota_for`), `remaining` the places left (`quota_left`). `refusal` says QUOTA_FULL exactly
+    where `remaining` is 0."""
+    rows = []
+    for day, book in sorted(books.items()):
+        hari = hari_kerja(day)
+        for (kd_dokter, kd_poli, weekday), kuota in sorted(md.schedules.items()):
+            if weekday != hari or kd_dokter not in md.active_dokter or kd_poli not in md.active_poli:
+                continue
+            taken = book.taken(kd_dokter, kd_poli, booking=booking)
+            rows.append({"visit_date": day, "kd_dokter": kd_dokter, "kd_poli": kd_poli, "hari_kerja": hari,
+                         "kuota": kuota, "registered": taken, "remaining": quota_left(taken, kuota)})
+    return rows

@@ -75,7 +75,8 @@ def private_server_settings(name: str, **overrides) -> Settings:
 
 def create_ledger(settings: Settings) -> None:
     """The pipeline's own tables in the hospital's Khanza, both from sql/khanza_ledger.sql: the ledger and the staff
-    decisions table (idempotent: CREATE TABLE IF NOT EXISTS; an existing installation gets the new table)."""
+    decisions table (idempotent: CREATE TABLE IF NOT EXISTS; an existing installation gets the new table, and the
+    ledger's newer columns: khanza/ledger.py upgrade)."""
     engine = make_engine(settings)
     with engine.begin() as conn:
         ledger.create_table(conn)

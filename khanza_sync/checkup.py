@@ -451,14 +451,19 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         tables_ok = _guard(checks, "Khanza tables", settings, tables)
 
         def ledger():
+            from khanza import ledger as ledger_module
             from khanza.tables import LEDGER
 
             with engine.connect() as conn:
                 if khanza_db.missing_tables(conn, [LEDGER_TABLE]):
                     return False, f"{LEDGER_TABLE} is missing in {where}: {SETUP_STEP}"
                 missing = khanza_db.missing_columns(conn, LEDGER_TABLE, list(LEDGER.c.keys()))
+                newer = khanza_db.missing_columns(conn, LEDGER_TABLE,
+                                                  [name for name, _ in ledger_module.ADDED_COLUMNS])
             if missing:
                 return False, f"{LEDGER_TABLE} lacks columns {', '.join(missing)}: recreate it from sql/khanza_ledger.sql"
+            if newer:  # made by an older release: setup adds them (khanza/ledger.py upgrade)
+                return False, f"{LEDGER_TABLE} lacks the newer columns {', '.join(newer)}: {SETUP_STEP}"
             return True, f"{LEDGER_TABLE} is there"
 
         _guard(checks, "ledger", settings, ledger)
@@ -611,17 +616,14 @@ def _check_mappings(settings: Settings, checks: list[Check], khanza_ok: bool) ->
         return
 
     def codes():
-        from datetime import datetime
-
         from khanza import db as khanza_db
         from khanza import reconcile as kr
 
         maps = mappings.load(settings.mappings_dir)
         engine = khanza_db.make_engine(settings)
         try:
-            today = datetime.now(settings.tz).date()
             with engine.connect() as conn:
-                snapshot = kr.read_master(conn, today, today)
+                snapshot = kr.read_master(conn)
         finally:
             engine.dispose()
         bad = [p for p in kr.mapping_problems(maps, snapshot)

@@ -1,7 +1,13 @@
-"""Every error code a registration can end with, and the message staff see for it.
+"""Every error code a registration can end with, the message staff see for it, and what the website may show.
 
 Messages never contain the registration's own values (NIK, name, phone...), only what to fix,
 so they are safe in the website row, in logs and in Prefect artifacts.
+
+Two audiences: `message` is the staff's (Prefect artifacts, the README); `website_message` is what the
+pipeline writes to the website row's `last_error`, which the website may show whoever filled in the form. They
+are the same text except where the staff's text would tell a stranger something about a patient of the
+hospital: a PATIENT_CONFLICT says the NIK or card belongs to someone here, so the website gets the one
+"needs a check by staff" text it also gets for rows Khanza refused or that failed too often (`STAFF_CHECK`).
 """
 from __future__ import annotations
 
@@ -26,6 +32,9 @@ class ErrorCode(str, Enum):
     INVALID_PAYMENT = "INVALID_PAYMENT"
     INVALID_BPJS_NUMBER = "INVALID_BPJS_NUMBER"
     DUPLICATE_ID = "DUPLICATE_ID"
+    INVALID_CREATED_AT = "INVALID_CREATED_AT"
+    # Waits (pending, not rejected): the website's clock or time zone is off
+    CREATED_AT_IN_FUTURE = "CREATED_AT_IN_FUTURE"
     # Mapping (mappings/)
     UNKNOWN_POLI = "UNKNOWN_POLI"
     UNKNOWN_DOCTOR = "UNKNOWN_DOCTOR"
@@ -52,10 +61,17 @@ class ErrorCode(str, Enum):
     CANCELLED_NOT_OWNED = "CANCELLED_NOT_OWNED"
     CANCEL_REFUSED_SERVED = "CANCEL_REFUSED_SERVED"
     CANCEL_REFUSED_PAST = "CANCEL_REFUSED_PAST"
+    CANCEL_REFUSED_CHECKED_IN = "CANCEL_REFUSED_CHECKED_IN"
 
     @property
     def message(self) -> str:
+        """The staff's text: what happened and what to do."""
         return MESSAGES[self]
+
+    @property
+    def website_message(self) -> str:
+        """What the website row's last_error says, and the website may show the submitter."""
+        return WEBSITE_MESSAGES.get(self, MESSAGES[self])
 
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -78,6 +94,12 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_BPJS_NUMBER: f"Nomor kartu BPJS wajib {BPJS_DIGITS} digit untuk pasien BPJS / BPJS number "
                                    f"({BPJS_DIGITS} digits) required for payment bpjs.",
     ErrorCode.DUPLICATE_ID: "ID pendaftaran muncul lebih dari sekali dalam satu batch / Registration id appears more than once.",
+    ErrorCode.INVALID_CREATED_AT: "Waktu pendaftaran (created_at) kosong atau tidak valid; kesalahan website, perbaiki lalu "
+                                  "kirim ulang / The submission time (created_at) is missing or not a timestamp: a "
+                                  "website fault; fix the row and re-queue it.",
+    ErrorCode.CREATED_AT_IN_FUTURE: "Waktu pendaftaran (created_at) di masa depan: jam atau zona waktu website salah "
+                                    "(harus UTC); menunggu / The submission time (created_at) lies in the future: the "
+                                    "website's clock or time zone is off (created_at must be UTC); the registration waits.",
     ErrorCode.UNKNOWN_POLI: "Poliklinik tidak ada di mappings/poliklinik.yaml atau tidak aktif di Khanza / Clinic slug unmapped or not active in Khanza.",
     ErrorCode.UNKNOWN_DOCTOR: "Dokter tidak ada di mappings/dokter.yaml atau tidak aktif di Khanza / Doctor slug unmapped or not active in Khanza.",
     ErrorCode.UNKNOWN_PAYER: "Cara bayar tidak ada di mappings/penjab.yaml atau tidak aktif di Khanza / Payer unmapped or not active in Khanza.",
@@ -89,7 +111,11 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNPAID_PREVIOUS_VISIT: "Pasien punya tagihan kunjungan sebelumnya yang belum di-closing kasir (wajib closing "
                                      "kasir aktif); selesaikan di kasir / The patient has an earlier visit not yet paid and "
                                      "the hospital requires cashier closing first; settle it at the cashier.",
-    ErrorCode.PATIENT_CONFLICT: "NIK/nomor BPJS bentrok dengan data pasien di Khanza; cek di loket / NIK and BPJS card disagree with Khanza's patient records; resolve at the desk.",
+    ErrorCode.PATIENT_CONFLICT: "NIK/nomor BPJS cocok dengan pasien Khanza yang bukan orang ini (tanggal lahir/jenis "
+                                "kelamin beda), ada pada beberapa pasien, atau kartu BPJS bentrok; petugas memutuskan "
+                                "(resolve-patient-conflict) / The NIK or BPJS card matches a Khanza patient who is not "
+                                "this person (birth date or gender differ), is on several patients, or the card "
+                                "disagrees; staff decide with resolve-patient-conflict (link or new patient).",
     ErrorCode.BOOKING_SAME_DAY: "Pasien sudah punya booking lain di tanggal itu (Khanza: satu booking per hari) / Patient already has another booking that day.",
     ErrorCode.DUPLICATE_REGISTRATION: "Pasien sudah terdaftar di poliklinik ini pada tanggal itu; nomor yang ada dipakai / Already registered at this clinic that day; existing numbers returned.",
     ErrorCode.KHANZA_REJECTED: "Khanza menolak data ini; hubungi tim data / Khanza refused this row; contact the data team.",
@@ -104,4 +130,16 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.CANCELLED_NOT_OWNED: "Dibatalkan di website; kunjungan di Khanza dibuat di loket, batalkan di loket bila perlu / Cancelled on the website; the Khanza visit was made elsewhere, cancel it at the desk if needed.",
     ErrorCode.CANCEL_REFUSED_SERVED: "Kunjungan sudah dilayani, tidak bisa dibatalkan / The visit has already been served; not cancelled.",
     ErrorCode.CANCEL_REFUSED_PAST: "Tanggal periksa sudah lewat, tidak bisa dibatalkan / The visit date has passed; not cancelled.",
+    ErrorCode.CANCEL_REFUSED_CHECKED_IN: "Booking sudah check-in di loket; batalkan di loket / The booking has been "
+                                         "checked in at the desk; cancel it there.",
+}
+
+# The text the website gets for every registration that needs a person at the hospital to look at it, whatever
+# the reason: a PATIENT_CONFLICT must read exactly like the others, so a stranger learns nothing from it.
+STAFF_CHECK = ("Pendaftaran perlu diperiksa petugas rumah sakit; silakan hubungi loket pendaftaran / The registration "
+               "needs a check by hospital staff; please contact the registration desk.")
+WEBSITE_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.PATIENT_CONFLICT: STAFF_CHECK,
+    ErrorCode.KHANZA_REJECTED: STAFF_CHECK,
+    ErrorCode.TOO_MANY_ATTEMPTS: STAFF_CHECK,
 }

@@ -95,12 +95,31 @@ def differences(reg: dict, patient: dict) -> list[str]:
     elif card and not theirs:
         found.append("bpjs card not in Khanza")
     if reg.get("birth_date") and patient.get("tgl_lahir") and _day(reg["birth_date"]) != _day(patient["tgl_lahir"]):
-        found.append("birth date differs")
+        found.append(BIRTH_DIFFERS)
+    elif reg.get("birth_date") and not patient.get("tgl_lahir"):
+        found.append(BIRTH_UNKNOWN)
     if _name(reg.get("full_name")) != _name(patient.get("nm_pasien")):
         found.append("name differs")
-    if _text(reg.get("gender")) and _text(reg.get("gender")) != _text(patient.get("jk")):
-        found.append("gender differs")
+    gender, their_gender = _text(reg.get("gender")), _text(patient.get("jk"))
+    if gender and their_gender and gender != their_gender:
+        found.append(GENDER_DIFFERS)
+    elif gender and not their_gender:
+        found.append("gender not in Khanza")
     return found
+
+
+# What keeps a registration off an existing patient's record without a staff decision: the NIK (or card) says
+# which record, these say whether it is the same person. Names are not among them: spellings differ too often
+# (Muhammad / Mohammad / M.), and neither Khanza's desk nor Mobile JKN matches on them (README).
+BIRTH_DIFFERS, BIRTH_UNKNOWN, GENDER_DIFFERS = "birth date differs", "birth date not in Khanza", "gender differs"
+IDENTITY = (BIRTH_DIFFERS, BIRTH_UNKNOWN, GENDER_DIFFERS)
+
+
+def identity_disagreements(reg: dict, patient: dict) -> list[str]:
+    """Why the patient found by NIK is not this registration's person (field names only), or [] when they
+    agree: the birth date must be Khanza's, and the gender too where Khanza has one. The same comparison
+    staff see in resolve-conflict (`differences`), limited to what blocks an automatic link."""
+    return [found for found in differences(reg, patient) if found in IDENTITY]
 
 
 def holders_line(by_nik: int, by_card: int, has_card: bool) -> str:

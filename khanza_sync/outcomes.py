@@ -18,11 +18,21 @@ COLUMNS = ["id", "status", "outcome", "error_code", "message", "no_rkm_medis", "
            "next_attempt_at"]
 
 
+# Codes the data checks give a row that is not the registration's fault and must not reject it: it waits
+# (stays pending, with the usual backoff: `with_backoff`) until what is wrong on the website side passes.
+WAIT_CODES = frozenset({ErrorCode.CREATED_AT_IN_FUTURE.value})
+
+
 def rejected(rejections: pd.DataFrame) -> pd.DataFrame:
-    """Rejections from checks or mapping (id, error_code, message) as outcome rows."""
+    """Rejections from checks or mapping (id, error_code, message) as outcome rows; a row with one of the
+    WAIT_CODES is deferred instead (pending, at the `next_attempt_at` the checks gave it, else the usual
+    backoff: `with_backoff`), never rejected."""
     out = rejections.reindex(columns=COLUMNS).astype("object")
+    waits = out["error_code"].isin(WAIT_CODES)
     out["status"] = "rejected"
     out["outcome"] = "rejected"
+    out.loc[waits, ["status", "outcome"]] = "deferred"
+    out.loc[~waits, "next_attempt_at"] = None
     return out
 
 
@@ -62,11 +72,12 @@ def deferred(batch: pd.DataFrame, now: datetime, settings: Settings,
         attempts = int(attempts or 0)
         if too_many_attempts(attempts, settings):
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred",
-                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value, "message": ErrorCode.TOO_MANY_ATTEMPTS.message,
+                         "error_code": ErrorCode.TOO_MANY_ATTEMPTS.value,
+                         "message": ErrorCode.TOO_MANY_ATTEMPTS.website_message,
                          "next_attempt_at": now + timedelta(seconds=settings.deferral_max_seconds)})
         else:
             rows.append({"id": reg_id, "status": "deferred", "outcome": "deferred", "error_code": code.value,
-                         "message": code.message, "next_attempt_at": next_attempt(attempts, now, settings, rng=rng)})
+                         "message": code.website_message, "next_attempt_at": next_attempt(attempts, now, settings, rng=rng)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -93,11 +104,24 @@ class RunSummary:
         self.by_error: Counter[str] = Counter()
         self.batches = 0
         self.khanza_unreachable = False
+        # The website's clock or time zone is off: registrations whose created_at lay in the future (they wait),
+        # and by how much at most (seconds). Said once in the run's line.
+        self._clock_ahead_ids: set[str] = set()
+        self.clock_ahead_seconds: float | None = None
 
-    def add(self, outcomes: pd.DataFrame) -> None:
+    def add(self, outcomes: pd.DataFrame, report: list[dict] | None = None) -> None:
+        """One batch's outcomes, and its data-check report (data_checks.check) for the website clock check."""
         self.batches += 1
         self.by_outcome.update(outcomes["outcome"].astype(str))
         self.by_error.update(outcomes["error_code"].dropna().astype(str))
+        for entry in report or []:
+            if entry.get("offset_seconds") is not None:
+                self._clock_ahead_ids.update(entry["ids"])
+                self.clock_ahead_seconds = max(self.clock_ahead_seconds or 0.0, float(entry["offset_seconds"]))
+
+    @property
+    def clock_ahead_rows(self) -> int:
+        return len(self._clock_ahead_ids)
 
     @property
     def total(self) -> int:
@@ -108,8 +132,22 @@ class RunSummary:
         text = f"{self.total} registrations: " + " ".join(parts)
         if self.khanza_unreachable:
             text += f" | Khanza offline: {self.by_outcome.get('deferred', 0)} deferred"
+        if self.clock_ahead_rows:
+            text += (f" | website clock or time zone off: created_at up to {offset_text(self.clock_ahead_seconds)} "
+                     f"ahead of UTC on {self.clock_ahead_rows} registrations, which wait (created_at must be UTC)")
         return text
 
     def as_dict(self) -> dict:
         return {"total": self.total, "by_outcome": dict(self.by_outcome), "by_error_code": dict(self.by_error),
-                "batches": self.batches, "khanza_unreachable": self.khanza_unreachable}
+                "batches": self.batches, "khanza_unreachable": self.khanza_unreachable,
+                "website_clock_ahead_seconds": self.clock_ahead_seconds}
+
+
+def offset_text(seconds: float | None) -> str:
+    """A clock offset for people: `7.0 h`, `12 min`, `40 s`."""
+    seconds = float(seconds or 0)
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -3,7 +3,9 @@
 1. Cancellations: rows the website set to `cancel_requested` are cancelled in Khanza the Khanza way
    (visit stts 'Batal' and biaya_reg 0 while not served, as DlgReg; a booking deleted, as the booking
    dialogs do) and set `cancelled`; a served visit is not cancelled and the reason is written back
-   (status stays `synced`).
+   (status stays `synced`). Only the visit or booking the ledger says the pipeline wrote, by its exact
+   identity, is touched, once: the decision is recorded in the ledger (khanza/cancellation.py). Rows the
+   website set `cancelled` itself (also while deferred) are finished in Khanza the same way.
 2. Compare every synced row in the window with Khanza (ledger -> reg_periksa / booking_registrasi) and
    work out what changed: cancelled or deleted in Khanza, doctor/clinic/date moved, booking checked in
    (no_rawat), queue number changed.
@@ -43,22 +45,27 @@ def _numbers(entry: dict | None) -> dict:
 
 
 def process_cancellations(k_engine: Engine, w_engine: Engine, today: date) -> Outcome:
-    """Carry out website cancellations in Khanza, then write the result to the website."""
+    """Carry out website cancellations in Khanza, once each (the ledger records the decision), then write the
+    result to the website. Rows the website set `cancelled` itself are finished in Khanza the first time only."""
     out = Outcome()
-    rows = wr.cancellation_rows(w_engine, today, cancellation.WEBSITE_CANCEL_CODES)
+    rows = wr.cancellation_rows(w_engine, today, cancellation.KHANZA_SIDE_CODES)
     if rows.empty:
         return out
     with k_engine.connect() as conn:
         with conn.begin():
             entries = ledger.lookup(conn, rows["id"].tolist())
+            decided = ledger.cancel_records(conn, list(entries))
         for row in rows.to_dict("records"):
             entry = entries.get(row["id"])
             swept = row["status"] == "cancelled"
-            if swept and (entry is None or entry["outcome"] != "created"):
-                continue  # nothing of ours in Khanza to finish cancelling
+            if swept and (entry is None or entry["outcome"] != "created" or row["id"] in decided):
+                continue  # nothing of ours in Khanza to finish cancelling, or finished by an earlier run
             result = cancellation.cancel(conn, row["id"], entry, kr.as_date(row["visit_date"]), today)
             if result.khanza_changed:
                 out.counts["cancelled in Khanza"] += 1
+            if result.left_alone:
+                out.findings.append(kr.Finding("not_ours_left_alone", row["id"], result.left_alone,
+                                               kr.as_date(row["visit_date"])))
             if swept:
                 if not result.cancelled:
                     out.findings.append(kr.Finding("cancelled_but_live", row["id"], result.detail,
@@ -67,12 +74,12 @@ def process_cancellations(k_engine: Engine, w_engine: Engine, today: date) -> Ou
             if result.cancelled:
                 out.counts["cancelled"] += 1
                 out.changes.append({"id": row["id"], "expected_status": "cancel_requested", "status": "cancelled",
-                                    "error_code": result.reason.value, "last_error": result.reason.message,
+                                    "error_code": result.reason.value, "last_error": result.reason.website_message,
                                     **_numbers(entry), "reason": f"cancel requested: {result.detail}"})
             else:
                 out.counts["cancel refused"] += 1
                 out.changes.append({"id": row["id"], "expected_status": "cancel_requested", "status": "synced",
-                                    "error_code": result.reason.value, "last_error": result.reason.message,
+                                    "error_code": result.reason.value, "last_error": result.reason.website_message,
                                     **_numbers(entry), "reason": f"cancel refused: {result.detail}"})
                 out.findings.append(kr.Finding("cancel_refused", row["id"], result.reason.value,
                                                kr.as_date(row["visit_date"])))

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Booking window (HARIDAFTAR / LIMITJAM in Khanza terms)
     booking_max_days_ahead: int = 30
     booking_same_day_cutoff_hour: int | None = 12
+    # How far a registration's created_at (UTC) may lie ahead of the pipeline's clock (clocks drift) before the
+    # website's clock or time zone counts as wrong: such rows wait (CREATED_AT_IN_FUTURE), the run says by how much.
+    created_at_max_skew_seconds: int = Field(300, ge=0)
 
     # Batching and retry behaviour
     batch_size: int = Field(1000, ge=1)

@@ -1,7 +1,11 @@
 -- Khanza Sync's own table in the Khanza database (like Khanza's referensi_mobilejkn_bpjs).
 -- One row per website registration, written in the same transaction as the visit or booking:
 -- the unique key on registration_id is what makes a registration land in Khanza at most once.
--- Safe to run more than once (`python -m khanza.setup` runs it).
+-- cancel_result / cancel_decided_at: reconcile's decision on the website's cancellation of this registration
+-- (an ErrorCode such as CANCELLED or CANCEL_REFUSED_SERVED; UTC), written in the transaction that carried it out:
+-- a later run never acts on it again. An installation made before they existed gets them from
+-- `khanza-sync setup` (khanza/ledger.py upgrade: ADD COLUMN, nothing dropped or rewritten).
+-- Safe to run more than once (`khanza-sync setup` runs it).
 CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
   registration_id varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   outcome enum('created','duplicate') NOT NULL,
@@ -14,6 +18,8 @@ CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
   tanggal date NOT NULL,
   patient_created tinyint(1) NOT NULL DEFAULT 0,
   created_at datetime NOT NULL,
+  cancel_result varchar(40) DEFAULT NULL,
+  cancel_decided_at datetime DEFAULT NULL,
   PRIMARY KEY (registration_id),
   KEY khanza_sync_ledger_day (tanggal, kd_dokter),
   KEY khanza_sync_ledger_rawat (no_rawat)

@@ -5,6 +5,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from khanza import registration
+from khanza_sync.outcomes import WAIT_CODES
 from tasks.resources import Resources
 
 
@@ -29,6 +30,7 @@ def repair_from_ledger(res: Resources, batch: pd.DataFrame) -> pd.DataFrame:
 @task(name="preview-load", cache_policy=NO_CACHE, persist_result=False)
 def preview_load(res: Resources, mapped: pd.DataFrame, rejections: pd.DataFrame, planned) -> pd.DataFrame:
     """What loading would do, from reads only (khanza.registration.predict): for backfill dry runs."""
-    rows = [{"id": r["id"], "would": "reject", "error_code": r["error_code"]} for r in rejections.to_dict("records")]
+    rows = [{"id": r["id"], "would": "wait" if r["error_code"] in WAIT_CODES else "reject", "error_code": r["error_code"]}
+            for r in rejections.to_dict("records")]
     rows += registration.predict(res.khanza, mapped, res.settings, planned)
     return pd.DataFrame(rows, columns=["id", "would", "error_code"])

@@ -49,6 +49,18 @@ def replace_all(engine: Engine, frames: dict[str, pd.DataFrame], now: datetime) 
     return written
 
 
+def replace_quota(engine: Engine, frame: pd.DataFrame, days, now: datetime) -> int:
+    """Replace the khanza_quota rows of `days` only (one transaction), leaving other days as published.
+    Returns rows written."""
+    table, columns = _TABLES["khanza_quota"], TABLES["khanza_quota"]
+    rows = [{**{c: _clean(r.get(c)) for c in columns}, "published_at": now} for r in frame.to_dict("records")]
+    with engine.begin() as conn:
+        conn.execute(delete(table).where(table.c.visit_date.in_(sorted(days))))
+        if rows:
+            conn.execute(insert(table), rows)
+    return len(rows)
+
+
 def read_table(engine: Engine, table: str) -> pd.DataFrame:
     if table not in TABLES:
         raise ValueError(table)

@@ -38,11 +38,12 @@ def synced_rows(engine: Engine, lo: date, hi: date) -> pd.DataFrame:
         return frame(conn.execute(stmt), RECON_COLUMNS)
 
 
-def cancellation_rows(engine: Engine, today: date, website_cancel_codes: tuple[str, ...]) -> pd.DataFrame:
-    """Every `cancel_requested` row, plus upcoming rows the website cancelled (error_code NULL or one of
-    `website_cancel_codes`): a sync that was loading such a row when it was cancelled may have made the visit."""
+def cancellation_rows(engine: Engine, today: date, khanza_side_codes: tuple[str, ...]) -> pd.DataFrame:
+    """Every `cancel_requested` row, plus upcoming rows the website cancelled, whatever code they carried then
+    (none, or a deferral's such as KHANZA_UNREACHABLE), except those reconcile cancelled because of Khanza
+    (`khanza_side_codes`): a sync may have made the visit before the website cancelled the row."""
     website_cancelled = and_(status_is("cancelled"), _t.c.visit_date >= today,
-                             or_(_t.c.error_code.is_(None), _t.c.error_code.in_(list(website_cancel_codes))))
+                             or_(_t.c.error_code.is_(None), _t.c.error_code.not_in(list(khanza_side_codes))))
     stmt = (_select(RECON_COLUMNS).where(or_(status_is("cancel_requested"), website_cancelled))
             .order_by(_t.c.created_at, _t.c.id))
     with engine.connect() as conn:

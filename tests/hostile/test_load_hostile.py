@@ -112,7 +112,7 @@ def assert_outcomes(website_url: str, khanza_engine, batch: list[tuple[dict, dic
             assert web_row["status"] in {"synced", "rejected"}, "a row left pending"
             if web_row["status"] == "rejected":
                 assert web_row["error_code"] in KNOWN_CODES
-                assert web_row["last_error"] == ErrorCode(web_row["error_code"]).message
+                assert web_row["last_error"] == ErrorCode(web_row["error_code"]).website_message
                 assert raw["id"] not in ledger, "a rejected row reached Khanza"
                 if check_verdicts and must_pass_checks(verdict):
                     assert web_row["error_code"] in KHANZA_RULE_CODES, (

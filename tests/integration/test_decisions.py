@@ -68,7 +68,7 @@ def test_new_patient_decision_creates_a_patient_and_only_the_latest_decision_cou
 
 
 def test_link_still_applies_the_desk_refusals_and_the_duplicate_check(khanza_clean):
-    first = reg(nik=SITI_NIK, bpjs_number=SITI_CARD)
+    first = reg(nik=SITI_NIK, bpjs_number=SITI_CARD, gender="P", birth_date=date(1980, 7, 1))  # Siti herself
     assert load_one(khanza_clean, first)["outcome"] == "created"
     again = reg(nik=SITI_NIK, bpjs_number="9999999999999")
     decide(khanza_clean, again["id"], "link_patient", "000050")

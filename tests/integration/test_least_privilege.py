@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pymysql
@@ -185,7 +185,8 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
     new = root.registration(id="lp-new")
     again = root.registration(id="lp-again", nik=new["nik"], visit_date=tomorrow)  # same patient, same day
     existing = root.registration(id="lp-existing", nik=DEMO_NIK, payment="bpjs", bpjs_number=DEMO_CARD,
-                                 full_name="Siti Aminah", gender="P", poliklinik="mata", doctor="dr-eko-spm")
+                                 full_name="Siti Aminah", gender="P", birth_date=date(1980, 7, 1), poliklinik="mata",
+                                 doctor="dr-eko-spm")
     second_new = root.registration(id="lp-second", poliklinik="anak", doctor="dr-citra-spa")
     bad = root.registration(id="lp-bad", nik="123")
     # the owner inserts (the restricted role cannot: the website writes registrations, not the pipeline)

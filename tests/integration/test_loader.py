@@ -14,6 +14,8 @@ from tests.support import base_settings, count, hospital_today, loader_registrat
 
 CLOCK = datetime.combine(hospital_today(), datetime.min.time()).replace(hour=8, minute=30)
 TOMORROW = hospital_today() + timedelta(days=1)
+# The demo patient 000050 (Siti Aminah) as her own registration gives her: NIK, gender, birth date.
+SITI = {"nik": "3310014107800001", "gender": "P", "birth_date": date(1980, 7, 1)}
 
 
 def next_weekday(weekday: int) -> date:
@@ -91,7 +93,7 @@ def test_new_patient_and_visit_as_khanza_writes_them(khanza):
 
 def test_existing_patient_found_by_nik_is_not_overwritten(khanza):
     before = rows(khanza, "SELECT * FROM pasien WHERE no_rkm_medis = '000050'")[0]
-    r = reg(nik="3310014107800001", full_name="Someone Else Entirely", address="Elsewhere", kd_pj="BPJ",
+    r = reg(**SITI, full_name="Someone Else Entirely", address="Elsewhere", kd_pj="BPJ",
             payment="bpjs", bpjs_number="0001234567890")
     out = load_one(khanza, r)
     assert out["no_rkm_medis"] == "000050" and out["outcome"] == "created"
@@ -102,8 +104,8 @@ def test_existing_patient_found_by_nik_is_not_overwritten(khanza):
     assert (visit["stts_daftar"], visit["biaya_reg"], visit["p_jawab"], visit["hubunganpj"]) == ("Lama", 10000, "AHMAD", "SUAMI")
     assert visit["almt_pj"] == "JL. MERAPI 10, DUKUH, KLATEN UTARA, KLATEN"
     # second clinic visit later: status_poli Lama only for the clinic already visited
-    r2 = reg(nik="3310014107800001", visit_date=TOMORROW + timedelta(days=1))
-    r3 = reg(nik="3310014107800001", visit_date=TOMORROW + timedelta(days=1), kd_poli="MATA", kd_dokter="D005")
+    r2 = reg(**SITI, visit_date=TOMORROW + timedelta(days=1))
+    r3 = reg(**SITI, visit_date=TOMORROW + timedelta(days=1), kd_poli="MATA", kd_dokter="D005")
     load(khanza, r2, r3)
     polis = {v["kd_poli"]: v["status_poli"] for v in rows(
         khanza, "SELECT kd_poli, status_poli FROM reg_periksa WHERE tgl_registrasi = :d", d=r2["visit_date"])}
@@ -112,7 +114,7 @@ def test_existing_patient_found_by_nik_is_not_overwritten(khanza):
 
 @pytest.mark.parametrize("card, code", [("9999999999999", "PATIENT_CONFLICT"), ("0001234567890", None)])
 def test_bpjs_card_must_agree_with_the_matched_patient(khanza, card, code):
-    r = reg(nik="3310014107800001", payment="bpjs", kd_pj="BPJ", bpjs_number=card)
+    r = reg(**SITI, payment="bpjs", kd_pj="BPJ", bpjs_number=card)
     assert load_one(khanza, r)["error_code"] == code
 
 
@@ -131,7 +133,7 @@ def test_nik_on_two_patients_is_a_conflict(khanza):
                           "namakeluarga, kd_pj, NULL, kd_kel, kd_kec, kd_kab, pekerjaanpj, alamatpj, kelurahanpj, "
                           "kecamatanpj, kabupatenpj, perusahaan_pasien, suku_bangsa, bahasa_pasien, cacat_fisik, "
                           "email, nip, kd_prop, propinsipj FROM pasien WHERE no_rkm_medis = '000050'"))
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     assert load_one(khanza, r)["error_code"] == "PATIENT_CONFLICT"
 
 
@@ -150,7 +152,7 @@ def test_visit_made_at_the_desk_counts_as_duplicate(khanza):
             "INSERT INTO reg_periksa VALUES ('001', :rawat, :d, '07:00:00', 'D011', '000050', 'INT', 'AHMAD', '-', "
             "'SUAMI', 10000, 'Belum', 'Lama', 'Ralan', 'A09', 46, 'Th', 'Belum Bayar', 'Lama')"),
             {"rawat": f"{TOMORROW:%Y/%m/%d}/000001", "d": TOMORROW})
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     out = load_one(khanza, r)
     assert out["outcome"] == "duplicate" and out["no_rawat"] == f"{TOMORROW:%Y/%m/%d}/000001"
 
@@ -220,7 +222,7 @@ def test_basenoreg_booking_shares_one_sequence_with_bookings(khanza):
 
 
 def test_booking_target_writes_booking_registrasi(khanza):
-    r = reg(nik="3310014107800001", kd_pj="BPJ")
+    r = reg(**SITI, kd_pj="BPJ")
     out = load_one(khanza, r, khanza_target="booking")
     assert (out["status"], out["no_rawat"], out["no_reg"], out["no_rkm_medis"]) == ("synced", None, "001", "000050")
     assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 0
@@ -229,8 +231,8 @@ def test_booking_target_writes_booking_registrasi(khanza):
                        "no_rkm_medis": "000050", "tanggal_periksa": TOMORROW, "kd_dokter": "D001", "kd_poli": "INT",
                        "no_reg": "001", "kd_pj": "BPJ", "limit_reg": 1,
                        "waktu_kunjungan": datetime.combine(TOMORROW, CLOCK.time()), "status": "Belum"}
-    again = reg(nik="3310014107800001", kd_pj="BPJ")
-    other_clinic = reg(nik="3310014107800001", kd_poli="MATA", kd_dokter="D005")
+    again = reg(**SITI, kd_pj="BPJ")
+    other_clinic = reg(**SITI, kd_poli="MATA", kd_dokter="D005")
     out2 = by_id(load(khanza, again, other_clinic, khanza_target="booking"))
     assert (out2[again["id"]]["outcome"], out2[again["id"]]["no_reg"]) == ("duplicate", "001")
     assert out2[other_clinic["id"]]["error_code"] == "BOOKING_SAME_DAY"
@@ -295,9 +297,18 @@ def test_one_bad_row_does_not_stop_the_batch(khanza):
 
 
 def test_existing_patient_without_birth_date_in_khanza(khanza):
+    """Khanza has no birth date for 000050: the NIK alone cannot say the registration is that person, so it
+    is a PATIENT_CONFLICT; once staff link it, the visit's age comes from the form's birth date."""
+    from khanza import decisions
+
     with khanza.begin() as conn:
         conn.execute(text("UPDATE pasien SET tgl_lahir = NULL WHERE no_rkm_medis = '000050'"))
-    r = reg(nik="3310014107800001", birth_date=date(1980, 7, 1))
+    r = reg(**SITI)
+    assert load_one(khanza, r)["error_code"] == "PATIENT_CONFLICT"
+    assert count(khanza, "SELECT COUNT(*) n FROM reg_periksa") == 0
+    with khanza.begin() as conn:
+        decisions.record(conn, registration_id=r["id"], action="link_patient", no_rkm_medis="000050",
+                         decided_by="test", reason="same person", decided_at=datetime.now())
     assert load_one(khanza, r)["status"] == "synced"
     visit = rows(khanza, "SELECT umurdaftar, sttsumur FROM reg_periksa")[0]
     assert (visit["umurdaftar"], visit["sttsumur"]) == (full_years(date(1980, 7, 1), CLOCK.date()), "Th")
@@ -356,7 +367,7 @@ def test_long_address_fits_alamatpj_at_a_word_boundary(khanza):
 
 def test_booking_mode_duplicate_of_a_desk_visit_is_recorded_as_that_visit(khanza):
     desk_visit(khanza, TOMORROW, "001", 1)  # Siti (000050) already registered at the desk for INT
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     out = load_one(khanza, r, khanza_target="booking")
     assert (out["outcome"], out["no_rawat"], out["no_reg"]) == ("duplicate", f"{TOMORROW:%Y/%m/%d}/000001", "001")
     entry = rows(khanza, "SELECT target, no_rawat FROM khanza_sync_ledger WHERE registration_id = :i", i=r["id"])[0]
@@ -379,7 +390,7 @@ def test_visit_moved_away_is_not_a_duplicate_any_more(khanza):
     desk_visit(khanza, TOMORROW, "001", 1)  # Siti at INT tomorrow ...
     with khanza.begin() as conn:  # ... moved by the desk three days later
         conn.execute(text("UPDATE reg_periksa SET tgl_registrasi = :d"), {"d": TOMORROW + timedelta(days=3)})
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     out = load_one(khanza, r)
     assert out["outcome"] == "created"
 
@@ -387,7 +398,7 @@ def test_visit_moved_away_is_not_a_duplicate_any_more(khanza):
 def test_nik_stored_with_trailing_spaces_is_the_same_patient(khanza):
     with khanza.begin() as conn:
         conn.execute(text("UPDATE pasien SET no_ktp = '3310014107800001  ' WHERE no_rkm_medis = '000050'"))
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     assert load_one(khanza, r)["no_rkm_medis"] == "000050"
     assert patients(khanza) == 2
 
@@ -397,7 +408,7 @@ def test_booking_the_hospital_cancelled_is_not_a_live_duplicate(khanza):
         conn.execute(text("INSERT INTO booking_registrasi VALUES (:t, '07:00:00', '000050', :d, 'D001', 'INT', '003', "
                           "'A09', 1, :w, 'Dokter Berhalangan')"),
                      {"t": CLOCK.date(), "d": TOMORROW, "w": datetime.combine(TOMORROW, datetime.min.time())})
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     assert load_one(khanza, r, khanza_target="booking")["error_code"] == "BOOKING_SAME_DAY"
 
 
@@ -405,7 +416,7 @@ def test_duplicate_of_a_visit_without_queue_number_is_still_synced(khanza):
     desk_visit(khanza, TOMORROW, "001", 1)
     with khanza.begin() as conn:
         conn.execute(text("UPDATE reg_periksa SET no_reg = NULL"))
-    r = reg(nik="3310014107800001")
+    r = reg(**SITI)
     out = load_one(khanza, r)
     assert (out["status"], out["outcome"]) == ("synced", "duplicate")
 

@@ -3,14 +3,12 @@ to the website all use it. No database."""
 from collections import Counter
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from khanza import registration
 from khanza.masterdata import MasterData
 from khanza.numbering import DayBook
-from khanza.reconcile import MasterSnapshot, remaining_quota
-from khanza.schedule import hari_kerja, quota_for, quota_full, quota_left, refusal, session_kuota
+from khanza.schedule import hari_kerja, quota_for, quota_full, quota_left, quota_rows, refusal, session_kuota
 from khanza_sync.error_codes import ErrorCode
 from tests.unit.loader_fakes import NoSQL, batch, registration_row
 
@@ -62,21 +60,37 @@ def test_a_session_with_zero_kuota_refuses_as_quota_full_not_as_no_schedule():
     assert refusal(md, "D001", "INT", MONDAY, taken=0) is ErrorCode.QUOTA_FULL
 
 
-def snapshot(sessions: list[tuple], booked: list[tuple]) -> MasterSnapshot:
-    empty = pd.DataFrame()
-    schedules = pd.DataFrame(sessions, columns=["kd_dokter", "kd_poli", "hari_kerja", "kuota"])
-    booked_frame = pd.DataFrame(booked, columns=["visit_date", "kd_dokter", "kd_poli", "registered"])
-    return MasterSnapshot(empty, empty, empty, schedules, booked_frame)
+def active_md(**schedules) -> MasterData:
+    md = md_with(**schedules)
+    md.active_dokter = {key[0] for key in md.schedules}
+    md.active_poli = {key[1]: (0.0, 0.0) for key in md.schedules}
+    return md
 
 
-def test_remaining_quota_takes_the_largest_session_and_counts_a_null_kuota_zero():
-    # Three Monday sessions (8, 12, NULL) for D001 at INT, one Monday session for D002 at MATA.
-    snap = snapshot([("D001", "INT", "SENIN", 8), ("D001", "INT", "SENIN", 12), ("D001", "INT", "SENIN", None),
-                     ("D002", "MATA", "SENIN", 2)],
-                    [(MONDAY, "D001", "INT", 3), (MONDAY, "D002", "MATA", 5)])
-    rows = remaining_quota(snap, SUNDAY, MONDAY).to_dict("records")
+def test_published_quota_takes_the_days_kuota_and_skips_days_without_a_session():
+    md = active_md(D001_INT_SENIN=12, D002_MATA_SENIN=2)
+    books = {SUNDAY: DayBook(day=SUNDAY, scope="dokter"),
+             MONDAY: DayBook(day=MONDAY, scope="dokter", visits=Counter({("D001", "INT"): 3, ("D002", "MATA"): 5}))}
+    rows = quota_rows(md, books, booking=False)
     assert [(r["visit_date"], r["kd_dokter"], r["kuota"], r["registered"], r["remaining"]) for r in rows] == [
         (MONDAY, "D001", 12, 3, 9), (MONDAY, "D002", 2, 5, 0)]  # nothing on Sunday; overbooked shows 0
+
+
+def test_published_quota_leaves_out_inactive_doctors_and_clinics():
+    md = active_md(D001_INT_SENIN=12, D002_MATA_SENIN=2)
+    md.active_dokter.discard("D002")
+    assert [r["kd_dokter"] for r in quota_rows(md, {MONDAY: DayBook(day=MONDAY, scope="dokter")}, booking=False)] == [
+        "D001"]
+
+
+def test_booking_mode_publishes_the_doctors_bookings_on_each_of_his_clinics():
+    """The booking dialogs count the doctor's bookings that day whatever the clinic: so does the published figure."""
+    md = active_md(D001_INT_SENIN=4, D001_MATA_SENIN=4)
+    book = DayBook(day=MONDAY, scope="dokter", visits=Counter({("D001", "INT"): 1}), bookings=Counter({"D001": 3}))
+    rows = quota_rows(md, {MONDAY: book}, booking=True)
+    assert [(r["kd_poli"], r["registered"], r["remaining"]) for r in rows] == [("INT", 3, 1), ("MATA", 3, 1)]
+    visits = quota_rows(md, {MONDAY: book}, booking=False)
+    assert [(r["kd_poli"], r["registered"]) for r in visits] == [("INT", 1), ("MATA", 0)]
 
 
 def test_a_days_sessions_combine_as_the_largest_kuota():
@@ -86,13 +100,15 @@ def test_a_days_sessions_combine_as_the_largest_kuota():
     assert quota_for(md_with(D001_INT_SENIN=12), "D001", "INT", MONDAY) == 12
 
 
-def test_website_remaining_quota_and_loader_refusal_agree():
+@pytest.mark.parametrize("booking", [False, True], ids=["visits", "bookings"])
+def test_website_remaining_quota_and_loader_refusal_agree(booking):
     """A doctor-day the website shows with 0 places left is exactly one the loader refuses as QUOTA_FULL."""
-    md = md_with(D001_INT_SENIN=4)
+    md = active_md(D001_INT_SENIN=4)
     for registered in range(7):
-        snap = snapshot([("D001", "INT", "SENIN", 4)], [(MONDAY, "D001", "INT", registered)])
-        remaining = remaining_quota(snap, MONDAY, MONDAY)["remaining"].iloc[0]
-        loader = refusal(md, "D001", "INT", MONDAY, taken=registered)
+        book = (DayBook(day=MONDAY, scope="dokter", bookings=Counter({"D001": registered})) if booking else
+                DayBook(day=MONDAY, scope="dokter", visits=Counter({("D001", "INT"): registered})))
+        remaining = quota_rows(md, {MONDAY: book}, booking=booking)[0]["remaining"]
+        loader = refusal(md, "D001", "INT", MONDAY, taken=book.taken("D001", "INT", booking=booking))
         assert (remaining == 0) == (loader is ErrorCode.QUOTA_FULL), registered
 
 

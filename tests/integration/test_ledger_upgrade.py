@@ -1,0 +1,106 @@
+"""An installation made before the ledger had its cancellation columns: `khanza-sync setup` (khanza.setup
+create_ledger -> khanza/ledger.py upgrade) adds them, keeps every row, and changes nothing when run again."""
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from khanza import ledger
+from khanza.db import missing_columns
+from khanza.setup import create_ledger
+from tests.support import base_settings, rows
+
+# The ledger as releases before issue 18 created it (sql/khanza_ledger.sql of that time).
+OLD_LEDGER = """CREATE TABLE khanza_sync_ledger (
+  registration_id varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  outcome enum('created','duplicate') NOT NULL,
+  target enum('reg_periksa','booking') NOT NULL,
+  no_rkm_medis varchar(15) NOT NULL,
+  no_rawat varchar(17) DEFAULT NULL,
+  no_reg varchar(8) NOT NULL,
+  kd_poli char(5) NOT NULL,
+  kd_dokter varchar(20) NOT NULL,
+  tanggal date NOT NULL,
+  patient_created tinyint(1) NOT NULL DEFAULT 0,
+  created_at datetime NOT NULL,
+  PRIMARY KEY (registration_id),
+  KEY khanza_sync_ledger_day (tanggal, kd_dokter),
+  KEY khanza_sync_ledger_rawat (no_rawat)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1"""
+
+
+def test_setup_adds_the_cancellation_columns_to_an_old_ledger_and_keeps_its_rows(khanza):
+    try:
+        old_ledger_upgraded_by_setup(khanza)
+    finally:  # whatever happened, the next test finds a current ledger
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
+
+
+def old_ledger_upgraded_by_setup(khanza):
+    with khanza.begin() as conn:  # the test database is Khanza Sync's own
+        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+        conn.exec_driver_sql(OLD_LEDGER)
+        conn.execute(text("INSERT INTO khanza_sync_ledger VALUES ('old-1', 'created', 'booking', '000050', NULL, "
+                          "'003', 'INT', 'D001', '2026-01-05', 0, '2026-01-02 08:30:00')"))
+        before = [dict(r) for r in conn.execute(text("SELECT * FROM khanza_sync_ledger")).mappings()]
+        assert missing_columns(conn, "khanza_sync_ledger", ["cancel_result", "cancel_decided_at"]) == [
+            "cancel_result", "cancel_decided_at"]
+
+    create_ledger(base_settings())  # what `khanza-sync setup` runs
+
+    after = rows(khanza, "SELECT * FROM khanza_sync_ledger")
+    assert after == [{**before[0], "cancel_result": None, "cancel_decided_at": None}]
+    columns = rows(khanza, "SELECT column_name AS c, column_type AS t, is_nullable AS n FROM information_schema.columns "
+                           "WHERE table_schema = DATABASE() AND table_name = 'khanza_sync_ledger' "
+                           "AND column_name LIKE 'cancel%' ORDER BY ordinal_position")
+    assert columns == [{"c": "cancel_result", "t": "varchar(40)", "n": "YES"},
+                       {"c": "cancel_decided_at", "t": "datetime", "n": "YES"}]
+    with khanza.begin() as conn:
+        assert ledger.upgrade(conn) == []  # again: nothing to add, nothing changed
+    assert rows(khanza, "SELECT * FROM khanza_sync_ledger") == after
+
+
+def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
+    """An old ledger and a cancellation to carry out: reconcile stops before changing anything, and the one line
+    the run ends with names the step (khanza_sync.checkup.explain, as failed_setup uses it)."""
+    import pytest
+
+    from khanza_sync import reconciliation
+    from khanza_sync.checkup import explain
+    from tests.support import hospital_today, insert_registrations, new_website_store, registration
+    from website import store
+
+    url = new_website_store(f"sqlite:///{tmp_path / 'website.db'}")
+    insert_registrations(url, [registration(id="old-1", status="cancel_requested")])
+    web = store.make_engine(url)
+    try:
+        with khanza.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+            conn.exec_driver_sql(OLD_LEDGER)
+            conn.execute(text("INSERT INTO khanza_sync_ledger VALUES ('old-1', 'created', 'booking', '000050', NULL, "
+                              "'003', 'INT', 'D001', :d, 0, NOW())"), {"d": hospital_today()})
+        with pytest.raises(Exception) as raised:
+            reconciliation.process_cancellations(khanza, web, hospital_today())
+        assert "khanza-sync setup" in explain(raised.value, base_settings())
+        assert store.fetch_rows(web)["status"].tolist() == ["cancel_requested"]
+        # and `khanza-sync check` says the same before any run does
+        from khanza_sync.checkup import run_checks
+
+        line = next(c for c in run_checks(base_settings(website_db_url=url)) if c.name == "ledger")
+        assert line.ok is False and "cancel_result, cancel_decided_at" in line.detail
+        assert "khanza-sync setup" in line.detail
+    finally:
+        web.dispose()
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
+
+
+def test_a_new_ledger_has_the_same_columns_as_an_upgraded_one(khanza):
+    """sql/khanza_ledger.sql (new installations) and ledger.ADDED_COLUMNS (upgrades) agree."""
+    with khanza.begin() as conn:
+        assert ledger.upgrade(conn) == []
+        definitions = {r[0]: (r[1], r[2]) for r in conn.execute(text(
+            "SELECT column_name, column_type, column_default FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name = 'khanza_sync_ledger'"))}
+    for name, definition in ledger.ADDED_COLUMNS:
+        assert definitions[name][0] == definition.split()[0]
