@@ -319,7 +319,8 @@ def start_mariadb(coords: Coordinates) -> str:
     if not (p["data"] / "mysql").is_dir():
         _log(f"initialising a private MariaDB in {p['data']}")
         shutil.rmtree(p["data"], ignore_errors=True)
-        cmd = [install_db, "--no-defaults", f"--datadir={p['data']}", "--auth-root-authentication-method=normal",
+        # relative to its folder: mariadb-install-db's chown does not quote the path (spaces)
+        cmd = [install_db, "--no-defaults", f"--datadir={p['data'].name}", "--auth-root-authentication-method=normal",
                "--skip-test-db"]
         if root:
             cmd.append("--user=root")
