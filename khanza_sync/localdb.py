@@ -319,12 +319,18 @@ def start_mariadb(coords: Coordinates) -> str:
     if not (p["data"] / "mysql").is_dir():
         _log(f"initialising a private MariaDB in {p['data']}")
         shutil.rmtree(p["data"], ignore_errors=True)
-        # relative to its folder: mariadb-install-db's chown does not quote the path (spaces)
-        cmd = [install_db, "--no-defaults", f"--datadir={p['data'].name}", "--auth-root-authentication-method=normal",
-               "--skip-test-db"]
-        if root:
-            cmd.append("--user=root")
-        _run(cmd, cwd=p["dir"])
+        p["data"].mkdir(mode=0o700)
+        with tempfile.TemporaryDirectory(prefix="khanza-sync-") as short:
+            # mariadb-install-db's chown does not quote the path: a path with spaces goes through a symlink
+            datadir = p["data"]
+            if any(c.isspace() for c in str(datadir)):
+                datadir = Path(short) / "data"
+                datadir.symlink_to(p["data"], target_is_directory=True)
+            cmd = [install_db, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+                   "--skip-test-db"]
+            if root:
+                cmd.append("--user=root")
+            _run(cmd, cwd=p["dir"])
     _log(f"starting the private MariaDB on {HOST}:{coords.mariadb_port}")
     cmd = [mariadbd, "--no-defaults", f"--datadir={p['data']}", f"--socket={p['socket']}",
            f"--port={coords.mariadb_port}", f"--bind-address={HOST}", f"--pid-file={p['pid']}",
