@@ -391,11 +391,18 @@ def _reachable_by(user: str, folder: Path) -> bool:
 
 def _postgres_home(base: Path) -> str:
     """PostgreSQL's folder for the checkout whose services folder is `base`: inside it ("") unless we are root
-    and the `postgres` user cannot reach it (a 0700 home such as /root): then a root-owned folder of its own
-    under OUTSIDE_ROOT, named after the checkout, that only root can change."""
+    and the `postgres` user cannot reach it (a 0700 home such as /root): then a folder of its own under
+    OUTSIDE_ROOT, named after the checkout (made when PostgreSQL first starts, _prepare_outside)."""
     user = _pg_user()
     if not user or _reachable_by(user, base):
         return ""
+    return str(OUTSIDE_ROOT / _checkout_key(base) / "postgres")
+
+
+def _prepare_outside(pg_dir: Path, base: Path) -> None:
+    """OUTSIDE_ROOT and the checkout's folder in it: root-owned, writable by root only (so nobody else can
+    plant or swap what PostgreSQL's folder sits in), with a note naming the checkout."""
+    home = pg_dir.parent
     try:
         OUTSIDE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
         info = os.lstat(OUTSIDE_ROOT)
@@ -403,11 +410,9 @@ def _postgres_home(base: Path) -> str:
         raise LocalDbError(f"cannot create {OUTSIDE_ROOT} for PostgreSQL's data: {error}") from error
     if not os.path.isdir(OUTSIDE_ROOT) or os.path.islink(OUTSIDE_ROOT) or info.st_uid != 0 or info.st_mode & 0o022:
         raise LocalDbError(f"{OUTSIDE_ROOT} is not a folder owned by root and writable only by it: remove it, or set "
-                           f"KHANZA_SYNC_SERVICES_DIR to a folder the {user} user can reach")
-    home = OUTSIDE_ROOT / _checkout_key(base)
+                           f"KHANZA_SYNC_SERVICES_DIR to a folder the postgres user can reach")
     home.mkdir(mode=0o755, exist_ok=True)
     (home / "CHECKOUT").write_text(f"PostgreSQL data of the Khanza Sync checkout whose services folder is\n{base}\n")
-    return str(home / "postgres")
 
 
 def start_postgres(coords: Coordinates) -> str:
@@ -419,6 +424,8 @@ def start_postgres(coords: Coordinates) -> str:
         raise LocalDbError("PostgreSQL server binaries not found (initdb, pg_ctl under /usr/lib/postgresql/*/bin): "
                            "run ./dev services, which installs them with apt")
     user = _pg_user()
+    if coords.postgres_dir:
+        _prepare_outside(p["dir"], Path(coords.services_dir))
     p["dir"].mkdir(parents=True, exist_ok=True)
     if user:
         subprocess.run(["chown", "-R", f"{user}:", str(p["dir"])], check=True)
@@ -483,7 +490,7 @@ def settle(base: Path | None = None) -> Coordinates:
             _claim(port, base)  # best effort: an explicit port another checkout claimed is still what was asked
         ports[kind] = port
     pg_dir = coords.postgres_dir
-    if not pg_dir or not Path(pg_dir).is_dir():
+    if not pg_dir or not Path(pg_dir).is_dir():  # kept once it holds data, even if the checkout's mode changes
         pg_dir = _postgres_home(base)
     coords = Coordinates(services_dir=str(base), mariadb_host=HOST, mariadb_port=ports["mariadb"], postgres_host=HOST,
                          postgres_port=ports["postgres"], postgres_dir=pg_dir)
