@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -498,14 +498,31 @@ def settle(base: Path | None = None) -> Coordinates:
     return coords
 
 
+def _start_one(coords: Coordinates, kind: str) -> tuple[Coordinates, str]:
+    """Start one server; when a server this project did not start took its automatic port in the meantime (a
+    process that claims nothing, between our check and our bind), move to a free port rather than fail."""
+    starter = start_mariadb if kind == "mariadb" else start_postgres
+    for _ in range(3):
+        port = getattr(coords, f"{kind}_port")
+        try:
+            return coords, starter(coords)
+        except LocalDbError:
+            if _env_port(kind) is not None or not _answers(port) or _ours(coords, kind):
+                raise
+        new = _free_port(kind, Path(coords.services_dir), avoid=(port,))
+        _log(f"port {port} was taken meanwhile by a server this project did not start: using {new} for {kind}")
+        coords = replace(coords, **{f"{kind}_port": new})
+        _state_file(Path(coords.services_dir)).write_text(json.dumps(asdict(coords), indent=1) + "\n")
+    return coords, starter(coords)
+
+
 def start(base: Path | None = None, only: tuple[str, ...] = SERVERS) -> Coordinates:
     """The private servers named in `only` up (initialised the first time); idempotent, fast when they run."""
     coords = settle(base)
     results = {}
-    if "mariadb" in only:
-        results["MariaDB"] = start_mariadb(coords)
-    if "postgres" in only:
-        results["PostgreSQL"] = start_postgres(coords)
+    for kind, name in (("mariadb", "MariaDB"), ("postgres", "PostgreSQL")):
+        if kind in only:
+            coords, results[name] = _start_one(coords, kind)
     if any(r == "started" for r in results.values()):
         _log(", ".join(f"private {name} on {HOST}:{getattr(coords, ('mariadb' if name == 'MariaDB' else 'postgres') + '_port')}"
                        f" ({result})" for name, result in results.items()) + f", data in {coords.services_dir}"
