@@ -64,7 +64,7 @@ def private_server_settings(name: str, **overrides) -> Settings:
     from khanza_sync import localdb
 
     try:
-        coords = localdb.start()
+        coords = localdb.start(only=("mariadb",))  # the demo, trial seed and benchmarks need no PostgreSQL
     except localdb.LocalDbError as error:
         raise SystemExit(f"the project's private MariaDB is not available: {error}") from error
     values = dict(khanza_db_host=coords.mariadb_host, khanza_db_port=coords.mariadb_port,
