@@ -177,7 +177,7 @@ def _deploy(args) -> int:
         print(f"{args.write_prefect_yaml}: deployments of hospital {settings.hospital_code!r} for prefect deploy --all")
         return 0
     try:
-        done = deployments.deploy(settings, force=args.force)
+        done, (removed, kept) = deployments.deploy(settings, force=args.force)
     except deployments.DeployRefused as error:
         print(f"refused: {error}", file=sys.stderr)
         return 2
@@ -185,6 +185,10 @@ def _deploy(args) -> int:
           f"Khanza write limit {settings.khanza_concurrency_limit}, schedules in {settings.hospital_timezone}")
     for name, deployment_id in done:
         print(f"  {name}  {deployment_id}")
+    for what in removed:
+        print(f"removed {what}: an earlier release's name, replaced by the ones above")
+    for what in kept:
+        print(f"left alone: {what}")
     if settings.alert_url_list:  # alerts go with the deployments they watch
         args.remove = False
         return _alerts(args)
@@ -251,10 +255,22 @@ def _decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help=params.HELP["dry_run"])
 
 
+def release() -> str:
+    """The installed release: the package metadata, which pyproject.toml's version sets at install time."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("khanza-sync")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed: ./dev setup)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="khanza-sync", description="Online registrations into SIMRS Khanza, and the real queue numbers back. "
         "Settings come from the environment and .env (see the README).")
+    parser.add_argument("--version", action="version", version=f"khanza-sync {release()}",
+                        help="the installed release (CHANGELOG.md says what it changed and its commit)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("sync", help="one sync run: pending registrations -> Khanza, numbers back to the website")
