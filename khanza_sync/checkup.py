@@ -73,6 +73,7 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
     Khanza being unreachable or stalled is not a set-up mistake here: the run's offline handling takes it.
     Returns whether Khanza was reached (for the alerts' reachable/offline signals)."""
     from khanza import db as khanza_db
+    from khanza import migrations
     from website import schema
 
     if mappings and (problem := mappings_line(settings)):
@@ -87,13 +88,13 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
         raise SetupProblem(f"{website_where(settings)}: {problem}")
     try:
         with khanza.connect() as conn:
-            missing = khanza_db.missing_tables(conn, [LEDGER_TABLE])
+            problem = migrations.problem(conn)  # older or newer than this release: nothing is written
     except Exception as error:
         if khanza_db.is_transient(error):
             return False
         raise
-    if missing:
-        raise SetupProblem(f"the ledger table {LEDGER_TABLE} is missing in {khanza_where(settings)}: {SETUP_STEP}")
+    if problem:
+        raise SetupProblem(f"{khanza_where(settings)}: {problem}")
     return True
 
 
@@ -451,20 +452,19 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         tables_ok = _guard(checks, "Khanza tables", settings, tables)
 
         def ledger():
-            from khanza import ledger as ledger_module
+            from khanza import migrations
             from khanza.tables import LEDGER
 
             with engine.connect() as conn:
                 if khanza_db.missing_tables(conn, [LEDGER_TABLE]):
                     return False, f"{LEDGER_TABLE} is missing in {where}: {SETUP_STEP}"
                 missing = khanza_db.missing_columns(conn, LEDGER_TABLE, list(LEDGER.c.keys()))
-                newer = khanza_db.missing_columns(conn, LEDGER_TABLE,
-                                                  [name for name, _ in ledger_module.ADDED_COLUMNS])
+                found, problem = migrations.found_version(conn), migrations.problem(conn)
+            if problem:
+                return False, f"schema version {found} found, {migrations.CURRENT} expected: {problem}"
             if missing:
                 return False, f"{LEDGER_TABLE} lacks columns {', '.join(missing)}: recreate it from sql/khanza_ledger.sql"
-            if newer:  # made by an older release: setup adds them (khanza/ledger.py upgrade)
-                return False, f"{LEDGER_TABLE} lacks the newer columns {', '.join(newer)}: {SETUP_STEP}"
-            return True, f"{LEDGER_TABLE} is there"
+            return True, f"{LEDGER_TABLE} is there, schema version {found} (this release's)"
 
         _guard(checks, "ledger", settings, ledger)
 

@@ -261,8 +261,26 @@ def test_sync_without_ledger_says_run_setup(cli_env, khanza, capfd):
     with ledger_dropped(khanza):
         code, output = run_cli(capfd, "sync")
     assert code != 0
-    assert "the ledger table khanza_sync_ledger is missing in Khanza database" in output
+    assert "Khanza database 'khanza_sync_test" in output and "the ledger table khanza_sync_ledger is missing" in output
     assert "run `khanza-sync setup`" in output
+
+
+@ON_SQLITE
+def test_sync_against_an_older_schema_stops_in_one_line_naming_setup(cli_env, khanza, capfd):
+    """A release's tables one schema version behind (setup not yet run after an upgrade): the job refuses
+    before any task, in one line naming the command, and writes nothing."""
+    from khanza import migrations
+
+    try:
+        with khanza.begin() as conn:
+            conn.execute(text("UPDATE khanza_sync_schema SET version = :v"), {"v": migrations.CURRENT - 1})
+        code, output = run_cli(capfd, "sync")
+    finally:
+        with khanza.begin() as conn:
+            conn.execute(text("UPDATE khanza_sync_schema SET version = :v"), {"v": migrations.CURRENT})
+    assert code != 0
+    assert f"schema version {migrations.CURRENT - 1}, this release needs {migrations.CURRENT}" in output
+    assert "run `khanza-sync setup`" in output and "Traceback" not in output
 
 
 @ON_SQLITE
