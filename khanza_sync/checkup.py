@@ -361,8 +361,13 @@ def missing_website_columns(found) -> list[str]:
 
 
 def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
-    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)}: compare with "
-            f"sql/website_{website_dialect(dialect_name)}.sql (website/schema.py)")
+    from website import contract, schema
+
+    present = {c.name for c in schema.registrations.columns} - set(missing)
+    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)} (contract version "
+            f"{contract.found_version(present)} found, {contract.CURRENT} expected): run `khanza-sync setup "
+            f"--website` if it made the table, else its owner applies docs/website.md 'Upgrading the contract' "
+            f"(compare with sql/website_{website_dialect(dialect_name)}.sql)")
 
 
 def claim_column_problem(engine) -> str | None:
@@ -579,6 +584,8 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
             return False
 
         def columns():
+            from website import contract
+
             dialect = website_dialect(engine.dialect.name)
             found = inspect(engine)
             if not found.has_table(table.name):
@@ -589,7 +596,8 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
             if (problem := claim_column_problem(engine)) is not None:
                 return False, problem
             extra = len(have) - len(table.columns)
-            return True, (f"{len(table.columns)} columns as website/schema.py defines them"
+            return True, (f"contract version {contract.CURRENT}: {len(table.columns)} columns as website/schema.py "
+                          "defines them"
                           + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
 
         return _guard(checks, f"website table {table.name}", settings, columns)

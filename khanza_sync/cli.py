@@ -143,7 +143,7 @@ def _publish(args) -> int:
 
 
 def _setup(args) -> int:
-    from khanza import setup
+    from khanza import migrations, setup
     from khanza_sync.settings import load_settings
 
     settings = load_settings()
@@ -152,17 +152,29 @@ def _setup(args) -> int:
         setup.create_demo_database(demo, demo.khanza_db_name)
         print(f"demo Khanza database {demo.khanza_db_name} created on {demo.khanza_db_host}:{demo.khanza_db_port}")
     else:
-        setup.create_ledger(settings)
-        print(f"khanza_sync_ledger and khanza_sync_decisions ready in database {settings.khanza_db_name}")
+        try:
+            applied = setup.create_ledger(settings)
+        except migrations.NewerSchema as refused:
+            print(f"refused: {refused}", file=sys.stderr)
+            return 2
+        print(f"khanza_sync_ledger, khanza_sync_decisions and khanza_sync_schema at schema version "
+              f"{migrations.CURRENT} in database {settings.khanza_db_name}"
+              + "".join(f"\n  step {step.version}: {step.summary}" for step in applied))
     if args.website:
-        from website import store
+        from website import contract, store
 
         engine = store.make_engine(settings.website_db_url.get_secret_value(),
                                    connect_timeout=settings.website_connect_timeout,
                                    statement_timeout=settings.website_statement_timeout_seconds)
-        store.create_schema(engine)
-        print(f"online_registrations ready ({engine.dialect.name})"
-              + (", with the trigger that wakes `khanza-sync follow`" if engine.dialect.name == "postgresql" else ""))
+        try:
+            done = contract.setup(engine)
+        except contract.TableNotOurs as refused:
+            print(f"refused: {refused}", file=sys.stderr)
+            return 2
+        finally:
+            engine.dispose()
+        print(f"online_registrations at contract version {contract.CURRENT} ({engine.dialect.name})"
+              + (f": {'; '.join(done)}" if done else ": nothing to change"))
     return 0
 
 
