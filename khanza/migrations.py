@@ -22,6 +22,7 @@ from khanza_sync.sqlfiles import statements
 VERSION_TABLE = "khanza_sync_schema"
 COMPONENT = "khanza"  # one row per component; the website contract is versioned on the website's side
 LEDGER_TABLE = "khanza_sync_ledger"
+TABLES = (LEDGER_TABLE, "khanza_sync_decisions")  # what step 1 makes; without either nothing else counts
 DDL = PROJECT_ROOT / "sql" / "khanza_ledger.sql"
 SETUP_STEP = "run `khanza-sync setup` (as a user allowed to CREATE and ALTER)"
 
@@ -74,13 +75,13 @@ def recorded_version(conn: Connection) -> int | None:
 
 
 def found_version(conn: Connection) -> int:
-    """The schema version installed in this Khanza database: 0 when the ledger is not there (whatever a version
-    row says: the tables it stands for are what count)."""
+    """The schema version installed in this Khanza database: 0 when the ledger or decisions table is not there
+    (whatever a version row says: the tables it stands for are what count)."""
     return _found(conn, recorded_version(conn))
 
 
 def _found(conn: Connection, recorded: int | None) -> int:
-    if missing_tables(conn, [LEDGER_TABLE]):
+    if missing_tables(conn, list(TABLES)):
         return 0
     return _inferred(conn) if recorded is None else recorded
 
@@ -133,7 +134,10 @@ def problem(conn: Connection) -> str | None:
     if found > CURRENT:
         return newer_line(found)
     if found == 0:
-        return f"the ledger table {LEDGER_TABLE} is missing: {SETUP_STEP}"
+        missing = missing_tables(conn, list(TABLES))
+        if missing == [LEDGER_TABLE]:
+            return f"the ledger table {LEDGER_TABLE} is missing: {SETUP_STEP}"
+        return f"{', '.join(missing)} is missing: {SETUP_STEP}"
     if recorded is None:  # made before the version table, or the pipeline's user may not read it
         return (f"{VERSION_TABLE} is missing or not readable in Khanza (this release needs schema version {CURRENT}): "
                 f"{SETUP_STEP}, then re-apply sql/khanza_grants.sql")
