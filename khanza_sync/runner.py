@@ -41,9 +41,29 @@ from khanza_sync.settings import Settings
 log = logging.getLogger("khanza_sync.runner")
 
 
-class RunCancelled(BaseException):
-    """Raised inside a run's thread when the run was cancelled. BaseException: flow code that catches Exception to
-    keep going (the follow loop) must not swallow it."""
+def _termination_signal():
+    from prefect.exceptions import TerminationSignal
+
+    return TerminationSignal
+
+
+class RunCancelled(_termination_signal()):
+    """Raised inside a run's thread when the run was cancelled. A BaseException (flow code that catches Exception
+    to keep going, like the follow loop, does not swallow it), and Prefect's TerminationSignal: with the "cancel"
+    intent set (`_mark_cancel_intent`) the engine ends the run Cancelled as for a runner's cancel signal, rather
+    than Crashed (which alerts watch)."""
+
+    def __init__(self):
+        super().__init__(signal.SIGTERM)
+
+
+def _mark_cancel_intent(on: bool) -> None:
+    """The engine reads the reason for a TerminationSignal from prefect._internal.control_listener (flow_engine.py
+    `_termination_intent`); Prefect's own runner sets it there before signalling a run's process. Private in 3.9:
+    tests/deploy/test_runner.py checks a cancelled run still ends Cancelled."""
+    from prefect._internal import control_listener
+
+    control_listener._set_intent("cancel") if on else control_listener.clear_intent()
 
 
 class RunnerStopping(BaseException):
@@ -196,6 +216,9 @@ class Runner:
             if active.thread.is_alive():
                 continue
             del self.active[run_id]
+            if active.interrupted is RunCancelled and not any(a.interrupted is RunCancelled
+                                                              for a in self.active.values()):
+                _mark_cancel_intent(False)
             self._finalise(client, active)
 
     def _finalise(self, client, active: Active) -> None:
@@ -230,6 +253,7 @@ class Runner:
                 active = self.active[flow_run.id]
                 active.interrupted = RunCancelled
                 log.info("runner: flow run %s is Cancelling: interrupting it", active.name)
+                _mark_cancel_intent(True)
                 _interrupt(active.thread, RunCancelled)
 
     def _stop(self, client) -> None:
