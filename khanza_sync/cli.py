@@ -260,11 +260,7 @@ def _runner(args) -> int:
               "(systemd EnvironmentFile= / compose env_file), not from a .env it may find: its flow runs use them",
               file=sys.stderr)
         return 2
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    runner_log = logging.getLogger("khanza_sync.runner")
-    runner_log.addHandler(handler)
-    runner_log.setLevel(logging.INFO)
+    logging.getLogger("khanza_sync.runner").setLevel(logging.INFO)  # Prefect's console handler prints it
     return Runner(load_settings(), name=args.name, poll_seconds=args.poll_seconds, limit=args.limit,
                   stop_seconds=args.stop_seconds, max_runs=args.max_runs).run()
 
