@@ -122,7 +122,7 @@ def measure(way: str, env: dict, work: Path, api: str, runs: int, quiet: float, 
     from sqlalchemy import insert
 
     from website import store
-    from website.store import registrations
+    from website.schema import registrations
 
     client = httpx.Client(base_url=api, timeout=30)
     dep = client.post("/deployments/filter", json={"deployments": {"name": {"any_": [f"sync-registrations-{CODE}"]}}}
