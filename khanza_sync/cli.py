@@ -185,7 +185,7 @@ def _deploy(args) -> int:
     settings = load_settings()
     if args.write_prefect_yaml:
         Path(args.write_prefect_yaml).write_text(
-            deployments.prefect_yaml(settings.hospital_code, settings.hospital_timezone))
+            deployments.prefect_yaml(settings.hospital_code, settings.hospital_timezone, settings.sync_every_minutes))
         print(f"{args.write_prefect_yaml}: deployments of hospital {settings.hospital_code!r} for prefect deploy --all")
         return 0
     try:
