@@ -55,7 +55,7 @@ def unit(path: Path) -> configparser.ConfigParser:
 def test_units_declare_env_file_restart_and_health(tmp_path):
     names = {p.name for p in UNITS}
     assert names == {"prefect-server.service", "khanza-sync-worker@.service", "khanza-sync-worker-health@.service",
-                     "khanza-sync-worker-health@.timer"}
+                     "khanza-sync-worker-health@.timer", "khanza-sync-runner@.service"}
     for path in UNITS:
         u = unit(path)
         if path.suffix == ".timer":
@@ -74,6 +74,14 @@ def test_units_declare_env_file_restart_and_health(tmp_path):
     for u in (server, worker["Service"]):
         assert u["Restart"] == "on-failure" and int(u["RestartSec"]) > 0 and u["User"] == "khanza-sync"
     assert "prefect-server.service" in worker["Unit"]["After"]
+    # The runner (recommended): the same hospital file, folder, user and restart policy as the worker; on SIGTERM
+    # it gives running runs --stop-seconds (30) and marks the rest, inside systemd's stop timeout.
+    runner = unit(DEPLOY / "systemd" / "khanza-sync-runner@.service")
+    for key in ("EnvironmentFile", "WorkingDirectory", "User", "Group", "Restart", "ProtectSystem", "ReadWritePaths"):
+        assert runner["Service"][key] == worker["Service"][key], key
+    assert runner["Service"]["ExecStart"] == "/opt/khanza-sync/.venv/bin/khanza-sync runner"
+    assert int(runner["Service"]["TimeoutStopSec"]) > 30 + 5
+    assert "prefect-server.service" in runner["Unit"]["After"]
     health = unit(DEPLOY / "systemd" / "khanza-sync-worker-health@.service")["Service"]
     assert "/health" in health["ExecStart"] and "systemctl restart khanza-sync-worker@%i" in health["ExecStart"]
 
@@ -89,7 +97,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     for template in units.glob("*@.*"):  # verify instances, as systemd would start them
         shutil.copy(template, units / template.name.replace("@.", "@rsi."))
     instances = sorted(str(p) for p in units.iterdir() if "@." not in p.name)
-    assert len(instances) == 4
+    assert len(instances) == 5
     result = subprocess.run([tool, "verify", *instances], capture_output=True, text=True, timeout=60)
     # verify only warns (exit 0) on unknown keys or bad values: any output is a failure too.
     assert result.returncode == 0 and not result.stderr.strip() and not result.stdout.strip(), \
@@ -97,6 +105,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     text = (units / "khanza-sync-worker@rsi.service").read_text()
     assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync worker" in text
     assert f"EnvironmentFile={tmp_path / 'etc'}/%i.env" in text
+    assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync runner" in (units / "khanza-sync-runner@rsi.service").read_text()
 
 
 # ---------------------------------------------------------------- environment files
