@@ -3,7 +3,7 @@
 
     DO_NOT_TRACK=1 .venv/bin/python -m bench.runner [--runs 20] [--quiet-seconds 300] [--per-run 2]
 
-For each way, on a fresh `prefect server` (SQLite, own PREFECT_HOME, scheduler off) with the hospital deployed
+For each way, on a fresh `prefect server` (on the private PostgreSQL, own PREFECT_HOME, scheduler off) with the hospital deployed
 by `khanza-sync deploy` against a demo Khanza database on the private MariaDB and a SQLite website store:
 1. start the executor and wait until it polls; then a quiet period with no runs (CPU-seconds of the executor's
    process tree, scaled to an hour);
@@ -35,6 +35,7 @@ BIN = Path(sys.executable).parent
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CODE = "bench-r"
+PREFECT_DB = "khanza_bench_runner_prefect"
 
 
 def proc_cpu(pid: int, *, children_done: bool = True) -> float:
@@ -158,7 +159,10 @@ def measure(way: str, env: dict, work: Path, api: str, runs: int, quiet: float, 
         with web.begin() as conn:
             for _ in range(per_run):
                 conn.execute(insert(registrations).values(**registration(visit)))
-        run_id = client.post(f"/deployments/{dep}/create_flow_run", json={}).json()["id"]
+        created = client.post(f"/deployments/{dep}/create_flow_run", json={})
+        if created.status_code != 201:
+            raise SystemExit(f"bench.runner: creating a run: {created.status_code} {created.text[:300]}")
+        run_id = created.json()["id"]
         final = wait(lambda: (s := client.get(f"/flow_runs/{run_id}").json()["state"]["type"]) in
                      {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} and s, f"{way} run {run_id}")
         states.append(final)
@@ -209,8 +213,14 @@ def main(argv=None) -> int:
     api = f"http://127.0.0.1:{port}/api"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KHANZA_", "WEBSITE_", "HOSPITAL_"))}
     base.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    from khanza_sync import localdb
+    from sqlalchemy import make_url
+    pg = localdb.start(only=("postgres",))  # the Prefect server on PostgreSQL, as in production
+    prefect_url = ownership.ensure_postgres_database(pg.postgres_admin_url, PREFECT_DB, "bench.runner Prefect server")
     server_env = {**base, "PREFECT_HOME": str(work / "server"), "PREFECT_UI_ENABLED": "false",
-                  "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+                  "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+                  "PREFECT_SERVER_DATABASE_CONNECTION_URL": make_url(prefect_url).set(drivername="postgresql+asyncpg")
+                  .render_as_string(hide_password=False)}
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                               env=server_env, stdout=open(work / "server.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True)
@@ -243,6 +253,12 @@ def main(argv=None) -> int:
             if ownership.mariadb_owned(conn, khanza_db):
                 conn.exec_driver_sql(f"DROP DATABASE `{khanza_db}`")
         eng.dispose()
+        from sqlalchemy import create_engine
+        admin = create_engine(pg.postgres_admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if ownership.postgres_owned(conn, PREFECT_DB):
+                conn.exec_driver_sql(f'DROP DATABASE "{PREFECT_DB}" WITH (FORCE)')
+        admin.dispose()
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     (out / "runner.json").write_text(json.dumps(results, indent=1))

@@ -39,6 +39,7 @@ from khanza_sync.deployments import JOBS, Job
 from khanza_sync.settings import Settings
 
 log = logging.getLogger("khanza_sync.runner")
+HEARTBEAT = 30.0  # seconds, as Prefect's workers (PREFECT_WORKER_HEARTBEAT_SECONDS)
 
 
 def _termination_signal():
@@ -111,9 +112,13 @@ class Runner:
             signal.signal(sig, lambda *_: self.stopping.set())
         log.info("runner %s (pid %d) for hospital %r: polling work pool %s every %g s, up to %d runs at once",
                  self.name, os.getpid(), self.code, self.pool, self.poll_seconds, self.limit)
+        next_heartbeat = 0.0
         with get_client(sync_client=True) as client:
             while not self.stopping.is_set():
                 try:
+                    if time.monotonic() >= next_heartbeat:  # the pool shows it as a worker, and Ready
+                        client.send_worker_heartbeat(self.pool, self.name, heartbeat_interval_seconds=HEARTBEAT)
+                        next_heartbeat = time.monotonic() + HEARTBEAT
                     self._reap(client)
                     self._watch_cancellations(client)
                     if self.max_runs is None or self.taken < self.max_runs:
@@ -125,6 +130,9 @@ class Runner:
                                 self.poll_seconds)
                 self.stopping.wait(self.poll_seconds)
             self._stop(client)
+        from tasks.resources import dispose_all
+
+        dispose_all()  # the database pools the runs shared (tasks/resources.py keeps them per process)
         log.info("runner %s stopped", self.name)
         return 0
 

@@ -153,6 +153,10 @@ def test_runner_runs_in_process_once_survives_failures_cancels_and_stops(hospita
     insert_registrations(h.website_url, regs)
 
     runner, runner_log = start_runner(h, "runner-1", "--stop-seconds", "2")
+    # It shows in the UI as a worker of the hospital's pool (heartbeats), so the pool is Ready.
+    wait_until(lambda: "runner-1" in {w["name"] for w in client.post(f"/work_pools/{h.pool}/workers/filter",
+                                                                        json={}).json()}, "runner-1's heartbeat")
+    assert client.get(f"/work_pools/{h.pool}").json()["status"] == "READY"
 
     # A manual run, in the runner's own process; its logs reach the server.
     run_id = deployment_run(h, "sync-registrations")
