@@ -18,7 +18,8 @@ costs one indexed query (and the LISTEN connection's `SELECT 1` every few second
 Khanza offline: the batch's rows are deferred as in the scheduled sync (KHANZA_UNREACHABLE, the usual
 backoff) and every other due row with them (`defer_others`). Then, every PROBE_SECONDS, the loop asks Khanza
 whether it answers (`khanza.db.answers`: connect + SELECT 1, no batch, no write slot); rows that become due
-meanwhile are deferred without a batch. The first probe that answers starts a burst that first makes every
+meanwhile are deferred without a batch. A burst also starts with that question (one round trip), so a
+Khanza already away when registrations arrive fails no task: they are deferred at once. The first probe that answers starts a burst that first makes every
 row waiting only for Khanza due (`store.resume_waiting`, under the write slot) and syncs them: a Khanza back
 after a blip costs seconds, not the rows' backoff. In follow mode a batch retries Khanza once, after
 FOLLOW_RETRY_DELAY (tasks.retry): the probe, not a long retry sleep, waits out a longer outage.
@@ -64,7 +65,7 @@ class FollowStats:
     khanza_offline: bool = False  # at the end
     errors: list[str] = field(default_factory=list)  # pipeline faults (exception class names)
     website_errors: int = 0
-    probes: int = 0  # Khanza asked whether it answers while offline
+    probes: int = 0  # Khanza asked whether it answers (before a burst; every PROBE_SECONDS while offline)
     resumed: int = 0  # rows made due at once when Khanza answered again
     reconnects: int = 0  # LISTEN connection re-established (website database restart, dropped link)
 
@@ -123,10 +124,13 @@ def follow(res, *, stop: threading.Event | None = None, until: float | None = No
                 stats.checks_made += 1
                 due = notify.due_now(res.website, _utc_now())
                 nxt = notify.next_due(res.website) if not due and waiter.mode == "listen" else None
-                if due and stats.khanza_offline and not resume and not (resume := probe()):
-                    # Khanza still away: these rows wait for it like the others, without a batch and its retries
-                    defer_others(res, _utc_now())
-                    due = False
+                if due and not resume:
+                    if probe():  # a burst starts only when Khanza answers (so an outage fails no task)
+                        resume = stats.khanza_offline  # back: the rows that waited for it come along
+                    else:  # away: these rows wait for it like the others, without a batch and its retries
+                        _went_offline(stats, logger)
+                        defer_others(res, _utc_now())
+                        due = False
                 if website_down:
                     logger.info("website database answers again")
                 website_down, backoff = False, 1.0
@@ -206,11 +210,7 @@ def _burst(res, stats: FollowStats, batch_size: int, stop: threading.Event, logg
                                       after_batch=after_batch, retry=retry)
             if offline_at:
                 summary.by_outcome["deferred"] += defer_others(res, offline_at)
-                if not stats.khanza_offline:
-                    stats.offline_episodes += 1
-                    logger.warning("Khanza offline: registrations wait (KHANZA_UNREACHABLE); asking Khanza every "
-                                   "%.0f s whether it answers again", PROBE_SECONDS)
-                stats.khanza_offline = True
+                _went_offline(stats, logger)
                 return
             if stats.khanza_offline:  # a batch got through (or the probe answered and nothing was due)
                 logger.info("Khanza is back")
@@ -219,6 +219,14 @@ def _burst(res, stats: FollowStats, batch_size: int, stop: threading.Event, logg
                 return
             if stop.is_set() or time.monotonic() > held_until:
                 return
+
+
+def _went_offline(stats: FollowStats, logger) -> None:
+    if not stats.khanza_offline:
+        stats.offline_episodes += 1
+        logger.warning("Khanza offline: registrations wait (KHANZA_UNREACHABLE); asking Khanza every %.0f s "
+                       "whether it answers again", PROBE_SECONDS)
+    stats.khanza_offline = True
 
 
 # ---------------------------------------------------------------- the hourly flow run: window and names
