@@ -147,8 +147,14 @@ def follow(res, *, stop: threading.Event | None = None, until: float | None = No
                 try:
                     _burst(res, stats, batch_size or settings.batch_size, stop, logger, slot, resume)
                 except Exception as error:  # noqa: BLE001 - our fault or the website's: the rows wait, we go on
-                    stats.errors.append(type(error).__name__)
-                    logger.error("batch failed (%s); its registrations wait with their backoff", type(error).__name__)
+                    if _website_blip(error):  # a connection lost mid-burst: the website's fault, not a pipeline one
+                        stats.website_errors += 1
+                        logger.warning("website database connection lost during a burst (%s); going on",
+                                       type(error).__name__)
+                    else:
+                        stats.errors.append(type(error).__name__)
+                        logger.error("batch failed (%s); its registrations wait with their backoff",
+                                     type(error).__name__)
                     stop.wait(min(backoff, max(0.0, remaining())))
                     backoff = min(backoff * 2, WEBSITE_BACKOFF_MAX)
                 resume = False
@@ -219,6 +225,12 @@ def _burst(res, stats: FollowStats, batch_size: int, stop: threading.Event, logg
                 return
             if stop.is_set() or time.monotonic() > held_until:
                 return
+
+
+def _website_blip(error: BaseException) -> bool:
+    from khanza_sync.checkup import database_of
+
+    return database_of(error) == "website" and khanza_db.is_transient(error)
 
 
 def _went_offline(stats: FollowStats, logger) -> None:

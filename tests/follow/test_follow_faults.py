@@ -4,7 +4,6 @@ safety poll and without waiting out the rows' backoff, with nothing lost or made
 the output. How fast is a benchmark figure (bench/faults.py); these tests wait on conditions."""
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -15,44 +14,11 @@ from bench.faultproxy import FaultProxy
 from khanza_sync import follow
 from khanza_sync.error_codes import ErrorCode
 from tests.faults.helpers import registrations
-from tests.follow.conftest import FollowEnv, configure, following
+from tests.follow.conftest import FollowEnv, LogRecords, configure, following
 
 # Generous bounds for conditions, all below follow.SAFETY_SECONDS: a recovery that only the safety poll
 # brought would fail them.
 RECOVERY_TIMEOUT = 40.0
-
-
-# Every logger whose records reach the output: the root (pytest, libraries), Prefect's (they need not
-# propagate to the root) and the project's (shipped to the flow run's logs).
-OUTPUT_LOGGERS = ("", "prefect", "khanza_sync", "khanza", "website", "tasks", "flows")
-
-
-class _Records(logging.Handler):
-    """Every log record of OUTPUT_LOGGERS while active (at record level: what any handler would print)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def __enter__(self) -> "_Records":
-        for name in OUTPUT_LOGGERS:
-            logging.getLogger(name).addHandler(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for name in OUTPUT_LOGGERS:
-            logging.getLogger(name).removeHandler(self)
-
-    def has(self, logger: str, text: str) -> bool:
-        return any(r.name == logger and text in r.getMessage() for r in self.records)
-
-    def tracebacks(self) -> list[str]:
-        """Records that would print a traceback (exc_info, stack_info, or one in the message itself)."""
-        return [f"{r.name}: {r.getMessage()[:300]}" for r in self.records
-                if r.exc_info or r.stack_info or "Traceback" in r.getMessage()]
 
 
 @pytest.fixture
@@ -74,7 +40,7 @@ def test_silent_listen_connection_is_noticed_and_nothing_is_lost(follow_env: Fol
     configure(monkeypatch, proxied_url, WEBSITE_STATEMENT_TIMEOUT_SECONDS="3", WEBSITE_CONNECT_TIMEOUT="2")
     assert follow.SAFETY_SECONDS > RECOVERY_TIMEOUT
     bursts: list[int] = []
-    with _Records() as log, following(max_seconds=120, on_burst=lambda st: bursts.append(st.bursts)) as out:
+    with LogRecords() as log, following(max_seconds=120, on_burst=lambda st: bursts.append(st.bursts)) as out:
         first = follow_env.insert(registrations(1, prefix="before"))
         follow_env.wait_synced(first, timeout=30)
         # Idle connections are the ones a NAT forgets: the loop is waiting on LISTEN when they go silent.
@@ -112,7 +78,7 @@ def test_khanza_blip_resumes_at_once_not_after_the_backoff(follow_env: FollowEnv
     # Backoff base 60 s: a row deferred now would wait at least 45 s if nothing resumed it.
     configure(monkeypatch, follow_env.website_url, khanza_port=proxy.port, KHANZA_RETRY_DELAY_SECONDS="60")
     bursts: list[int] = []
-    with _Records() as log, following(max_seconds=120, on_burst=lambda st: bursts.append(st.bursts)) as out:
+    with LogRecords() as log, following(max_seconds=120, on_burst=lambda st: bursts.append(st.bursts)) as out:
         first = follow_env.insert(registrations(1, prefix="before"))
         follow_env.wait_synced(first, timeout=30)
         follow_env.wait_for(lambda: bursts, timeout=30, what="the first burst over")  # Khanza goes while idle
