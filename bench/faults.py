@@ -66,6 +66,28 @@ def mariadb_coords():
                                postgres_host=localdb.HOST, postgres_port=0)
 
 
+def stop_mariadb(coords) -> None:
+    """Stop the bench's MariaDB (SIGTERM, a normal shutdown) and reap it: started by this process, it would stay
+    a zombie that localdb.stop_mariadb waits for in vain."""
+    from khanza_sync import localdb
+
+    paths = localdb._mariadb_paths(Path(coords.services_dir))
+    pid = localdb._pid_alive(paths["pid"], str(paths["data"]))
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # not ours (started by an earlier bench run): wait for it to go
+            if not Path(f"/proc/{pid}").exists():
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"the bench's MariaDB (pid {pid}) did not stop within 60 s")
+
+
 def khanza_settings(coords):
     from khanza_sync.settings import Settings
 
@@ -190,7 +212,7 @@ class Blipper:
                 print("  (no live website connection to hold)", flush=True)
             return end
         if kind == "mariadb-restart":
-            localdb.stop_mariadb(self.coords)
+            stop_mariadb(self.coords)
             during()
             localdb.start_mariadb(self.coords)
             return time.monotonic()
@@ -279,7 +301,9 @@ def run(args) -> dict:
                     "during_p95": pct([r["during_s"] for r in rows if r["during_s"] is not None], 95), "rows": rows}
         finally:
             if proc is not None:
-                proc.send_signal(signal.SIGTERM)
+                # SIGINT: `khanza-sync follow` finishes its batch and exits. (Prefect's flow engine replaces the
+                # CLI's SIGTERM handler during a flow run: SIGTERM mid-burst ends it with a crash and a traceback.)
+                proc.send_signal(signal.SIGINT)
                 try:
                     proc.wait(60)
                 except subprocess.TimeoutExpired:
@@ -297,7 +321,7 @@ def run(args) -> dict:
                      "khanza_answers_again": text.count("Khanza answers again")}
     khanza.dispose()
     web.dispose()
-    localdb.stop_mariadb(coords)
+    stop_mariadb(coords)
     return result
 
 

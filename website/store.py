@@ -102,7 +102,7 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
 # bounds unacknowledged writes), and a pre-ping (a trivial round trip) that gets PING_TIMEOUT_SECONDS at most.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
               "tcp_user_timeout": 10_000}
-PING_TIMEOUT_SECONDS = 2.5
+PING_TIMEOUT_SECONDS = 2.0
 
 _MARIADB_SESSION = ("SET time_zone = '+00:00', SESSION max_statement_time = %s, "  # seconds
                     "SESSION innodb_lock_wait_timeout = %s")
