@@ -86,6 +86,7 @@ def test_run_takes_rows_that_waited_for_khanza_at_once(flow_env, khanza, monkeyp
     """Khanza back: the next scheduled run takes the rows deferred only because Khanza was away at once, not at
     the end of their backoff (issue 23); a row waiting for another reason keeps its backoff."""
     monkeypatch.setenv("KHANZA_RETRY_DELAY_SECONDS", "60")  # a deferred row waits at least 45 s
+    monkeypatch.setenv("KHANZA_RETRIES", "0")  # (the same delay between Prefect retries)
     later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(hours=1)
     busy = registration(id="busy", error_code="KHANZA_BUSY", next_attempt_at=later, attempts=1)
     insert_registrations(flow_env, [registration(id=f"w{i}") for i in range(3)] + [busy])
