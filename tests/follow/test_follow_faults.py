@@ -62,6 +62,28 @@ def test_silent_listen_connection_is_noticed_and_nothing_is_lost(follow_env: Fol
     assert report.synced == 5 and not report.problems, report.summary()
 
 
+@pytest.mark.parametrize("follow_store", ["mariadb"], indirect=True)
+def test_silent_website_connections_on_the_polling_path(follow_env: FollowEnv, website_proxy, monkeypatch):
+    """MySQL/MariaDB website (polling, no LISTEN): its pooled connections go half-open between polls. The next
+    poll's pre-ping gets a short deadline, the connection is replaced, and the registrations are synced."""
+    proxy, proxied_url = website_proxy
+    configure(monkeypatch, proxied_url, WEBSITE_STATEMENT_TIMEOUT_SECONDS="3", WEBSITE_CONNECT_TIMEOUT="2")
+    bursts: list[int] = []
+    with LogRecords() as log, following(max_seconds=120, on_burst=lambda st: bursts.append(st.bursts)) as out:
+        first = follow_env.insert(registrations(1, prefix="before"))
+        follow_env.wait_synced(first, timeout=30)
+        follow_env.wait_for(lambda: bursts, timeout=30, what="the first burst over")
+        assert proxy.half_open() >= 1
+        later = follow_env.insert(registrations(3, start=10, prefix="silent"))
+        follow_env.wait_synced(later, timeout=RECOVERY_TIMEOUT)
+    stats = out["stats"]
+    assert stats.mode == "poll" and not stats.errors, stats.line()
+    assert proxy.connections >= 2  # a new connection replaced the silent one(s)
+    report = follow_env.audit(first + later)
+    assert report.synced == 4 and not report.problems, report.summary()
+    assert not log.tracebacks(), log.tracebacks()
+
+
 @pytest.fixture
 def khanza_proxy(khanza):
     url = khanza.url
