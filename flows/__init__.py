@@ -35,15 +35,16 @@ def khanza_offline(error: BaseException) -> bool:
     return database_of(error) != "website" and is_transient(error)
 
 
-def preflight(res, mappings: bool = True) -> None:
+def preflight(res, mappings: bool = True) -> bool:
     """A flow run's first step: the set-up mistakes `khanza-sync check` finds quickly (mappings folder, website
     table, Khanza login and ledger) end the run before any task (khanza_sync.checkup.preflight). Whether Khanza
-    answered goes out as the alerts' reachable/offline event (khanza_sync/signals.py)."""
+    answered goes out as the alerts' reachable/offline event (khanza_sync/signals.py), and is returned."""
     from khanza_sync import signals
     from khanza_sync.checkup import preflight as check
 
     reached = check(res.settings, res.khanza, res.website, mappings)
     signals.khanza_reached(res.settings.hospital_code, reached)
+    return reached
 
 
 def failed_setup(error: Exception):

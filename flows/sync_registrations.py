@@ -28,16 +28,17 @@ from tasks.write_back import write_back
 from website import store
 
 
-def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local: datetime
-               ) -> tuple[pd.DataFrame, list[dict], str | None]:
+def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local: datetime,
+               retry: dict | None = None) -> tuple[pd.DataFrame, list[dict], str | None]:
     """ledger repair -> check -> map -> load -> write back for one claimed batch:
     (outcomes, data-check report, why Khanza is offline or None).
 
     Khanza access is retried on transient errors; when the retries are exhausted the batch's rows are
     deferred (still pending, KHANZA_UNREACHABLE), never lost. Every task has TASK_TIMEOUT_SECONDS.
+    `retry`: the Khanza retry policy (default: tasks.retry.khanza_retry_options; the follow loop's is shorter).
     Backfill runs the same function."""
     settings = res.settings
-    khanza_retry = khanza_retry_options(settings)
+    khanza_retry = retry or khanza_retry_options(settings)
     try:
         # The ledger first: a registration a cut-off run already loaded is repaired, never re-judged
         # (its visit date may have passed since, but the patient has the visit).
@@ -79,7 +80,7 @@ def _why(error: Exception, settings) -> str:
 def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame], summary: outcomes.RunSummary,
                  checks: list, batch_size: int, max_batches: int | None = None,
                  after_batch: Callable[[pd.DataFrame], None] | None = None,
-                 on_offline: Callable[[str], None] | None = None) -> datetime | None:
+                 on_offline: Callable[[str], None] | None = None, retry: dict | None = None) -> datetime | None:
     """Claim and sync batches until nothing is due (or `max_batches`); sync and backfill share this loop.
     Returns the time Khanza was found offline (the loop stops there), or None; `on_offline` gets the reason
     (which database, what happened: checkup.explain) for the run's message. A burst that registered people
@@ -91,7 +92,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
         batch = claim(now_utc, batch_size)
         if batch.empty:
             break
-        result, report, offline = sync_batch(res, batch, now_utc, now_local)
+        result, report, offline = sync_batch(res, batch, now_utc, now_local, retry)
         checks.append(report)
         summary.add(result, report)
         quota_days |= publishing.created_days(batch, result)
@@ -138,20 +139,27 @@ def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatc
     """Pending website registrations into Khanza, real queue numbers back to the website."""
     try:
         res = open_resources(load_settings())
-        preflight(res)
-        return run_sync(res, batch_size, max_batches)
+        reached = preflight(res)
+        return run_sync(res, batch_size, max_batches, resume=reached)
     except Exception as error:
         return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
 
 
-def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
-    """The sync flow's body: the batch loop under the Khanza write slot, then the summary and artifacts."""
+def run_sync(res: Resources, batch_size: int | None, max_batches: int | None, resume: bool = False):
+    """The sync flow's body: the batch loop under the Khanza write slot, then the summary and artifacts.
+    `resume`: Khanza answered the preflight, so registrations that wait only because it was offline
+    (KHANZA_UNREACHABLE) are taken now rather than at the end of their backoff (the follow mode does the same)."""
     settings = res.settings
     logger = get_run_logger()
     summary, checks, why_offline = outcomes.RunSummary(), [], []
     started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
     with khanza_write_slot(settings.khanza_concurrency_limit):
+        if resume:  # under the slot: no other run holds a lease on these rows
+            waiting = store.resume_waiting(res.website, datetime.now(timezone.utc).replace(tzinfo=None),
+                                           ErrorCode.KHANZA_UNREACHABLE.value)
+            if waiting:
+                logger.info("Khanza answers: %d registrations that waited for it are taken now", waiting)
         offline_at = sync_batches(
             res, lambda now, size: timed(extract_pending, settings)(res, now, size), summary, checks,
             batch_size or settings.batch_size, max_batches,

@@ -16,11 +16,13 @@ def retry_if_transient(task, task_run, state) -> bool:
     return False
 
 
-def khanza_retry_options(settings: Settings) -> dict:
+def khanza_retry_options(settings: Settings, *, retries: int | None = None, delay: float | None = None) -> dict:
+    """KHANZA_RETRIES with KHANZA_RETRY_DELAY_SECONDS (exponential); `retries`/`delay` cap them (follow mode)."""
+    retries = settings.khanza_retries if retries is None else min(retries, settings.khanza_retries)
+    delay = settings.khanza_retry_delay_seconds if delay is None else min(delay, settings.khanza_retry_delay_seconds)
     return {
-        "retries": settings.khanza_retries,
-        "retry_delay_seconds": exponential_backoff(backoff_factor=settings.khanza_retry_delay_seconds)
-        if settings.khanza_retry_delay_seconds > 0 else 0,
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=delay) if delay > 0 else 0,
         "retry_jitter_factor": 0.5,
         "retry_condition_fn": retry_if_transient,
     }
