@@ -23,7 +23,6 @@ from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
 from tasks.queue_status import publish_queue_status
 from tasks.resources import Resources, open_resources, timed
-from tasks.retry import khanza_retry_options
 from tasks.write_back import write_back
 from website import store
 
@@ -37,11 +36,10 @@ def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local
     deferred (still pending, KHANZA_UNREACHABLE), never lost. Every task has TASK_TIMEOUT_SECONDS.
     Backfill runs the same function."""
     settings = res.settings
-    khanza_retry = khanza_retry_options(settings)
     try:
         # The ledger first: a registration a cut-off run already loaded is repaired, never re-judged
         # (its visit date may have passed since, but the patient has the visit).
-        repaired = timed(repair_from_ledger, settings, **khanza_retry)(res, batch)
+        repaired = timed(repair_from_ledger, settings)(res, batch)
     except Exception as error:
         if not khanza_offline(error):
             _defer_on_error(res, batch, now_utc)
@@ -53,8 +51,8 @@ def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local
     fresh = batch[~batch["id"].isin(repaired["id"])]
     try:
         valid, invalid, report = check_registrations(settings, fresh, now_local)
-        mapped, unmapped = timed(map_registrations, settings, **khanza_retry)(res, valid)
-        loaded = timed(load_into_khanza, settings, **khanza_retry)(res, mapped)
+        mapped, unmapped = timed(map_registrations, settings)(res, valid)
+        loaded = timed(load_into_khanza, settings)(res, mapped)
     except Exception as error:
         if not khanza_offline(error):
             _defer_on_error(res, fresh, now_utc, repaired)
@@ -126,8 +124,8 @@ def _defer_on_error(res: Resources, batch, now_utc, repaired=None) -> None:
     """A fault of ours (not Khanza's, not the data's): the batch's rows wait with PIPELINE_ERROR and the
     usual backoff instead of coming back at every lease, and the run fails for the data team to see."""
     try:
-        write_back.fn(res, outcomes.combine(repaired, outcomes.deferred(batch, now_utc, res.settings,
-                                                                        ErrorCode.PIPELINE_ERROR)), now_utc)
+        store.write_outcomes(res.website, outcomes.combine(repaired, outcomes.deferred(
+            batch, now_utc, res.settings, ErrorCode.PIPELINE_ERROR)), now_utc)  # write_back's body, no task run
     except Exception:  # noqa: BLE001 - the original error is the one to report
         get_run_logger().error("could not mark the batch's registrations PIPELINE_ERROR; they return when their lease ends")
 
