@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.faults.helpers import registrations, run_sync
+from tests.faults.test_timeouts import WEBSITE_FAST, pg_proxy, proxied  # noqa: F401 - pg_proxy is a fixture
 from tests.support import free_port
 
 KHANZA_BIN = Path(sys.executable).with_name("khanza-sync")
@@ -140,3 +141,22 @@ def test_a_bug_keeps_its_traceback(fault_env, monkeypatch):
     assert traced and any("RuntimeError: injected bug in the mapping step" in m for m in traced), messages
     # and the registrations wait as PIPELINE_ERROR, never lost
     assert {(r["status"], r["error_code"]) for r in fault_env.rows().values()} == {("pending", "PIPELINE_ERROR")}
+
+
+@pytest.mark.parametrize("website_url", ["postgresql"], indirect=True)
+def test_website_stalling_mid_run_is_one_line_per_retry(fault_env, monkeypatch, pg_proxy, tmp_path):
+    """The website's PostgreSQL stalls while the batch is being loaded: the write-back's retries and the run's
+    end are one line each, naming the website."""
+    fault_env.configure(monkeypatch, WEBSITE_DB_URL=proxied(fault_env.website_url, pg_proxy), **WEBSITE_FAST)
+    fault_env.insert(registrations(2, prefix="wquiet"))
+    fault_env.proxy.call_before_query(1, lambda: pg_proxy.stall(120), match=b"INSERT INTO reg_periksa")
+
+    code, output, started = cli_sync(tmp_path)
+    pg_proxy.unstall()
+
+    assert code != 0, output
+    messages = run_logs(started, "retry 3/3")
+    assert_quiet(output, messages)
+    for where in (output, "\n".join(messages)):
+        assert "retry 1/3 in 5 s: website database " in where and "retry 3/3 in 5 s" in where, where
+    assert output.startswith("website database"), output  # the run's message, printed first (stdout)
