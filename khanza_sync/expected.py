@@ -19,7 +19,7 @@ import logging
 from khanza_sync.settings import Settings
 
 # Words of checkup.explain's lines that name a passing condition of a reachable-in-principle database.
-_PASSING = (("is unreachable", "unreachable"), ("did not answer", "not answering"), ("stalled", "stalled"),
+_PASSING = (("connection lost or refused", "connection lost"), ("is unreachable", "unreachable"), ("did not answer", "not answering"), ("stalled", "stalled"),
             ("dropped the connection", "dropped the connection"), ("busy or shutting down", "busy"),
             ("stayed locked", "locked by another writer"), ("another run or worker is writing", "busy"),
             ("stopped by a timeout", "timed out"))
@@ -39,11 +39,14 @@ class ExpectedFailure(Exception):
 
 def classify(error: BaseException, settings: Settings | None = None) -> ExpectedFailure | None:
     """The expected condition `error` stands for, or None for a bug."""
+    from khanza.db import is_transient
     from khanza_sync.checkup import database_of, explain
 
     if isinstance(error, ExpectedFailure):
         return error
     line = explain(error, settings)
+    if line is None and is_transient(error):  # a passing database error without a line of its own (e.g. 1927)
+        line = f"{_where(error, settings)}: connection lost or refused ({_first_line(error)})"
     if line is None:
         return None
     condition = next((short for words, short in _PASSING if words in line), None)
@@ -55,6 +58,20 @@ def classify(error: BaseException, settings: Settings | None = None) -> Expected
         which = "Khanza"
     reason = f"{which} {condition}".strip() if condition else line
     return ExpectedFailure(line, reason, condition is not None and condition != "timed out", error)
+
+
+def _where(error: BaseException, settings: Settings | None) -> str:
+    from khanza_sync.checkup import database_of, khanza_where, website_where
+    from khanza_sync.settings import load_settings
+
+    settings = settings or load_settings()
+    return website_where(settings) if database_of(error) == "website" else khanza_where(settings)
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's message, first line only (SQLAlchemy adds SQL and links below; values are hidden)."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 class NoStrayTraceback(logging.Filter):
