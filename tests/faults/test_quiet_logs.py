@@ -34,6 +34,7 @@ def cli_sync(tmp_path: Path) -> tuple[int, str, datetime]:
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     done = subprocess.run([str(KHANZA_BIN), "sync"], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
+    print(done.stdout + done.stderr)  # shown with -s, or when the test fails
     return done.returncode, done.stdout + done.stderr, started
 
 
