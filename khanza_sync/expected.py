@@ -7,7 +7,7 @@ one line (khanza_sync.checkup.explain) and the original error; anything it canno
 its traceback. Tasks classify before Prefect's task engine sees the error (tasks/retry.py), so the engine logs
 their end as one line too.
 
-`install()` adds a filter to Prefect's run loggers: Prefect asks for the current exception (`exc_info=True`)
+`install()` adds a filter to Prefect's run loggers (one line per expected end, not two): Prefect asks for the current exception (`exc_info=True`)
 even when a task ended by returning a Failed state, where no exception belongs to the record; without the
 filter the console shows `NoneType: None`, or the traceback of whatever exception the flow happens to be
 handling at that moment.
@@ -75,9 +75,13 @@ def _first_line(error: BaseException) -> str:
 
 
 class NoStrayTraceback(logging.Filter):
-    """Drops exception info from a record that has no exception of its own (see the module's docstring)."""
+    """Drops exception info from a record that has no exception of its own (see the module's docstring), and
+    Prefect's "Task run failed with state" record of a task that ended on an expected condition: its
+    "Finished in state Failed('<the line>')" right after says the same in one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging's API
+        if "result=ExpectedFailure()" in str(record.msg) and str(record.msg).startswith("Task run failed with state"):
+            return False
         stray = record.exc_info is not None and record.exc_info is not False and (
             not isinstance(record.exc_info, tuple) or record.exc_info[0] is None)
         if stray or str(record.msg).startswith("Task run failed with state"):  # a returned state: no exception

@@ -88,6 +88,10 @@ def test_khanza_refusing_connections_is_one_line_per_retry(fault_env, monkeypatc
         assert "retry 1/2 in " in where and "retry 2/2 in " in where, where
         assert "s: Khanza unreachable (connection refused)" in where, where
         assert "3 registrations" in where and "Khanza offline: 3 deferred" in where, where
+    # the task's end is said once, by Prefect's "Finished in state Failed('<the line>')"
+    ended = [m for m in messages if "Khanza database" in m and "is unreachable (connection refused)" in m]
+    assert len([m for m in ended if m.startswith("Finished in state Failed(")]) == 1, messages
+    assert not any(m.startswith("Task run failed") for m in messages), messages
     assert {r["status"] for r in fault_env.rows().values()} == {"pending"}
 
 

@@ -90,3 +90,7 @@ def test_a_real_exception_keeps_its_traceback():
     except ValueError:
         text_ = logged(True, msg="Task run failed with exception: ValueError('a bug')")
     assert "Traceback (most recent call last)" in text_ and "ValueError: a bug" in text_
+
+
+def test_a_task_ended_on_an_expected_condition_is_said_once():
+    assert logged(None, msg="Task run failed with state: Failed(message='x', type=FAILED, result=ExpectedFailure())") == ""
