@@ -7,10 +7,10 @@ one line (khanza_sync.checkup.explain) and the original error; anything it canno
 its traceback. Tasks classify before Prefect's task engine sees the error (tasks/retry.py), so the engine logs
 their end as one line too.
 
-`install()` adds a filter to Prefect's run loggers (one line per expected end, not two): Prefect asks for the current exception (`exc_info=True`)
+`install()` adds a filter to Prefect's run loggers. Prefect asks for the current exception (`exc_info=True`)
 even when a task ended by returning a Failed state, where no exception belongs to the record; without the
 filter the console shows `NoneType: None`, or the traceback of whatever exception the flow happens to be
-handling at that moment.
+handling at that moment. It also keeps a task's expected end to one line instead of two.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import logging
 from khanza_sync.settings import Settings
 
 # Words of checkup.explain's lines that name a passing condition of a reachable-in-principle database.
-_PASSING = (("connection lost or refused", "connection lost"), ("is unreachable", "unreachable"), ("did not answer", "not answering"), ("stalled", "stalled"),
+_PASSING = (("connection lost or refused", "connection lost"), ("is unreachable", "unreachable"),
+            ("did not answer", "not answering"), ("stalled", "stalled"),
             ("dropped the connection", "dropped the connection"), ("busy or shutting down", "busy"),
             ("stayed locked", "locked by another writer"), ("another run or worker is writing", "busy"),
             ("stopped by a timeout", "timed out"))

@@ -1,7 +1,8 @@
 """Expected conditions are one line each, in the console and in the Prefect run's logs; bugs keep their traceback.
 
 `khanza-sync sync` runs as an operator runs it (a subprocess, on the session's Prefect server) against a Khanza
-behind the fault proxy that refuses or stalls, or a website database nobody listens on. Its console output and
+behind the fault proxy that refuses or stalls, a website database nobody listens on, or one that stalls in the
+middle of the run (its write-back retried). Its console output and
 the logs Prefect stored for its flow run (read back from the API) must hold no traceback, and the retries must
 say what they wait for in one line. A run that hits a bug (a mapping function raising, in-process) still logs
 its traceback.

@@ -93,4 +93,5 @@ def test_a_real_exception_keeps_its_traceback():
 
 
 def test_a_task_ended_on_an_expected_condition_is_said_once():
-    assert logged(None, msg="Task run failed with state: Failed(message='x', type=FAILED, result=ExpectedFailure())") == ""
+    record = "Task run failed with state: Failed(message='x', type=FAILED, result=ExpectedFailure())"
+    assert logged(None, msg=record) == ""
