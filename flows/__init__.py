@@ -10,9 +10,10 @@ import os
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # before Prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline hospital networks: no telemetry
 
-from khanza_sync import privacy  # noqa: E402
+from khanza_sync import expected, privacy  # noqa: E402
 
 privacy.install()  # mask NIK, BPJS and phone numbers in every log record before Prefect sees it
+expected.install()  # a task that ends on an expected condition logs one line, no stray traceback
 
 
 def flow_timeout_seconds() -> float:

@@ -188,7 +188,7 @@ def _burst(res, stats: FollowStats, batch_size: int, stop: threading.Event, logg
     """Batches under the Khanza write slot until nothing is due (or HOLD_MAX_SECONDS): the scheduled sync's loop.
     `resume`: Khanza answered a probe after being offline: rows waiting only for it are made due first."""
     from flows.sync_registrations import defer_others, sync_batches
-    from tasks.retry import khanza_retry_options
+    from tasks.retry import capped
     from website import store
 
     if slot is None:
@@ -196,7 +196,7 @@ def _burst(res, stats: FollowStats, batch_size: int, stop: threading.Event, logg
     settings = res.settings
     summary = stats.summary
     stats.bursts += 1
-    retry = khanza_retry_options(settings, retries=FOLLOW_RETRIES, delay=FOLLOW_RETRY_DELAY)
+    retry = capped(settings, retries=FOLLOW_RETRIES, delay=FOLLOW_RETRY_DELAY)
 
     def claim(now: datetime, size: int):  # the extract task's call, without a task run per claim
         return store.claim_pending(res.website, size, now, settings.claim_lease_seconds)
