@@ -2,6 +2,7 @@
 `khanza-sync worker` (Prefect's process worker: a new Python process per run).
 
     DO_NOT_TRACK=1 .venv/bin/python -m bench.runner [--runs 20] [--quiet-seconds 300] [--per-run 2]
+                                                     [--ways runner,worker] [--poll-seconds 2]
 
 For each way, on a fresh `prefect server` (on the private PostgreSQL, own PREFECT_HOME, scheduler off) with the hospital deployed
 by `khanza-sync deploy` against a demo Khanza database on the private MariaDB and a SQLite website store:
@@ -129,7 +130,8 @@ def measure(way: str, env: dict, work: Path, api: str, runs: int, quiet: float, 
     dep = client.post("/deployments/filter", json={"deployments": {"name": {"any_": [f"sync-registrations-{CODE}"]}}}
                       ).json()[0]["id"]
     log = work / f"{way}.log"
-    command = ([str(BIN / "khanza-sync"), "runner", "--poll-seconds", "2"] if way == "runner" else
+    command = ([str(BIN / "khanza-sync"), "runner", "--poll-seconds", env["PREFECT_WORKER_QUERY_SECONDS"]]
+               if way == "runner" else
                [str(BIN / "khanza-sync"), "worker", "--no-healthcheck"])
     proc = subprocess.Popen(command, env=env, cwd=work, stdout=open(log, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -193,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet-seconds", type=float, default=300)
     parser.add_argument("--per-run", type=int, default=2, help="new registrations before each run")
     parser.add_argument("--ways", default="runner,worker")
+    parser.add_argument("--poll-seconds", default="2", help="the runner's --poll-seconds and the worker's "
+                        "PREFECT_WORKER_QUERY_SECONDS (both default to 10 in production; 2 here keeps runs quick)")
     args = parser.parse_args(argv)
 
     from khanza.setup import check_replaceable, create_demo_database, private_server_settings
@@ -229,7 +233,7 @@ def main(argv=None) -> int:
            "KHANZA_DB_PORT": str(direct.khanza_db_port), "KHANZA_DB_USER": direct.khanza_db_user,
            "KHANZA_DB_PASSWORD": direct.khanza_db_password.get_secret_value(), "KHANZA_DB_NAME": khanza_db,
            "WEBSITE_DB_URL": website_url, "BOOKING_SAME_DAY_CUTOFF_HOUR": "",
-           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+           "PREFECT_WORKER_QUERY_SECONDS": args.poll_seconds, "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
     results = []
     try:
         wait(lambda: _healthy(api), "prefect server", timeout=180, step=0.5)
