@@ -399,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-seconds", type=float, default=30.0, metavar="S",
                    help="on SIGTERM, how long running runs get to finish before they are interrupted (default 30)")
     p.add_argument("--max-runs", type=int, default=None, metavar="N",
-                   help="exit after N runs have been taken and have ended (benchmarks; default: run until stopped)")
+                   help="take N runs, let them end and exit 0 (the systemd unit recycles the process every 300 "
+                   "runs: its memory grows slowly; default: run until stopped)")
     p.set_defaults(run=_runner)
 
     p = sub.add_parser("check", help="verify the configuration end to end, writing nothing: both databases, their "

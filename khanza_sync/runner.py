@@ -124,6 +124,7 @@ class Runner:
                     if self.max_runs is None or self.taken < self.max_runs:
                         self._take_due_runs(client)
                     elif not self.active:
+                        log.info("runner %s: %d runs taken (--max-runs), exiting", self.name, self.taken)
                         break
                 except Exception as error:  # noqa: BLE001  (server unreachable: say so, keep polling)
                     log.warning("runner: poll failed (%s: %s); retrying in %g s", type(error).__name__, error,

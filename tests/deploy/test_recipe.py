@@ -77,9 +77,11 @@ def test_units_declare_env_file_restart_and_health(tmp_path):
     # The runner (recommended): the same hospital file, folder, user and restart policy as the worker; on SIGTERM
     # it gives running runs --stop-seconds (30) and marks the rest, inside systemd's stop timeout.
     runner = unit(DEPLOY / "systemd" / "khanza-sync-runner@.service")
-    for key in ("EnvironmentFile", "WorkingDirectory", "User", "Group", "Restart", "ProtectSystem", "ReadWritePaths"):
+    for key in ("EnvironmentFile", "WorkingDirectory", "User", "Group", "ProtectSystem", "ReadWritePaths"):
         assert runner["Service"][key] == worker["Service"][key], key
-    assert runner["Service"]["ExecStart"] == "/opt/khanza-sync/.venv/bin/khanza-sync runner"
+    # It recycles itself (exit 0 after --max-runs, once its runs ended) and systemd starts a fresh one.
+    assert runner["Service"]["ExecStart"] == "/opt/khanza-sync/.venv/bin/khanza-sync runner --max-runs 300"
+    assert runner["Service"]["Restart"] == "always" and int(runner["Service"]["RestartSec"]) > 0
     assert int(runner["Service"]["TimeoutStopSec"]) > 30 + 5
     assert "prefect-server.service" in runner["Unit"]["After"]
     health = unit(DEPLOY / "systemd" / "khanza-sync-worker-health@.service")["Service"]
@@ -105,7 +107,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     text = (units / "khanza-sync-worker@rsi.service").read_text()
     assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync worker" in text
     assert f"EnvironmentFile={tmp_path / 'etc'}/%i.env" in text
-    assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync runner" in (units / "khanza-sync-runner@rsi.service").read_text()
+    assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync runner --max-runs 300" in (units / "khanza-sync-runner@rsi.service").read_text()
 
 
 # ---------------------------------------------------------------- environment files
