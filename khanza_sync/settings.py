@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     alert_offline_minutes: float = Field(30, ge=1 / 6)
     alert_no_sync_minutes: float = Field(20, ge=1 / 6)
     alert_rejections_per_hour: int = Field(20, ge=1)
+    # A deployment that keeps failing alerts once per this many minutes (and once when a run succeeds again)
+    alert_repeat_minutes: float = Field(30, ge=1 / 6)
 
     @field_validator("booking_same_day_cutoff_hour", mode="before")
     @classmethod
