@@ -109,7 +109,7 @@ def load_window(res: Resources, window: wr.Window, label: str, requeued: list[st
     def advance(_result) -> None:
         update_progress_artifact(progress, progress=min(100.0, 100.0 * summary.total / max(total, 1)))
 
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         sync_batches(res, lambda now, n: timed(extract_window, res.settings)(res, window, now, n), summary, checks,
                      size, after_batch=advance, on_offline=why_offline.append)
     line = f"backfill {label}: re-queued {len(requeued)} rejected | {summary.line()}" + "".join(

@@ -102,7 +102,7 @@ def run_requeue(res: Resources, ids: list[str], decided_by: str, reason: str, dr
         rows = fixes.preview_rows(plans, _predict(res, [p.id for p in accepted]))
         return _report("requeue", "DRY RUN requeue, nothing written", rows, dry_run=True)
 
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         # Inside the slot: no other sync run holds a lease on these rows or claims them before we do.
         # Rows already due are "re-queued" too (attempts reset), so every id synced here has its decision row.
         requeued = _record_and_requeue(res, accepted, "requeue", decided_by, reason)
@@ -130,7 +130,7 @@ def run_resolve(res: Resources, reg_id: str, decision: str, no_rkm_medis: str | 
         rows = fixes.preview_rows([plan], _predict(res, [reg_id]))
         return _report("resolve", "DRY RUN resolve conflict, nothing written", rows, dry_run=True, findings=findings)
 
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         requeued = _record_and_requeue(res, [plan], decision, decided_by, reason, no_rkm_medis=no_rkm_medis,
                                        findings=findings, error_code=ErrorCode.PATIENT_CONFLICT.value)
         if not requeued:  # the row changed between the check and now: the decision was rolled back

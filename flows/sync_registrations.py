@@ -151,7 +151,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
     summary, checks, why_offline = outcomes.RunSummary(), [], []
     started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
-    with khanza_write_slot(settings.khanza_concurrency_limit):
+    with khanza_write_slot(settings.khanza_concurrency_limit, settings.khanza_slot_lease_seconds):
         offline_at = sync_batches(
             res, lambda now, size: timed(extract_pending, settings)(res, now, size), summary, checks,
             batch_size or settings.batch_size, max_batches,

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     khanza_write_timeout: int = Field(30, ge=1)
     khanza_lock_timeout_seconds: int = Field(20, ge=1)  # below the read timeout
     khanza_concurrency_limit: str = ""  # Prefect global concurrency limit name; empty = khanza-writes-<code>
+    # The write slot's Prefect lease, renewed every 3/4 of it (tasks/limits.py); Prefect accepts 60 s to a day
+    khanza_slot_lease_seconds: int = Field(300, ge=60, le=86400)
     claim_lease_seconds: int = Field(600, ge=10)
     max_transient_attempts: int = Field(50, ge=1)
     deferral_max_seconds: int = Field(3600, ge=1)
