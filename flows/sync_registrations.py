@@ -162,7 +162,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
     signals.after_sync(res, summary)  # alerts: rejections per hour, registrations needing review
 
     if summary.total:  # an empty run (most runs) publishes nothing: its name says "nothing pending"
-        artifacts.publish_sync(summary, checks)
+        artifacts.publish_sync(summary, checks, settings.hospital_code)
         timed(publish_queue_status, settings)(res)
     artifacts.name_run(reporting.sync_run_name(summary, started))
     line = summary.line() + "".join(f" ({why})" for why in why_offline)

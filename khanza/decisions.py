@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select
 
-from khanza.db import missing_tables, mysql_code
+from khanza.db import missing_columns, missing_tables, mysql_code
 from khanza.tables import DECISIONS
 
 log = logging.getLogger(__name__)
@@ -29,25 +29,43 @@ COLUMNS = list(DECISIONS.c.keys())
 _ABSENT = (1146, 1142)  # table missing; no SELECT right on it (grants not re-applied)
 
 
+# Columns added after the table's first release, as sql/khanza_ledger.sql has them (appended to, never changed)
+ADDED_COLUMNS = (
+    ("run_by", "varchar(255) DEFAULT NULL"),
+)
+
+
 class DecisionsMissing(Exception):
-    """The decisions table is not in this Khanza database (setup not re-run since it was added)."""
+    """The decisions table (or a column added since) is not in this Khanza database (setup not re-run)."""
 
 
 def require(conn: Connection) -> None:
-    """Raise DecisionsMissing unless the decisions table exists (and this user can see it)."""
+    """Raise DecisionsMissing unless the decisions table exists with every column (and this user can see it)."""
     if missing_tables(conn, [TABLE]):
         raise DecisionsMissing(TABLE)
+    if missing := missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS]):
+        raise DecisionsMissing(f"{TABLE} lacks {', '.join(missing)}")
+
+
+def upgrade(conn: Connection) -> list[str]:
+    """Give a decisions table made by an older release the columns added since: additive, idempotent."""
+    missing = missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS])
+    for name, definition in ADDED_COLUMNS:
+        if name in missing:
+            conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
+            log.info("%s: added column %s", TABLE, name)
+    return missing
 
 
 def record(conn: Connection, *, registration_id: str, action: str, decided_by: str, reason: str,
            decided_at: datetime, no_rkm_medis: str | None = None, flow_run_id: str | None = None,
-           findings: str | None = None) -> int:
+           findings: str | None = None, run_by: str | None = None) -> int:
     """Append one decision (inside the caller's transaction); returns its id."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     result = conn.execute(insert(DECISIONS).values(
         registration_id=registration_id, action=action, no_rkm_medis=no_rkm_medis, decided_by=decided_by,
-        reason=reason, decided_at=decided_at, flow_run_id=flow_run_id, findings=findings))
+        reason=reason, decided_at=decided_at, flow_run_id=flow_run_id, findings=findings, run_by=run_by))
     return int(result.lastrowid)
 
 

@@ -33,9 +33,12 @@ ADDED_COLUMNS = (
 
 def create_table(conn: Connection) -> None:
     """The pipeline's own tables (sql/khanza_ledger.sql, CREATE TABLE IF NOT EXISTS), then `upgrade`."""
+    from khanza import decisions
+
     for stmt in statements(DDL):
         conn.exec_driver_sql(stmt)
     upgrade(conn)
+    decisions.upgrade(conn)
 
 
 def upgrade(conn: Connection) -> list[str]:

@@ -49,7 +49,7 @@ LEDGER = _table(
 DECISIONS = _table(
     "khanza_sync_decisions",
     "id", "registration_id", "action", "no_rkm_medis", "decided_by", "reason", "decided_at", "flow_run_id",
-    "findings",
+    "findings", "run_by",
 )
 
 

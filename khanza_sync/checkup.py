@@ -469,12 +469,16 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         _guard(checks, "ledger", settings, ledger)
 
         def decisions():
+            from khanza import decisions as decisions_module
             from khanza.tables import DECISIONS
 
             with engine.connect() as conn:
                 if khanza_db.missing_tables(conn, [DECISIONS.name]):
                     return False, (f"{DECISIONS.name} (staff decisions: requeue-registrations, "
                                    f"resolve-patient-conflict) is missing in {where}: {SETUP_STEP}")
+                newer = khanza_db.missing_columns(conn, DECISIONS.name, [n for n, _ in decisions_module.ADDED_COLUMNS])
+                if newer:
+                    return False, f"{DECISIONS.name} lacks the newer columns {', '.join(newer)}: {SETUP_STEP}"
             return True, f"{DECISIONS.name} is there"
 
         def desk_rules():

@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
 -- Staff decisions about single registrations (khanza/decisions.py, flows/fix_registrations.py): who re-queued
 -- a registration or resolved its PATIENT_CONFLICT, when, why. Append-only: the latest link_patient/new_patient
 -- row of a registration is the one the loader follows. `findings` holds field names only (e.g. "nik differs,
--- bpjs card differs"), never values. decided_at is UTC. Read it with `khanza-sync audit` or:
+-- bpjs card differs"), never values. decided_at is UTC. decided_by is what staff typed (Prefect's open-source
+-- server has no user accounts); run_by is what the machine can vouch for: the Prefect flow run and deployment,
+-- and the Unix user and host of the process that wrote the row (khanza_sync/fixes.py run_by). Read it with `khanza-sync audit` or:
 --   SELECT * FROM khanza_sync_decisions WHERE registration_id = '...' ORDER BY id;
 CREATE TABLE IF NOT EXISTS khanza_sync_decisions (
   id bigint NOT NULL AUTO_INCREMENT,
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS khanza_sync_decisions (
   decided_at datetime NOT NULL,
   flow_run_id varchar(36) DEFAULT NULL,
   findings varchar(255) DEFAULT NULL,
+  run_by varchar(255) DEFAULT NULL,
   PRIMARY KEY (id),
   KEY khanza_sync_decisions_registration (registration_id, id),
   KEY khanza_sync_decisions_time (decided_at)

@@ -2,6 +2,7 @@
 create_ledger -> khanza/ledger.py upgrade) adds them, keeps every row, and changes nothing when run again."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from khanza import ledger
@@ -104,3 +105,26 @@ def test_a_new_ledger_has_the_same_columns_as_an_upgraded_one(khanza):
             "WHERE table_schema = DATABASE() AND table_name = 'khanza_sync_ledger'"))}
     for name, definition in ledger.ADDED_COLUMNS:
         assert definitions[name][0] == definition.split()[0]
+
+
+def test_setup_adds_run_by_to_an_old_decisions_table_and_keeps_its_rows(khanza):
+    from khanza import decisions
+
+    try:
+        with khanza.begin() as conn:  # the test database is Khanza Sync's own
+            conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
+            conn.exec_driver_sql("ALTER TABLE khanza_sync_decisions DROP COLUMN run_by")
+            conn.execute(text("INSERT INTO khanza_sync_decisions (registration_id, action, decided_by, reason, "
+                              "decided_at) VALUES ('old-1', 'requeue', 'rina', 'NIK corrected', '2026-01-02 01:30:00')"))
+            with pytest.raises(decisions.DecisionsMissing, match="lacks run_by"):
+                decisions.require(conn)
+        create_ledger(base_settings())  # what `khanza-sync setup` runs
+        [row] = rows(khanza, "SELECT registration_id, decided_by, run_by FROM khanza_sync_decisions")
+        assert row == {"registration_id": "old-1", "decided_by": "rina", "run_by": None}
+        with khanza.begin() as conn:
+            assert decisions.upgrade(conn) == []
+            decisions.require(conn)
+    finally:
+        with khanza.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
+            ledger.create_table(conn)
