@@ -8,7 +8,8 @@ cancellation (`cancel_result`), so no later run acts on that registration in Kha
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select, text
 
@@ -28,28 +29,60 @@ TABLE = LEDGER.name
 ADDED_COLUMNS = (
     ("cancel_result", "varchar(40) DEFAULT NULL"),
     ("cancel_decided_at", "datetime DEFAULT NULL"),
+    ("created_utc_offset", "smallint DEFAULT NULL"),  # set = created_at is UTC (see upgrade)
 )
 
 
-def create_table(conn: Connection) -> None:
+def create_table(conn: Connection, tz: ZoneInfo | None = None) -> None:
     """The pipeline's own tables (sql/khanza_ledger.sql, CREATE TABLE IF NOT EXISTS), then `upgrade`."""
     from khanza import decisions
 
     for stmt in statements(DDL):
         conn.exec_driver_sql(stmt)
-    upgrade(conn)
+    upgrade(conn, tz)
     decisions.upgrade(conn)
 
 
-def upgrade(conn: Connection) -> list[str]:
+def upgrade(conn: Connection, tz: ZoneInfo | None = None) -> list[str]:
     """Give a ledger made by an older release the columns added since (ADDED_COLUMNS): additive and idempotent,
-    checked in information_schema first; nothing is dropped, changed or rewritten. Returns the columns added."""
+    checked in information_schema first; nothing is dropped. Then, once, the rows older releases wrote with
+    created_at in hospital time (created_utc_offset NULL) become UTC with their offset recorded, each row in
+    one statement that also sets the offset, so no row is ever converted twice (HOSPITAL_TIMEZONE `tz` is
+    needed only when such rows exist). Returns the columns added."""
     missing = missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS])
     for name, definition in ADDED_COLUMNS:
         if name in missing:
             conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
             log.info("%s: added column %s", TABLE, name)
+    old = conn.execute(text(f"SELECT registration_id, created_at FROM {TABLE} WHERE created_utc_offset IS NULL")).all()
+    if old:
+        if tz is None:
+            raise ValueError(f"{TABLE} has {len(old)} rows in hospital time: converting them needs HOSPITAL_TIMEZONE")
+        params = []
+        for registration_id, local in old:
+            utc, offset = utc_stamp(local, tz)
+            params.append({"id": registration_id, "utc": utc, "offset": offset})
+        conn.execute(text(f"UPDATE {TABLE} SET created_at = :utc, created_utc_offset = :offset "
+                          "WHERE registration_id = :id AND created_utc_offset IS NULL"), params)
+        log.info("%s: %d rows' created_at converted from %s to UTC", TABLE, len(old), tz.key)
     return missing
+
+
+def utc_stamp(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
+    """A naive hospital-clock time as (naive UTC, minutes the hospital clock is ahead of UTC), to the second."""
+    aware = local.replace(microsecond=0, tzinfo=tz)
+    offset = int(aware.utcoffset().total_seconds() // 60)
+    return aware.astimezone(timezone.utc).replace(tzinfo=None), offset
+
+
+def written_local(entry: dict) -> datetime | None:
+    """When the entry was written by the hospital's clock, as Khanza's own columns hold it (tanggal_booking +
+    jam_booking): created_at (UTC) plus the recorded offset."""
+    made = entry.get("created_at")
+    if not isinstance(made, datetime):
+        return None
+    offset = entry.get("created_utc_offset")
+    return made if offset is None else made + timedelta(minutes=int(offset))
 
 
 def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:
@@ -61,12 +94,15 @@ def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:
 
 def record(conn: Connection, *, registration_id: str, outcome: str, target: str, no_rkm_medis: str,
            no_rawat: str | None, no_reg: str, kd_poli: str, kd_dokter: str, tanggal, patient_created: bool,
-           created_at: datetime) -> None:
+           written_at: datetime, tz: ZoneInfo) -> None:
+    """One ledger row; `written_at` is the hospital-clock time the visit or booking was written (its own columns
+    say so), stored as UTC with the offset."""
+    created_at, offset = utc_stamp(written_at, tz)
     insert_row(
         conn, LEDGER,
         {"registration_id": registration_id, "outcome": outcome, "target": target, "no_rkm_medis": no_rkm_medis,
          "no_rawat": no_rawat, "no_reg": no_reg, "kd_poli": kd_poli, "kd_dokter": kd_dokter, "tanggal": tanggal,
-         "patient_created": int(patient_created), "created_at": created_at},
+         "patient_created": int(patient_created), "created_at": created_at, "created_utc_offset": offset},
     )
 
 

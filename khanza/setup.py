@@ -49,7 +49,7 @@ def recreate_database(settings: Settings, name: str, *sql_files: Path, purpose: 
     with engine.begin() as conn:
         for path in sql_files:
             run_sql_file(conn, path)
-        ledger.create_table(conn)
+        ledger.create_table(conn, settings.tz)
     engine.dispose()
 
 
@@ -79,5 +79,5 @@ def create_ledger(settings: Settings) -> None:
     ledger's newer columns: khanza/ledger.py upgrade)."""
     engine = make_engine(settings)
     with engine.begin() as conn:
-        ledger.create_table(conn)
+        ledger.create_table(conn, settings.tz)
     engine.dispose()

@@ -5,6 +5,11 @@
 -- (an ErrorCode such as CANCELLED or CANCEL_REFUSED_SERVED; UTC), written in the transaction that carried it out:
 -- a later run never acts on it again. An installation made before they existed gets them from
 -- `khanza-sync setup` (khanza/ledger.py upgrade: ADD COLUMN, nothing dropped or rewritten).
+-- created_at is UTC (like every audit time of Khanza Sync); created_utc_offset is how many minutes the hospital's
+-- clock (HOSPITAL_TIMEZONE) was ahead of UTC then, so created_at + offset is the booking's own tanggal_booking /
+-- jam_booking. Rows of releases that wrote hospital time (offset NULL) are converted once by `khanza-sync setup`
+-- (khanza/ledger.py upgrade), which sets the offset: a converted row is never converted again.
+-- tanggal is the visit day, hospital time, as Khanza has it.
 -- Safe to run more than once (`khanza-sync setup` runs it).
 CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
   registration_id varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -20,6 +25,7 @@ CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
   created_at datetime NOT NULL,
   cancel_result varchar(40) DEFAULT NULL,
   cancel_decided_at datetime DEFAULT NULL,
+  created_utc_offset smallint DEFAULT NULL,
   PRIMARY KEY (registration_id),
   KEY khanza_sync_ledger_day (tanggal, kd_dokter),
   KEY khanza_sync_ledger_rawat (no_rawat)

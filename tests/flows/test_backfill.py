@@ -52,7 +52,7 @@ def test_dry_run_writes_nothing(flow_env, khanza):
     assert by_would[("reject", "INVALID_NIK")]["registration_ids"] == "bad-nik"
     assert by_would[("reject", "UNKNOWN_POLI")]["registration_ids"] == "bad-poli"
     assert by_would[("re-queue rejected", "")]["registration_ids"] == "was-rejected"
-    assert arts["backfill-progress"].data == 100.0
+    assert arts["backfill-progress-default"].data == 100.0
 
 
 def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khanza, monkeypatch, tmp_path):

@@ -1,6 +1,9 @@
-"""An installation made before the ledger had its cancellation columns: `khanza-sync setup` (khanza.setup
-create_ledger -> khanza/ledger.py upgrade) adds them, keeps every row, and changes nothing when run again."""
+"""An installation made before the ledger had its cancellation columns and UTC created_at: `khanza-sync setup`
+(khanza.setup create_ledger -> khanza/ledger.py upgrade) adds them, keeps every row, converts created_at from
+hospital time to UTC once (recording the offset), and changes nothing when run again."""
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -50,7 +53,12 @@ def old_ledger_upgraded_by_setup(khanza):
     create_ledger(base_settings())  # what `khanza-sync setup` runs
 
     after = rows(khanza, "SELECT * FROM khanza_sync_ledger")
-    assert after == [{**before[0], "cancel_result": None, "cancel_decided_at": None}]
+    # created_at was hospital time (Asia/Jakarta, +7): now UTC, with the offset recorded once
+    assert after == [{**before[0], "cancel_result": None, "cancel_decided_at": None,
+                      "created_at": datetime(2026, 1, 2, 1, 30), "created_utc_offset": 420}]
+    assert ledger.written_local(after[0]) == datetime(2026, 1, 2, 8, 30)  # what booking_registrasi holds
+    create_ledger(base_settings(hospital_timezone="Asia/Jayapura"))  # setup again: nothing converted twice
+    assert rows(khanza, "SELECT * FROM khanza_sync_ledger") == after
     columns = rows(khanza, "SELECT column_name AS c, column_type AS t, is_nullable AS n FROM information_schema.columns "
                            "WHERE table_schema = DATABASE() AND table_name = 'khanza_sync_ledger' "
                            "AND column_name LIKE 'cancel%' ORDER BY ordinal_position")
