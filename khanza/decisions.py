@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select
 
-from khanza.db import missing_columns, missing_tables, mysql_code
+from khanza.db import missing_tables, mysql_code
 from khanza.tables import DECISIONS
 
 log = logging.getLogger(__name__)
@@ -29,32 +29,15 @@ COLUMNS = list(DECISIONS.c.keys())
 _ABSENT = (1146, 1142)  # table missing; no SELECT right on it (grants not re-applied)
 
 
-# Columns added after the table's first release, as sql/khanza_ledger.sql has them (appended to, never changed)
-ADDED_COLUMNS = (
-    ("run_by", "varchar(255) DEFAULT NULL"),
-)
-
-
 class DecisionsMissing(Exception):
-    """The decisions table (or a column added since) is not in this Khanza database (setup not re-run)."""
+    """The decisions table is not in this Khanza database (setup not re-run since it was added)."""
 
 
 def require(conn: Connection) -> None:
-    """Raise DecisionsMissing unless the decisions table exists with every column (and this user can see it)."""
+    """Raise DecisionsMissing unless the decisions table exists (and this user can see it). Its columns are the
+    schema version's business (khanza/migrations.py, checked by every job's preflight)."""
     if missing_tables(conn, [TABLE]):
         raise DecisionsMissing(TABLE)
-    if missing := missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS]):
-        raise DecisionsMissing(f"{TABLE} lacks {', '.join(missing)}")
-
-
-def upgrade(conn: Connection) -> list[str]:
-    """Give a decisions table made by an older release the columns added since: additive, idempotent."""
-    missing = missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS])
-    for name, definition in ADDED_COLUMNS:
-        if name in missing:
-            conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
-            log.info("%s: added column %s", TABLE, name)
-    return missing
 
 
 def record(conn: Connection, *, registration_id: str, action: str, decided_by: str, reason: str,

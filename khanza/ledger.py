@@ -13,59 +13,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from khanza.db import missing_columns
+from khanza import migrations
 from khanza.tables import LEDGER, insert_row
-from khanza_sync.settings import PROJECT_ROOT
-from khanza_sync.sqlfiles import statements
 
 log = logging.getLogger(__name__)
 
-DDL = PROJECT_ROOT / "sql" / "khanza_ledger.sql"
 COLUMNS = list(LEDGER.c.keys())
 TABLE = LEDGER.name
 
-# Columns added after the first release, in order, with their definitions exactly as sql/khanza_ledger.sql has
-# them: `upgrade` adds the ones an existing installation lacks. Only ever appended to, never changed.
-ADDED_COLUMNS = (
-    ("cancel_result", "varchar(40) DEFAULT NULL"),
-    ("cancel_decided_at", "datetime DEFAULT NULL"),
-    ("created_utc_offset", "smallint DEFAULT NULL"),  # set = created_at is UTC (see upgrade)
-)
-
 
 def create_table(conn: Connection, tz: ZoneInfo | None = None) -> None:
-    """The pipeline's own tables (sql/khanza_ledger.sql, CREATE TABLE IF NOT EXISTS), then `upgrade`."""
-    from khanza import decisions
-
-    for stmt in statements(DDL):
-        conn.exec_driver_sql(stmt)
-    upgrade(conn, tz)
-    decisions.upgrade(conn)
-
-
-def upgrade(conn: Connection, tz: ZoneInfo | None = None) -> list[str]:
-    """Give a ledger made by an older release the columns added since (ADDED_COLUMNS): additive and idempotent,
-    checked in information_schema first; nothing is dropped. Then, once, the rows older releases wrote with
-    created_at in hospital time (created_utc_offset NULL) become UTC with their offset recorded, each row in
-    one statement that also sets the offset, so no row is ever converted twice (HOSPITAL_TIMEZONE `tz` is
-    needed only when such rows exist). Returns the columns added."""
-    missing = missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS])
-    for name, definition in ADDED_COLUMNS:
-        if name in missing:
-            conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
-            log.info("%s: added column %s", TABLE, name)
-    old = conn.execute(text(f"SELECT registration_id, created_at FROM {TABLE} WHERE created_utc_offset IS NULL")).all()
-    if old:
-        if tz is None:
-            raise ValueError(f"{TABLE} has {len(old)} rows in hospital time: converting them needs HOSPITAL_TIMEZONE")
-        params = []
-        for registration_id, local in old:
-            utc, offset = utc_stamp(local, tz)
-            params.append({"id": registration_id, "utc": utc, "offset": offset})
-        conn.execute(text(f"UPDATE {TABLE} SET created_at = :utc, created_utc_offset = :offset "
-                          "WHERE registration_id = :id AND created_utc_offset IS NULL"), params)
-        log.info("%s: %d rows' created_at converted from %s to UTC", TABLE, len(old), tz.key)
-    return missing
+    """The pipeline's own tables, created or brought up to this release's schema version (khanza/migrations.py;
+    `tz`, HOSPITAL_TIMEZONE, converts the created_at of rows older releases wrote in hospital time)."""
+    migrations.upgrade(conn, tz)
 
 
 def utc_stamp(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:

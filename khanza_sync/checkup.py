@@ -73,6 +73,7 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
     Khanza being unreachable or stalled is not a set-up mistake here: the run's offline handling takes it.
     Returns whether Khanza was reached (for the alerts' reachable/offline signals)."""
     from khanza import db as khanza_db
+    from khanza import migrations
     from website import schema
 
     if mappings and (problem := mappings_line(settings)):
@@ -87,13 +88,13 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
         raise SetupProblem(f"{website_where(settings)}: {problem}")
     try:
         with khanza.connect() as conn:
-            missing = khanza_db.missing_tables(conn, [LEDGER_TABLE])
+            problem = migrations.problem(conn)  # older or newer than this release: nothing is written
     except Exception as error:
         if khanza_db.is_transient(error):
             return False
         raise
-    if missing:
-        raise SetupProblem(f"the ledger table {LEDGER_TABLE} is missing in {khanza_where(settings)}: {SETUP_STEP}")
+    if problem:
+        raise SetupProblem(f"{khanza_where(settings)}: {problem}")
     return True
 
 
@@ -360,8 +361,13 @@ def missing_website_columns(found) -> list[str]:
 
 
 def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
-    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)}: compare with "
-            f"sql/website_{website_dialect(dialect_name)}.sql (website/schema.py)")
+    from website import contract, schema
+
+    present = {c.name for c in schema.registrations.columns} - set(missing)
+    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)} (contract version "
+            f"{contract.found_version(present)} found, {contract.CURRENT} expected): run `khanza-sync setup "
+            f"--website` if it made the table, else its owner applies docs/website.md 'Upgrading the contract' "
+            f"(compare with sql/website_{website_dialect(dialect_name)}.sql)")
 
 
 def claim_column_problem(engine) -> str | None:
@@ -458,35 +464,29 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         tables_ok = _guard(checks, "Khanza tables", settings, tables)
 
         def ledger():
-            from khanza import ledger as ledger_module
+            from khanza import migrations
             from khanza.tables import LEDGER
 
             with engine.connect() as conn:
                 if khanza_db.missing_tables(conn, [LEDGER_TABLE]):
                     return False, f"{LEDGER_TABLE} is missing in {where}: {SETUP_STEP}"
-                added = [name for name, _ in ledger_module.ADDED_COLUMNS]
-                missing = [c for c in khanza_db.missing_columns(conn, LEDGER_TABLE, list(LEDGER.c.keys()))
-                           if c not in added]
-                newer = khanza_db.missing_columns(conn, LEDGER_TABLE, added)
+                missing = khanza_db.missing_columns(conn, LEDGER_TABLE, list(LEDGER.c.keys()))
+                found, problem = migrations.found_version(conn), migrations.problem(conn)
+            if problem:
+                return False, f"schema version {found} found, {migrations.CURRENT} expected: {problem}"
             if missing:
                 return False, f"{LEDGER_TABLE} lacks columns {', '.join(missing)}: recreate it from sql/khanza_ledger.sql"
-            if newer:  # made by an older release: setup adds them (khanza/ledger.py upgrade)
-                return False, f"{LEDGER_TABLE} lacks the newer columns {', '.join(newer)}: {SETUP_STEP}"
-            return True, f"{LEDGER_TABLE} is there"
+            return True, f"{LEDGER_TABLE} is there, schema version {found} (this release's)"
 
         _guard(checks, "ledger", settings, ledger)
 
         def decisions():
-            from khanza import decisions as decisions_module
             from khanza.tables import DECISIONS
 
             with engine.connect() as conn:
                 if khanza_db.missing_tables(conn, [DECISIONS.name]):
                     return False, (f"{DECISIONS.name} (staff decisions: requeue-registrations, "
                                    f"resolve-patient-conflict) is missing in {where}: {SETUP_STEP}")
-                newer = khanza_db.missing_columns(conn, DECISIONS.name, [n for n, _ in decisions_module.ADDED_COLUMNS])
-                if newer:
-                    return False, f"{DECISIONS.name} lacks the newer columns {', '.join(newer)}: {SETUP_STEP}"
             return True, f"{DECISIONS.name} is there"
 
         def desk_rules():
@@ -591,6 +591,8 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
             return False
 
         def columns():
+            from website import contract
+
             dialect = website_dialect(engine.dialect.name)
             found = inspect(engine)
             if not found.has_table(table.name):
@@ -601,7 +603,8 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
             if (problem := claim_column_problem(engine)) is not None:
                 return False, problem
             extra = len(have) - len(table.columns)
-            return True, (f"{len(table.columns)} columns as website/schema.py defines them"
+            return True, (f"contract version {contract.CURRENT}: {len(table.columns)} columns as website/schema.py "
+                          "defines them"
                           + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
 
         return _guard(checks, f"website table {table.name}", settings, columns)

@@ -238,6 +238,7 @@ def fresh_website_store(url: str, purpose: str) -> str:
         if backend != "sqlite":
             with engine.begin() as conn:
                 conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
+                conn.exec_driver_sql("DROP TABLE IF EXISTS khanza_sync_contract")  # website/contract.py's record
         store.create_schema(engine)
     finally:
         engine.dispose()

@@ -4,11 +4,11 @@
 -- cancel_result / cancel_decided_at: reconcile's decision on the website's cancellation of this registration
 -- (an ErrorCode such as CANCELLED or CANCEL_REFUSED_SERVED; UTC), written in the transaction that carried it out:
 -- a later run never acts on it again. An installation made before they existed gets them from
--- `khanza-sync setup` (khanza/ledger.py upgrade: ADD COLUMN, nothing dropped or rewritten).
+-- `khanza-sync setup` (khanza/migrations.py, step 2: ADD COLUMN, nothing dropped or rewritten).
 -- created_at is UTC (like every audit time of Khanza Sync); created_utc_offset is how many minutes the hospital's
 -- clock (HOSPITAL_TIMEZONE) was ahead of UTC then, so created_at + offset is the booking's own tanggal_booking /
--- jam_booking. Rows of releases that wrote hospital time (offset NULL) are converted once by `khanza-sync setup`
--- (khanza/ledger.py upgrade), which sets the offset: a converted row is never converted again.
+-- jam_booking (khanza/ledger.py written_local). Rows of releases that wrote hospital time are converted once by
+-- `khanza-sync setup` (khanza/migrations.py, step 3), which sets their offset: a row is never converted twice.
 -- tanggal is the visit day, hospital time, as Khanza has it.
 -- Safe to run more than once (`khanza-sync setup` runs it).
 CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
@@ -52,4 +52,12 @@ CREATE TABLE IF NOT EXISTS khanza_sync_decisions (
   PRIMARY KEY (id),
   KEY khanza_sync_decisions_registration (registration_id, id),
   KEY khanza_sync_decisions_time (decided_at)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+
+-- Which schema version of these tables is installed (khanza/migrations.py; `khanza-sync setup` upgrades in place).
+CREATE TABLE IF NOT EXISTS khanza_sync_schema (
+  component varchar(20) NOT NULL,
+  version int NOT NULL,
+  upgraded_at datetime NOT NULL COMMENT 'UTC',
+  PRIMARY KEY (component)
 ) ENGINE=InnoDB DEFAULT CHARSET=latin1;

@@ -605,7 +605,7 @@ def test_a_laravel_made_table_syncs_with_only_the_url_changed(mysql_website_url,
                     ":visit_date, :payment, :bpjs_number, :local_queue_number, CONVERT_TZ(:created_at, '+00:00', "
                     "'+07:00'), '2020-01-01 00:00:00')"), {**reg, "user_id": 40 + i})
         check = khanza_sync_cli(tmp_path, mysql_website_url, "check")
-        assert "ok    website table online_registrations: 26 columns as website/schema.py defines them (and 3 of " \
+        assert "ok    website table online_registrations: contract version 1: 26 columns as website/schema.py defines them (and 3 of " \
                "the website's own, left alone)" in check, check
         assert "claims with FOR UPDATE SKIP LOCKED" in check, check
         sync = khanza_sync_cli(tmp_path, mysql_website_url, "sync")
