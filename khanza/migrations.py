@@ -58,7 +58,7 @@ UTC_OFFSET_COLUMN = ("created_utc_offset", "smallint DEFAULT NULL")
 RUN_BY_COLUMN = ("run_by", "varchar(255) DEFAULT NULL")
 
 
-def _ledger_times_in_utc(conn: Connection, tz: ZoneInfo | None) -> None:
+def _ledger_times_in_utc(conn: Connection, tz: ZoneInfo | None = None) -> None:
     """The ledger's created_at becomes UTC: the column created_utc_offset, then every row older releases wrote in
     hospital time (offset NULL) converted, each in one statement that also sets its offset, so a row is never
     converted twice even if this step is cut off and run again."""

@@ -122,7 +122,7 @@ def test_every_step_is_idempotent_and_a_fresh_install_equals_an_upgraded_one(kha
             make_release_0_3(conn)
             assert not missing_tables(conn, ["khanza_sync_decisions"])
             applied = migrations.upgrade(conn)
-            assert [step.version for step in applied] == [2]
+            assert [step.version for step in applied] == [2, 3, 4]  # every step after release 0.3's
             assert columns(conn) == fresh
     finally:
         with khanza.begin() as conn:
@@ -160,7 +160,7 @@ def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
     finally:
         web.dispose()
         with khanza.begin() as conn:
-            ledger.create_table(conn)
+            ledger.create_table(conn, base_settings().tz)  # its old row is hospital time: converted
 
 
 def test_setup_adds_run_by_to_a_version_3_decisions_table_and_keeps_its_rows(khanza):
