@@ -51,7 +51,7 @@ def run_publish(res: Resources, days_ahead: int | None):
         line += f" | {len(problems)} mapping problems"
     logger.info(line)
     quota_rows = [{**r, "visit_date": r["visit_date"].isoformat()} for r in quota.to_dict("records")]
-    artifacts.publish_master_data(line, written, problems, quota_rows)
+    artifacts.publish_master_data(line, written, problems, quota_rows, res.settings.hospital_code)
     return Completed(message=line, data={"written": written, "mapping_problems": len(problems)})
 
 

@@ -278,7 +278,8 @@ def register(conn: Connection, reg: dict, batch: Batch):
             found_in = "reg_periksa" if no_rawat else "booking"
             ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=found_in,
                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli,
-                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock.replace(microsecond=0))
+                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, written_at=clock,
+                          tz=batch.settings.tz)
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
         refused = desk_refusal(batch, patient["no_rkm_medis"], history)
@@ -312,7 +313,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
             patients.refresh_umur(conn, rm, patient["tgl_lahir"], clock.date())
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
                   no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter, tanggal=day,
-                  patient_created=created, created_at=clock.replace(microsecond=0))  # = the booking's own time
+                  patient_created=created, written_at=clock, tz=batch.settings.tz)  # = the booking's own time
 
     def on_commit():
         if created:

@@ -434,7 +434,7 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
     from khanza import masterdata
 
     where = khanza_where(settings)
-    names = ["Khanza tables", "ledger", "decisions", "desk rules", "numbering"]
+    names = ["Khanza clock", "Khanza tables", "ledger", "decisions", "desk rules", "numbering"]
     engine = khanza_db.make_engine(settings)
     try:
         def connect():
@@ -445,6 +445,13 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         if not _guard(checks, "Khanza connection", settings, connect):
             checks += [Check(n, None, "no Khanza connection") for n in names]
             return False
+
+        def clock():
+            with engine.connect() as conn:
+                server = conn.execute(text("SELECT TIMEDIFF(NOW(), UTC_TIMESTAMP())")).scalar()
+            return clock_line(settings, server)
+
+        _guard(checks, "Khanza clock", settings, clock)
 
         def tables():
             with engine.connect() as conn:
@@ -654,3 +661,24 @@ def main() -> int:
     failed = sum(c.ok is False for c in checks)
     print(f"{len(checks)} checks: " + ("all passed" if not failed else f"{failed} failed"))
     return 0 if failed == 0 and all(c.ok for c in checks) else 1
+
+
+def _utc_offset_text(offset) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def clock_line(settings: Settings, server_offset) -> tuple[bool, str]:
+    """HOSPITAL_TIMEZONE against the Khanza server's own clock (TIMEDIFF(NOW(), UTC_TIMESTAMP()), a timedelta):
+    visit days and booking times are compared with Khanza's, so both must be the same zone's."""
+    from datetime import datetime
+
+    ours = datetime.now(settings.tz).utcoffset()
+    theirs = server_offset if server_offset is not None else ours
+    if abs((theirs - ours).total_seconds()) < 60:
+        return True, f"HOSPITAL_TIMEZONE={settings.hospital_timezone} ({_utc_offset_text(ours)}) matches the Khanza server's clock"
+    return False, (f"the Khanza server's clock is {_utc_offset_text(theirs)} but HOSPITAL_TIMEZONE="
+                   f"{settings.hospital_timezone} is {_utc_offset_text(ours)}: set HOSPITAL_TIMEZONE to the hospital's "
+                   f"zone at {_utc_offset_text(theirs)} (WIB Asia/Jakarta +07:00, WITA Asia/Makassar +08:00, WIT "
+                   "Asia/Jayapura +09:00), or, if that zone is right, fix the MariaDB server's time_zone")

@@ -81,8 +81,8 @@ def test_stale_mapping_entries_are_reported(fresh_master, khanza, monkeypatch, t
     assert "5 mapping problems" in state.message
 
     arts = flow_run_artifacts(state)
-    assert {"master-data-summary", "master-data-mapping-problems", "master-data-quota"} <= set(arts)
-    found = {(p["slug"], p["code"]): p["problem"] for p in json.loads(arts["master-data-mapping-problems"].data)}
+    assert {"master-data-summary-default", "master-data-mapping-problems-default", "master-data-quota-default"} <= set(arts)
+    found = {(p["slug"], p["code"]): p["problem"] for p in json.loads(arts["master-data-mapping-problems-default"].data)}
     assert found == {
         ("dr-pensiun", "D099"): "inactive in Khanza (status 0)",
         ("dr-hantu", "D777"): "unknown code: not in Khanza",
