@@ -163,7 +163,29 @@ def _setup(args) -> int:
         store.create_schema(engine)
         print(f"online_registrations ready ({engine.dialect.name})"
               + (", with the trigger that wakes `khanza-sync follow`" if engine.dialect.name == "postgresql" else ""))
+        _upgrade_website(engine, settings.website_db_url.get_secret_value())
     return 0
+
+
+def _upgrade_website(engine, url: str) -> None:
+    """Bring an existing online_registrations up to the current contract (nullable columns added since it was
+    made): only in a database Khanza Sync created; otherwise print the statements for the website team."""
+    from khanza_sync import ownership
+    from website import schema
+
+    missing = schema.missing_columns(engine)
+    statements = schema.upgrade_statements(engine)
+    if not statements:
+        return
+    if ownership.website_store_owned(url):
+        schema.upgrade(engine)
+        print(f"online_registrations upgraded: nullable columns added: {', '.join(missing)}")
+        return
+    print("online_registrations lacks the contract's newer optional columns; this database was not created by "
+          "Khanza Sync, so its tables are left as they are (the pipeline reads them as NULL until added). "
+          "The website team may run:")
+    for stmt in statements:
+        print(f"    {stmt};")
 
 
 def _deploy(args) -> int:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import UserDefinedType
 
+from khanza_sync import regions
 from khanza_sync.settings import PROJECT_ROOT
 
 metadata = MetaData()
@@ -123,6 +124,9 @@ registrations = Table(
     *_strings(nik=16, full_name=100), Column("birth_date", _date()), *_strings(gender=16, phone=20),
     Column("address", Text), *_strings(birth_place=50, mother_name=100, email=100, poliklinik=50, doctor=50),
     Column("visit_date", _date()), *_strings(payment=16, bpjs_number=13, local_queue_number=20),
+    # where the patient lives (optional, contract 2026-12): Kemendagri code and/or name per level, village first
+    *[Column(name, String(regions.CODE_SIZE if name.endswith("_code") else regions.NAME_SIZE))
+      for name in regions.CONTRACT_COLUMNS],
     # the pipeline's state, and Khanza's numbers once synced; synced_at is when the pipeline last decided the
     # row: synced (numbers written back) or rejected (so "rejected today" can be counted); NULL until then
     Column("status", String(20), nullable=False, server_default="pending"),
@@ -141,7 +145,7 @@ Index("online_registrations_status", registrations.c.status)
 # later set status to 'cancel_requested'; everything else is the pipeline's.
 WEBSITE_INSERTS = ("id", "created_at", "nik", "full_name", "birth_date", "gender", "phone", "address", "birth_place",
                    "mother_name", "email", "poliklinik", "doctor", "visit_date", "payment", "bpjs_number",
-                   "local_queue_number")
+                   "local_queue_number") + regions.CONTRACT_COLUMNS
 PIPELINE_UPDATES = ("status", "attempts", "error_code", "last_error", "next_attempt_at", "no_rkm_medis", "no_rawat",
                     "no_reg", "synced_at")
 RECONCILE_UPDATES = ("doctor", "poliklinik", "visit_date")  # reconcile writes back a visit the desk moved
@@ -285,6 +289,46 @@ def create(engine: Engine, tables: Sequence[Table]) -> None:
     with engine.begin() as conn:
         for stmt in ddl(engine.dialect.name, tables):
             conn.exec_driver_sql(stmt)
+
+
+# Columns added to a table after its first release: a table made from older DDL lacks them until it is upgraded
+# (`upgrade_statements`). The pipeline reads such a table as it is (website/store.py: the missing columns are NULL).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {registrations.name: regions.CONTRACT_COLUMNS}
+
+
+def missing_columns(engine: Engine, table: Table = registrations) -> list[str]:
+    """The ADDED_COLUMNS `table` lacks in the database (empty when the table does not exist)."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    if not inspector.has_table(table.name):
+        return []
+    have = {c["name"] for c in inspector.get_columns(table.name)}
+    return [name for name in ADDED_COLUMNS.get(table.name, ()) if name not in have]
+
+
+def add_column_statement(dialect_name: str, table: Table, name: str) -> str:
+    """ALTER TABLE ... ADD COLUMN for one nullable added column (each dialect's own type name)."""
+    column = table.c[name]
+    type_sql = column.type.compile(dialect=DIALECTS[family(dialect_name)])
+    return f"ALTER TABLE {table.name} ADD COLUMN {name} {type_sql}"
+
+
+def upgrade_statements(engine: Engine, table: Table = registrations) -> list[str]:
+    """What brings an existing `table` up to the current contract: one ADD COLUMN per missing nullable column.
+    Idempotent: none once it is current."""
+    return [add_column_statement(engine.dialect.name, table, name) for name in missing_columns(engine, table)]
+
+
+def upgrade(engine: Engine, table: Table = registrations) -> list[str]:
+    """Run `upgrade_statements` (the caller has checked the table is the project's: khanza_sync.ownership);
+    returns what it ran. Re-read before each run, so a second call, or a concurrent one, adds nothing twice."""
+    done = []
+    for stmt in upgrade_statements(engine, table):
+        with engine.begin() as conn:
+            conn.exec_driver_sql(stmt)
+        done.append(stmt)
+    return done
 
 
 # ---------------------------------------------------------------- the shipped .sql files
