@@ -142,3 +142,66 @@ def test_any_script_and_emoji_read_back_as_the_website_wrote_them(website_url):
     got = store.claim_pending(engine, 10, NOW + timedelta(days=1), 600).set_index("id")
     assert got["full_name"].to_dict() == texts and got["address"].to_dict() == texts
     engine.dispose()
+
+
+def _drop_region_columns(url: str) -> None:
+    """The table as the website made it before the region columns (issue 25) existed."""
+    from khanza_sync.regions import CONTRACT_COLUMNS
+
+    engine = store.make_engine(url)
+    with engine.begin() as conn:
+        for column in CONTRACT_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE online_registrations DROP COLUMN {column}")
+    engine.dispose()
+
+
+def test_a_table_without_the_region_columns_is_read_as_it_is_then_upgraded_once(website_url, capsys):
+    from khanza_sync.cli import _upgrade_website
+    from khanza_sync.regions import CONTRACT_COLUMNS
+    from website import schema
+
+    _drop_region_columns(website_url)
+    insert_registrations(website_url, [registration(id="old-row", created_at=NOW - timedelta(minutes=5))])
+    engine = store.make_engine(website_url)
+    claimed = store.claim_pending(engine, 10, NOW, lease_seconds=600)
+    assert list(claimed["id"]) == ["old-row"]
+    assert claimed.loc[0, list(CONTRACT_COLUMNS)].isna().all()  # missing columns read as NULL
+    assert len(schema.upgrade_statements(engine)) == len(CONTRACT_COLUMNS)
+
+    _upgrade_website(engine, website_url)  # the project's own store (marked): upgraded in place
+    assert "nullable columns added" in capsys.readouterr().out
+    assert schema.upgrade_statements(engine) == [] and schema.missing_columns(engine) == []
+    _upgrade_website(engine, website_url)  # idempotent: nothing to do, nothing said
+    assert capsys.readouterr().out == ""
+    engine.dispose()
+
+    insert_registrations(website_url, [registration(id="new-row", created_at=NOW - timedelta(minutes=4),
+                                                    village_code="3310242001", village="Sekarsuli")])
+    engine = store.make_engine(website_url)  # a new run sees the upgraded table
+    claimed = store.claim_pending(engine, 10, NOW + timedelta(hours=1), lease_seconds=600).set_index("id")
+    assert (claimed.loc["new-row", "village_code"], claimed.loc["new-row", "village"]) == ("3310242001", "Sekarsuli")
+    assert claimed.loc["old-row", "village"] is None
+    engine.dispose()
+
+
+def test_a_table_the_project_did_not_create_is_never_altered(tmp_path, capsys):
+    import sqlite3
+
+    from khanza_sync.cli import _upgrade_website
+    from khanza_sync.regions import CONTRACT_COLUMNS
+    from website import schema
+
+    path = tmp_path / "theirs.db"
+    url = f"sqlite:///{path}"
+    engine = store.make_engine(url)
+    store.create_schema(engine)  # no khanza_sync_owned marker: the website's own file
+    engine.dispose()
+    _drop_region_columns(url)
+    engine = store.make_engine(url)
+    _upgrade_website(engine, url)
+    said = capsys.readouterr().out
+    assert "not created by Khanza Sync" in said and "ALTER TABLE online_registrations ADD COLUMN village_code" in said
+    assert len(schema.missing_columns(engine)) == len(CONTRACT_COLUMNS)  # unchanged
+    engine.dispose()
+    columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(online_registrations)")}
+    assert not columns & set(CONTRACT_COLUMNS)
