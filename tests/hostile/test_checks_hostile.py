@@ -63,6 +63,12 @@ def assert_khanza_shaped(valid: pd.DataFrame) -> None:
             value.encode("latin-1")  # Khanza's columns are latin1
             assert value == value.strip() and "  " not in value
         assert row["kd_poli"] and row["kd_dokter"] and row["kd_pj"]
+        for level, limit in (("village", 60), ("district", 60), ("regency", 60), ("province", 30)):
+            value = row[level]  # Khanza's form: upper case, no level word in front, fits the region table
+            if value is not None:
+                assert value == value.upper().strip() and len(value) <= limit and not CONTROL.search(value), level
+                value.encode("latin-1")
+                assert not value.startswith(("KELURAHAN ", "KECAMATAN ", "KABUPATEN ", "PROPINSI ", "PROVINSI ")), level
 
 
 @settings(database=None, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -118,6 +124,11 @@ CASES = [
     *cases(ErrorCode.INVALID_BPJS_NUMBER, "bpjs_number", None, "12345", payment="bpjs"),
     *cases(ErrorCode.UNKNOWN_POLI, "poliklinik", "jantung", None, "' OR 1=1 --"),
     *cases(ErrorCode.UNKNOWN_DOCTOR, "doctor", "dr-tidak-ada", None),
+    *cases(ErrorCode.INVALID_REGION, "village_code", "3399999999", "12345", "' OR 1=1 --", "33.10.24.20O1"),
+    *cases(ErrorCode.INVALID_REGION, "regency", "Atlantis", "Klaten; DROP TABLE kabupaten"),
+    *cases(ErrorCode.INVALID_REGION, "village", "<script>", "x" * 61),
+    *cases(ErrorCode.INCONSISTENT_REGION, "village", "Sekarsuli", "Guwosari", district="Pajangan", regency="Klaten"),
+    *cases(ErrorCode.INCONSISTENT_REGION, "district_code", "34.02.07", village_code="3310242001"),
 ]
 
 
