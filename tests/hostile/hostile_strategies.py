@@ -223,7 +223,9 @@ BAD_REGIONS = [
 regions = field(
     _tagged(st.sampled_from(GOOD_REGIONS), True),
     _tagged(st.sampled_from(BAD_REGIONS), False),
-    _tagged(st.sampled_from(SQLI).map(lambda v: {"village": v}), False),
+    # a village with nothing to check it against is kept as written when Khanza can store it: injection text
+    # made of letters and . , ' - only is a (strange) name, bound and stored verbatim; the rest is refused
+    _tagged(st.sampled_from(SQLI).map(lambda v: {"village": v}), None),
     _tagged(st.sampled_from(SQLI).map(lambda v: {"regency": v, "village": "Sekarsuli"}), False),
     _tagged(hostile_text(1, 60).map(lambda v: {"village": v}), None),
     _tagged(hostile_text(1, 60).map(lambda v: {"district": v, "regency": "Klaten"}), None),
