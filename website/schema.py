@@ -180,6 +180,12 @@ quota = Table("khanza_quota", metadata,
               _text("kd_poli", primary_key=True), _text("hari_kerja", nullable=False),
               *[Column(name, Integer, nullable=False) for name in ("kuota", "registered", "remaining")], _published_at(),
               info={"doc": "One row per upcoming day and doctor+clinic with a session that weekday."}, **_MYSQL)
+region_names = Table("khanza_regions", metadata,
+                     Column("level", String(10), primary_key=True), Column("id", Integer, primary_key=True),
+                     Column("name", String(60), nullable=False), _published_at(),
+                     info={"doc": "The region names Khanza knows (level: village, district, regency or province; "
+                                  "id: Khanza's kd_kel, kd_kec, kd_kab or kd_prop), for a form that offers them."},
+                     **_MYSQL)
 
 # ---------------------------------------------------------------- new-registration notifications (PostgreSQL)
 
@@ -205,7 +211,7 @@ _TRIGGERS: dict[tuple[str, str], list[tuple[str, str | None]]] = {
 }
 
 REGISTRATION_TABLES: tuple[Table, ...] = (registrations,)
-MASTER_TABLES: tuple[Table, ...] = (clinics, doctors, schedules, quota)
+MASTER_TABLES: tuple[Table, ...] = (clinics, doctors, schedules, quota, region_names)
 DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect(), "mysql": mysql.dialect()}
 
 
