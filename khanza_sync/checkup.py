@@ -352,11 +352,21 @@ def _website_mysql_line(error: BaseException, settings: Settings, where: str, st
 
 
 def missing_website_columns(found) -> list[str]:
-    """The columns of website/schema.py's online_registrations that the inspected database's table lacks."""
+    """The columns of website/schema.py's online_registrations that the inspected database's table lacks, less the
+    optional ones added since (schema.ADDED_COLUMNS: read as NULL until the website adds them)."""
     from website import schema
 
     have = {c["name"] for c in found.get_columns(schema.registrations.name)}
-    return [c.name for c in schema.registrations.columns if c.name not in have]
+    optional = set(schema.ADDED_COLUMNS.get(schema.registrations.name, ()))
+    return [c.name for c in schema.registrations.columns if c.name not in have and c.name not in optional]
+
+
+def missing_optional_columns(found) -> list[str]:
+    """The optional newer columns (schema.ADDED_COLUMNS) the table lacks."""
+    from website import schema
+
+    have = {c["name"] for c in found.get_columns(schema.registrations.name)}
+    return [c for c in schema.ADDED_COLUMNS.get(schema.registrations.name, ()) if c not in have]
 
 
 def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
@@ -588,7 +598,13 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
                 return False, lacks_columns_line(missing, settings, engine.dialect.name)
             if (problem := claim_column_problem(engine)) is not None:
                 return False, problem
-            extra = len(have) - len(table.columns)
+            optional = missing_optional_columns(found)
+            extra = len(have) - (len(table.columns) - len(optional))
+            if optional:  # still fine: read as NULL; docs/website.md has the upgrade
+                return True, (f"{len(table.columns) - len(optional)} columns as website/schema.py defines them, without "
+                              f"the optional {', '.join(optional)} (read as empty until added: khanza-sync setup "
+                              f"--website, or the ALTER TABLE statements in docs/website.md)"
+                              + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
             return True, (f"{len(table.columns)} columns as website/schema.py defines them"
                           + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
 
