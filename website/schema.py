@@ -124,15 +124,16 @@ registrations = Table(
     *_strings(nik=16, full_name=100), Column("birth_date", _date()), *_strings(gender=16, phone=20),
     Column("address", Text), *_strings(birth_place=50, mother_name=100, email=100, poliklinik=50, doctor=50),
     Column("visit_date", _date()), *_strings(payment=16, bpjs_number=13, local_queue_number=20),
-    # where the patient lives (optional, contract 2026-12): Kemendagri code and/or name per level, village first
-    *[Column(name, String(regions.CODE_SIZE if name.endswith("_code") else regions.NAME_SIZE))
-      for name in regions.CONTRACT_COLUMNS],
     # the pipeline's state, and Khanza's numbers once synced; synced_at is when the pipeline last decided the
     # row: synced (numbers written back) or rejected (so "rejected today" can be counted); NULL until then
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("error_code", String(40)), Column("last_error", Text), Column("next_attempt_at", _timestamp()),
     *_strings(no_rkm_medis=15, no_rawat=17, no_reg=8), Column("synced_at", _timestamp()),
+    # added later (ADDED_COLUMNS), last so a table made anew and one upgraded in place are the same: where the
+    # patient lives (optional, the website's): Kemendagri code and/or name per level, village first
+    *[Column(name, String(regions.CODE_SIZE if name.endswith("_code") else regions.NAME_SIZE))
+      for name in regions.CONTRACT_COLUMNS],
     **_MYSQL,
 )
 _pending = registrations.c.status == "pending"

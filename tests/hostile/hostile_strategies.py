@@ -215,7 +215,8 @@ GOOD_REGIONS = [
     {"village_code": " 3402072003 ", "village": "ignored: the code wins"},
 ]
 BAD_REGIONS = [
-    {"village": "Sekarsuli", "district": "Pajangan"}, {"village_code": "3310242001", "district_code": "34.02.07"},
+    {"village": "Sekarsuli", "district": "Pajangan", "regency": "Bantul"},
+    {"village_code": "3310242001", "district_code": "34.02.07"},
     {"regency_code": "3399"}, {"village_code": "12345"}, {"province_code": "' OR 1=1 --"}, {"regency": "Atlantis"},
     {"province": "Jawa Tengah", "regency": "Bantul"}, {"district": "Pajangan", "regency": "Klaten"},
     {"village": "x" * 61}, {"village_code": "33.10.24.2001\x00"}, {"regency_code": "33.10.24.2001"},

@@ -165,3 +165,16 @@ def test_over_long_address_is_shortened_at_a_word_boundary():
     stored = valid["address"][0]
     assert len(stored) <= 200 and " ".join(address.split()).startswith(stored)
     assert " ".join(address.split())[len(stored)] == " ", "cut between words, not inside one"
+
+
+def test_every_sampled_region_gets_its_verdict():
+    """The region strategy's fixed samples, each checked (not left to Hypothesis's draws): consistent ones pass,
+    the others are rejected with a region code."""
+    from tests.hostile.hostile_strategies import BAD_REGIONS, GOOD_REGIONS
+
+    good = [root.registration(**region) for region in GOOD_REGIONS]
+    bad = [root.registration(**region) for region in BAD_REGIONS]
+    valid, rejected = run_checks(good + bad)
+    assert sorted(valid["id"]) == sorted(r["id"] for r in good), list(rejected["error_code"])
+    assert set(rejected["error_code"]) == {ErrorCode.INVALID_REGION.value, ErrorCode.INCONSISTENT_REGION.value}
+    assert_khanza_shaped(valid)
