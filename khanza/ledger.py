@@ -12,41 +12,18 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from khanza.db import missing_columns
+from khanza import migrations
 from khanza.tables import LEDGER, insert_row
-from khanza_sync.settings import PROJECT_ROOT
-from khanza_sync.sqlfiles import statements
 
 log = logging.getLogger(__name__)
 
-DDL = PROJECT_ROOT / "sql" / "khanza_ledger.sql"
 COLUMNS = list(LEDGER.c.keys())
 TABLE = LEDGER.name
 
-# Columns added after the first release, in order, with their definitions exactly as sql/khanza_ledger.sql has
-# them: `upgrade` adds the ones an existing installation lacks. Only ever appended to, never changed.
-ADDED_COLUMNS = (
-    ("cancel_result", "varchar(40) DEFAULT NULL"),
-    ("cancel_decided_at", "datetime DEFAULT NULL"),
-)
-
 
 def create_table(conn: Connection) -> None:
-    """The pipeline's own tables (sql/khanza_ledger.sql, CREATE TABLE IF NOT EXISTS), then `upgrade`."""
-    for stmt in statements(DDL):
-        conn.exec_driver_sql(stmt)
-    upgrade(conn)
-
-
-def upgrade(conn: Connection) -> list[str]:
-    """Give a ledger made by an older release the columns added since (ADDED_COLUMNS): additive and idempotent,
-    checked in information_schema first; nothing is dropped, changed or rewritten. Returns the columns added."""
-    missing = missing_columns(conn, TABLE, [name for name, _ in ADDED_COLUMNS])
-    for name, definition in ADDED_COLUMNS:
-        if name in missing:
-            conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN {name} {definition}")
-            log.info("%s: added column %s", TABLE, name)
-    return missing
+    """The pipeline's own tables, created or brought up to this release's schema version (khanza/migrations.py)."""
+    migrations.upgrade(conn)
 
 
 def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from khanza import ledger
+from khanza import ledger, migrations
 from khanza.db import make_engine
 from khanza_sync import ownership
 from khanza_sync.settings import PROJECT_ROOT, Settings
@@ -64,7 +64,7 @@ def private_server_settings(name: str, **overrides) -> Settings:
     from khanza_sync import localdb
 
     try:
-        coords = localdb.start()
+        coords = localdb.start(only=("mariadb",))  # the demo, trial seed and benchmarks need no PostgreSQL
     except localdb.LocalDbError as error:
         raise SystemExit(f"the project's private MariaDB is not available: {error}") from error
     values = dict(khanza_db_host=coords.mariadb_host, khanza_db_port=coords.mariadb_port,
@@ -73,11 +73,13 @@ def private_server_settings(name: str, **overrides) -> Settings:
     return Settings(**values)
 
 
-def create_ledger(settings: Settings) -> None:
+def create_ledger(settings: Settings) -> list[migrations.Step]:
     """The pipeline's own tables in the hospital's Khanza, both from sql/khanza_ledger.sql: the ledger and the staff
-    decisions table (idempotent: CREATE TABLE IF NOT EXISTS; an existing installation gets the new table, and the
-    ledger's newer columns: khanza/ledger.py upgrade)."""
+    decisions table, brought to this release's schema version in place (khanza/migrations.py: idempotent, additive).
+    Returns the steps applied (none when up to date)."""
     engine = make_engine(settings)
-    with engine.begin() as conn:
-        ledger.create_table(conn)
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            return migrations.upgrade(conn)
+    finally:
+        engine.dispose()

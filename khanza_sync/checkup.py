@@ -73,6 +73,7 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
     Khanza being unreachable or stalled is not a set-up mistake here: the run's offline handling takes it.
     Returns whether Khanza was reached (for the alerts' reachable/offline signals)."""
     from khanza import db as khanza_db
+    from khanza import migrations
     from website import schema
 
     if mappings and (problem := mappings_line(settings)):
@@ -87,13 +88,13 @@ def preflight(settings: Settings, khanza, website, mappings: bool = True) -> boo
         raise SetupProblem(f"{website_where(settings)}: {problem}")
     try:
         with khanza.connect() as conn:
-            missing = khanza_db.missing_tables(conn, [LEDGER_TABLE])
+            problem = migrations.problem(conn)  # older or newer than this release: nothing is written
     except Exception as error:
         if khanza_db.is_transient(error):
             return False
         raise
-    if missing:
-        raise SetupProblem(f"the ledger table {LEDGER_TABLE} is missing in {khanza_where(settings)}: {SETUP_STEP}")
+    if problem:
+        raise SetupProblem(f"{khanza_where(settings)}: {problem}")
     return True
 
 
@@ -352,26 +353,28 @@ def _website_mysql_line(error: BaseException, settings: Settings, where: str, st
 
 
 def missing_website_columns(found) -> list[str]:
-    """The columns of website/schema.py's online_registrations that the inspected database's table lacks, less the
-    optional ones added since (schema.ADDED_COLUMNS: read as NULL until the website adds them)."""
-    from website import schema
+    """The columns of the contract (website/contract.py) the inspected database's online_registrations lacks and the
+    jobs cannot run without (an optional step's columns are read as empty)."""
+    from website import contract, schema
 
-    have = {c["name"] for c in found.get_columns(schema.registrations.name)}
-    optional = set(schema.ADDED_COLUMNS.get(schema.registrations.name, ()))
-    return [c.name for c in schema.registrations.columns if c.name not in have and c.name not in optional]
+    return contract.required_missing({c["name"] for c in found.get_columns(schema.registrations.name)})
 
 
 def missing_optional_columns(found) -> list[str]:
-    """The optional newer columns (schema.ADDED_COLUMNS) the table lacks."""
-    from website import schema
+    """The optional contract columns the table lacks (read as empty until the website adds them)."""
+    from website import contract, schema
 
-    have = {c["name"] for c in found.get_columns(schema.registrations.name)}
-    return [c for c in schema.ADDED_COLUMNS.get(schema.registrations.name, ()) if c not in have]
+    return contract.optional_missing({c["name"] for c in found.get_columns(schema.registrations.name)})
 
 
 def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
-    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)}: compare with "
-            f"sql/website_{website_dialect(dialect_name)}.sql (website/schema.py)")
+    from website import contract, schema
+
+    present = {c.name for c in schema.registrations.columns} - set(missing)
+    return (f"online_registrations in {website_where(settings)} lacks columns {', '.join(missing)} (contract version "
+            f"{contract.found_version(present)} found, {contract.CURRENT} expected): run `khanza-sync setup "
+            f"--website` if it made the table, else its owner applies docs/website.md 'Upgrading the contract' "
+            f"(compare with sql/website_{website_dialect(dialect_name)}.sql)")
 
 
 def claim_column_problem(engine) -> str | None:
@@ -461,20 +464,19 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         tables_ok = _guard(checks, "Khanza tables", settings, tables)
 
         def ledger():
-            from khanza import ledger as ledger_module
+            from khanza import migrations
             from khanza.tables import LEDGER
 
             with engine.connect() as conn:
                 if khanza_db.missing_tables(conn, [LEDGER_TABLE]):
                     return False, f"{LEDGER_TABLE} is missing in {where}: {SETUP_STEP}"
                 missing = khanza_db.missing_columns(conn, LEDGER_TABLE, list(LEDGER.c.keys()))
-                newer = khanza_db.missing_columns(conn, LEDGER_TABLE,
-                                                  [name for name, _ in ledger_module.ADDED_COLUMNS])
+                found, problem = migrations.found_version(conn), migrations.problem(conn)
+            if problem:
+                return False, f"schema version {found} found, {migrations.CURRENT} expected: {problem}"
             if missing:
                 return False, f"{LEDGER_TABLE} lacks columns {', '.join(missing)}: recreate it from sql/khanza_ledger.sql"
-            if newer:  # made by an older release: setup adds them (khanza/ledger.py upgrade)
-                return False, f"{LEDGER_TABLE} lacks the newer columns {', '.join(newer)}: {SETUP_STEP}"
-            return True, f"{LEDGER_TABLE} is there"
+            return True, f"{LEDGER_TABLE} is there, schema version {found} (this release's)"
 
         _guard(checks, "ledger", settings, ledger)
 
@@ -589,6 +591,8 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
             return False
 
         def columns():
+            from website import contract
+
             dialect = website_dialect(engine.dialect.name)
             found = inspect(engine)
             if not found.has_table(table.name):
@@ -600,12 +604,15 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
                 return False, problem
             optional = missing_optional_columns(found)
             extra = len(have) - (len(table.columns) - len(optional))
-            if optional:  # still fine: read as NULL; docs/website.md has the upgrade
-                return True, (f"{len(table.columns) - len(optional)} columns as website/schema.py defines them, without "
-                              f"the optional {', '.join(optional)} (read as empty until added: khanza-sync setup "
-                              f"--website, or the ALTER TABLE statements in docs/website.md)"
+            if optional:  # the jobs run; the optional fields read as empty until the website adds them
+                present = {c.name for c in table.columns} - set(optional)
+                return True, (f"contract version {contract.found_version(present)} of {contract.CURRENT}: "
+                              f"{len(table.columns) - len(optional)} columns as website/schema.py defines them, "
+                              f"without the optional {', '.join(optional)} (read as empty until added: khanza-sync "
+                              f"setup --website, or docs/website.md 'Upgrading the contract')"
                               + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
-            return True, (f"{len(table.columns)} columns as website/schema.py defines them"
+            return True, (f"contract version {contract.CURRENT}: {len(table.columns)} columns as website/schema.py "
+                          "defines them"
                           + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
 
         return _guard(checks, f"website table {table.name}", settings, columns)

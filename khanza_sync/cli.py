@@ -143,7 +143,7 @@ def _publish(args) -> int:
 
 
 def _setup(args) -> int:
-    from khanza import setup
+    from khanza import migrations, setup
     from khanza_sync.settings import load_settings
 
     settings = load_settings()
@@ -152,40 +152,30 @@ def _setup(args) -> int:
         setup.create_demo_database(demo, demo.khanza_db_name)
         print(f"demo Khanza database {demo.khanza_db_name} created on {demo.khanza_db_host}:{demo.khanza_db_port}")
     else:
-        setup.create_ledger(settings)
-        print(f"khanza_sync_ledger and khanza_sync_decisions ready in database {settings.khanza_db_name}")
+        try:
+            applied = setup.create_ledger(settings)
+        except migrations.NewerSchema as refused:
+            print(f"refused: {refused}", file=sys.stderr)
+            return 2
+        print(f"khanza_sync_ledger, khanza_sync_decisions and khanza_sync_schema at schema version "
+              f"{migrations.CURRENT} in database {settings.khanza_db_name}"
+              + "".join(f"\n  step {step.version}: {step.summary}" for step in applied))
     if args.website:
-        from website import store
+        from website import contract, store
 
         engine = store.make_engine(settings.website_db_url.get_secret_value(),
                                    connect_timeout=settings.website_connect_timeout,
                                    statement_timeout=settings.website_statement_timeout_seconds)
-        store.create_schema(engine)
-        print(f"online_registrations ready ({engine.dialect.name})"
-              + (", with the trigger that wakes `khanza-sync follow`" if engine.dialect.name == "postgresql" else ""))
-        _upgrade_website(engine, settings.website_db_url.get_secret_value())
+        try:
+            done = contract.setup(engine)
+        except contract.TableNotOurs as refused:
+            print(f"refused: {refused}", file=sys.stderr)
+            return 2
+        finally:
+            engine.dispose()
+        print(f"online_registrations at contract version {contract.CURRENT} ({engine.dialect.name})"
+              + (f": {'; '.join(done)}" if done else ": nothing to change"))
     return 0
-
-
-def _upgrade_website(engine, url: str) -> None:
-    """Bring an existing online_registrations up to the current contract (nullable columns added since it was
-    made): only in a database Khanza Sync created; otherwise print the statements for the website team."""
-    from khanza_sync import ownership
-    from website import schema
-
-    missing = schema.missing_columns(engine)
-    statements = schema.upgrade_statements(engine)
-    if not statements:
-        return
-    if ownership.website_store_owned(url):
-        schema.upgrade(engine)
-        print(f"online_registrations upgraded: nullable columns added: {', '.join(missing)}")
-        return
-    print("online_registrations lacks the contract's newer optional columns; this database was not created by "
-          "Khanza Sync, so its tables are left as they are (the pipeline reads them as NULL until added). "
-          "The website team may run:")
-    for stmt in statements:
-        print(f"    {stmt};")
 
 
 def _deploy(args) -> int:
@@ -199,7 +189,7 @@ def _deploy(args) -> int:
         print(f"{args.write_prefect_yaml}: deployments of hospital {settings.hospital_code!r} for prefect deploy --all")
         return 0
     try:
-        done = deployments.deploy(settings, force=args.force)
+        done, (removed, kept) = deployments.deploy(settings, force=args.force)
     except deployments.DeployRefused as error:
         print(f"refused: {error}", file=sys.stderr)
         return 2
@@ -207,6 +197,10 @@ def _deploy(args) -> int:
           f"Khanza write limit {settings.khanza_concurrency_limit}, schedules in {settings.hospital_timezone}")
     for name, deployment_id in done:
         print(f"  {name}  {deployment_id}")
+    for what in removed:
+        print(f"removed {what}: an earlier release's name, replaced by the ones above")
+    for what in kept:
+        print(f"left alone: {what}")
     if settings.alert_url_list:  # alerts go with the deployments they watch
         args.remove = False
         return _alerts(args)
@@ -273,10 +267,22 @@ def _decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help=params.HELP["dry_run"])
 
 
+def release() -> str:
+    """The installed release: the package metadata, which pyproject.toml's version sets at install time."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("khanza-sync")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed: ./dev setup)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="khanza-sync", description="Online registrations into SIMRS Khanza, and the real queue numbers back. "
         "Settings come from the environment and .env (see the README).")
+    parser.add_argument("--version", action="version", version=f"khanza-sync {release()}",
+                        help="the installed release (CHANGELOG.md says what it changed and its commit)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("sync", help="one sync run: pending registrations -> Khanza, numbers back to the website")

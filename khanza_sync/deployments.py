@@ -212,9 +212,50 @@ def check_ownership(client, settings: Settings, force: bool) -> None:
                 "hospital's code? Use a different code, or --force if this hospital's Khanza really moved.")
 
 
-def deploy(settings: Settings, *, force: bool = False) -> list[tuple[str, str]]:
-    """Create or update this hospital's pool, Khanza write limit and deployments (idempotent). Returns
-    (full deployment name, id) pairs."""
+# What releases before per-hospital names (0.3 and earlier) deployed with `prefect deploy --all`: deployments named
+# like their flow ("sync-registrations/sync-registrations") in the one work pool "khanza-sync". `deploy` removes
+# exactly those: a deployment counts as ours only if its name, entrypoint and pool are all what that prefect.yaml
+# wrote; the pool goes only if it is a process pool left empty. Anything else of those names stays, and is reported.
+LEGACY_WORK_POOL = "khanza-sync"
+
+
+def remove_legacy(client) -> tuple[list[str], list[str]]:
+    """Delete what earlier releases deployed under un-suffixed names (see LEGACY_WORK_POOL). Returns (removed,
+    left alone) descriptions."""
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+    from prefect.exceptions import ObjectNotFound
+
+    removed, kept = [], []
+    for job in JOBS:
+        name = f"{job.flow}/{job.flow}"
+        try:
+            old = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            continue
+        if old.entrypoint == job.entrypoint and old.work_pool_name == LEGACY_WORK_POOL:
+            client.delete_deployment(old.id)
+            removed.append(f"deployment {name}")
+        else:
+            kept.append(f"deployment {name} (pool {old.work_pool_name!r}, entrypoint {old.entrypoint!r}: "
+                        "not made by an earlier khanza-sync)")
+    try:
+        pool = client.read_work_pool(LEGACY_WORK_POOL)
+    except ObjectNotFound:
+        return removed, kept
+    left = client.read_deployments(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[LEGACY_WORK_POOL])))
+    if pool.type == "process" and not left:
+        client.delete_work_pool(LEGACY_WORK_POOL)
+        removed.append(f"work pool {LEGACY_WORK_POOL}")
+    else:
+        kept.append(f"work pool {LEGACY_WORK_POOL} ({len(left)} other deployment(s) use it)")
+    return removed, kept
+
+
+def deploy(settings: Settings, *, force: bool = False
+           ) -> tuple[list[tuple[str, str]], tuple[list[str], list[str]]]:
+    """Create or update this hospital's pool, Khanza write limit and deployments (idempotent), and remove what an
+    earlier release deployed under its old names (`remove_legacy`). Returns (full deployment name, id) pairs and
+    (removed, left alone) descriptions of the old names."""
     from prefect import get_client
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -226,6 +267,7 @@ def deploy(settings: Settings, *, force: bool = False) -> list[tuple[str, str]]:
     with get_client(sync_client=True) as client:
         check_ownership(client, settings, force)
         ensure_work_pool(client, settings.work_pool_name)
+        legacy = remove_legacy(client)
     ensure_khanza_write_limit(settings.khanza_concurrency_limit)
 
     done = []
@@ -240,7 +282,7 @@ def deploy(settings: Settings, *, force: bool = False) -> list[tuple[str, str]]:
             entrypoint_type=EntrypointType.MODULE_PATH)
         deployment_id = deployment.apply()
         done.append((f"{job.flow}/{deployment.name}", str(deployment_id)))
-    return done
+    return done, legacy
 
 
 # ---------------------------------------------------------------- khanza-sync worker

@@ -1,39 +1,61 @@
 """The project's own database servers: a private MariaDB (Khanza side) and PostgreSQL (website side, and the
-trial's Prefect server), with their data under the project (`.services/`, git-ignored) and their own ports.
+trial's Prefect server), with their data under the checkout (`.services/`, git-ignored) and their own ports.
 Demo, trial, tests and benchmarks use only these; the machine's own servers are never started, stopped,
 reconfigured or logged into by them.
 
-    python khanza_sync/localdb.py start    # idempotent: initialise (first time) and start both, print where
+    python khanza_sync/localdb.py start [mariadb|postgres]  # idempotent: initialise (first time) and start them
     python khanza_sync/localdb.py stop     # stop both (only the processes this module started)
-    python khanza_sync/localdb.py status
+    python khanza_sync/localdb.py status   # ports and folders of this checkout's servers, running or not
     python khanza_sync/localdb.py env      # `export KHANZA_DB_HOST=... TEST_POSTGRES_ADMIN_URL=...` lines
+    python khanza_sync/localdb.py remove   # stop both and delete their data (and this checkout's port claims)
 
-Standard library only, so it runs before the .venv exists. Defaults: MariaDB 127.0.0.1:3307 (root, empty
-password, reachable only from this machine), PostgreSQL 127.0.0.1:5433 (user postgres, trust). Override with
-KHANZA_SYNC_MARIADB_PORT, KHANZA_SYNC_POSTGRES_PORT and KHANZA_SYNC_SERVICES_DIR (read when the servers start;
-`start` writes them to SERVICES_DIR/services.json, which every later caller reads).
+Standard library only, so it runs before the .venv exists. MariaDB: root, empty password; PostgreSQL: user
+postgres, trust; both on 127.0.0.1 only.
+
+Ports: each checkout gets its own. The first start picks free ones (MariaDB from 3307 up, PostgreSQL from 5433
+up), skipping ports that answer or that another checkout has claimed, and remembers them in
+SERVICES_DIR/services.json; `./dev services` shows them. Claims are small files in /var/tmp/khanza-sync-ports
+(one per port, naming the checkout), so a stopped checkout keeps its ports. KHANZA_SYNC_MARIADB_PORT and
+KHANZA_SYNC_POSTGRES_PORT, when set, win. A port answered by a server this project did not start is never used:
+an explicitly set port is refused; a remembered automatic one is replaced by a free one.
+
+Folders: KHANZA_SYNC_SERVICES_DIR (default `.services/` in the checkout). PostgreSQL refuses to run as root: as
+root its commands run as the `postgres` user (runuser), whose data folder must be reachable by that user. When
+the checkout sits in a folder `postgres` cannot enter (root's home /root, any 0700 folder), PostgreSQL's folder
+is /var/tmp/khanza-sync/<checkout>-<hash>/postgres instead (recorded in services.json). Not root: PostgreSQL runs
+as the invoking user, in the checkout.
 The binaries come from the distribution (`scripts/services.sh` installs them with apt when missing).
-PostgreSQL refuses to run as root: as root its commands run as the `postgres` user (runuser), and its folder
-belongs to that user.
 """
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DEFAULT_MARIADB_PORT = 3307
 DEFAULT_POSTGRES_PORT = 5433
+PORT_SPAN = 100  # automatic ports: DEFAULT .. DEFAULT + PORT_SPAN - 1
+PORT_ENV = {"mariadb": "KHANZA_SYNC_MARIADB_PORT", "postgres": "KHANZA_SYNC_POSTGRES_PORT"}
+DEFAULT_PORT = {"mariadb": DEFAULT_MARIADB_PORT, "postgres": DEFAULT_POSTGRES_PORT}
+# Machine-wide, so that checkouts (of any user) don't pick each other's ports, stopped or not: 1777 like /tmp.
+PORT_CLAIMS = Path(os.environ.get("KHANZA_SYNC_PORT_CLAIMS") or "/var/tmp/khanza-sync-ports")
+# As root, PostgreSQL folders of checkouts the `postgres` user cannot reach (root-owned 0755, one folder each).
+OUTSIDE_ROOT = Path(os.environ.get("KHANZA_SYNC_OUTSIDE_DIR") or "/var/tmp/khanza-sync")
+SOCKET_PATH_MAX = 100  # a Unix socket path has at most 107 bytes (sun_path)
 
 
 class LocalDbError(RuntimeError):
@@ -47,6 +69,7 @@ class Coordinates:
     mariadb_port: int
     postgres_host: str
     postgres_port: int
+    postgres_dir: str = ""  # PostgreSQL's folder; "" = services_dir/postgres
 
     @property
     def mariadb_user(self) -> str:
@@ -74,17 +97,133 @@ def _state_file(base: Path) -> Path:
     return base / "services.json"
 
 
-def coordinates(base: Path | None = None) -> Coordinates:
-    """Where the private servers are (or will be): the state file `start` wrote, else the configured defaults."""
-    base = base or services_dir()
+def _read_state(base: Path) -> dict:
     try:
         data = json.loads(_state_file(base).read_text())
-        return Coordinates(**data)
-    except (OSError, ValueError, TypeError):
-        return Coordinates(services_dir=str(base), mariadb_host=HOST,
-                           mariadb_port=int(os.environ.get("KHANZA_SYNC_MARIADB_PORT") or DEFAULT_MARIADB_PORT),
-                           postgres_host=HOST,
-                           postgres_port=int(os.environ.get("KHANZA_SYNC_POSTGRES_PORT") or DEFAULT_POSTGRES_PORT))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _env_port(kind: str) -> int | None:
+    value = os.environ.get(PORT_ENV[kind])
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise LocalDbError(f"{PORT_ENV[kind]}={value!r} is not a port number") from None
+
+
+def coordinates(base: Path | None = None) -> Coordinates:
+    """Where this checkout's private servers are (or will be): KHANZA_SYNC_*_PORT when set, else the ports
+    services.json remembers, else the ports the first start would pick (nothing is claimed or written here)."""
+    base = base or services_dir()
+    state = _read_state(base)
+    ports = {}
+    for kind in ("mariadb", "postgres"):
+        ports[kind] = _env_port(kind) or _int(state.get(f"{kind}_port")) or _free_port(kind, base, claim=False)
+    return Coordinates(services_dir=str(base), mariadb_host=HOST, mariadb_port=ports["mariadb"], postgres_host=HOST,
+                       postgres_port=ports["postgres"], postgres_dir=str(state.get("postgres_dir") or ""))
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# ---------------------------------------------------------------------------------------------- ports
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+            return True
+        except OSError:
+            return False
+
+
+def _claims_dir() -> Path | None:
+    """The machine-wide claims folder (created 1777 on first use), or None when it can't be used: claims only
+    keep checkouts apart, the refusal of a port another server answers is what protects the machine's servers."""
+    try:
+        PORT_CLAIMS.mkdir(parents=True, exist_ok=True)
+        if PORT_CLAIMS.is_symlink() or not PORT_CLAIMS.is_dir():
+            return None
+        if PORT_CLAIMS.stat().st_uid == os.geteuid():
+            os.chmod(PORT_CLAIMS, 0o1777)
+        return PORT_CLAIMS if os.access(PORT_CLAIMS, os.W_OK | os.X_OK) else None
+    except OSError:
+        return None
+
+
+def _claim_holder(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _claim_stale(holder: str, port: int) -> bool:
+    """A claim whose checkout is gone, or whose services.json names other ports (its ports moved)."""
+    try:
+        os.stat(holder)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False  # not ours to look into (another user's 0700 home): still claimed
+    state = _read_state(Path(holder))
+    return bool(state) and port not in (state.get("mariadb_port"), state.get("postgres_port"))
+
+
+def _claim(port: int, base: Path, *, take: bool = True) -> bool:
+    """True when `port` is free of other checkouts' claims (and, with `take`, now claimed for `base`)."""
+    folder = _claims_dir()
+    if folder is None:
+        return True
+    path = folder / str(port)
+    holder = _claim_holder(path)
+    if holder == str(base):
+        return True
+    if holder is not None or path.exists():
+        if holder is None or not _claim_stale(holder, port):
+            return False
+        try:
+            path.unlink()
+        except OSError:
+            return False
+    if not take:
+        return True
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return False  # another checkout claimed it a moment ago
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{base}\n")
+    os.chmod(path, 0o644)
+    return True
+
+
+def _release_claims(base: Path) -> None:
+    folder = _claims_dir()
+    if folder is None:
+        return
+    for path in folder.iterdir():
+        if _claim_holder(path) == str(base):
+            path.unlink(missing_ok=True)
+
+
+def _free_port(kind: str, base: Path, *, claim: bool = True, avoid: tuple[int, ...] = ()) -> int:
+    """The first port from the default up that nothing answers or holds and no other checkout has claimed."""
+    first = DEFAULT_PORT[kind]
+    for port in range(first, first + PORT_SPAN):
+        if port in avoid or _answers(port) or not _bindable(port):
+            continue
+        if _claim(port, base, take=claim):
+            return port
+    raise LocalDbError(f"no free port for the private {kind} in {first}-{first + PORT_SPAN - 1}; "
+                       f"set {PORT_ENV[kind]} to a free port")
 
 
 def _log(message: str) -> None:
@@ -138,25 +277,37 @@ def _wait(port: int, seconds: float, log_file: Path, what: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- MariaDB
 
+def _checkout_key(base: Path) -> str:
+    """A short name for the checkout outside it: its folder's name and a hash of its path."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", base.parent.name if base.name == ".services" else base.name)[:24]
+    return f"{name or 'checkout'}-{hashlib.sha256(str(base).encode()).hexdigest()[:12]}"
+
+
 def _mariadb_paths(base: Path) -> dict[str, Path]:
     d = base / "mariadb"
-    return {"dir": d, "data": d / "data", "socket": d / "mariadbd.sock", "pid": d / "mariadbd.pid",
-            "log": d / "mariadbd.log"}
+    sock = d / "mariadbd.sock"
+    if len(str(sock).encode()) > SOCKET_PATH_MAX:  # nothing here connects through it, but mariadbd needs one
+        sock = Path(tempfile.gettempdir()) / f"khanza-sync-{_checkout_key(base)[-12:]}-mariadbd.sock"
+    return {"dir": d, "data": d / "data", "socket": sock, "pid": d / "mariadbd.pid", "log": d / "mariadbd.log"}
 
 
-def _ours_running(paths: dict, port: int, setting: str) -> bool:
+def _ours_running(paths: dict, port: int, setting: str, what: str) -> bool:
     """True when the server this module started answers on `port`; a port answered by any other server is
     refused (never used, never set up), naming the setting that picks another port."""
-    if _pid_alive(paths["pid"], str(paths["data"])) and _answers(port):
+    pid = _pid_alive(paths["pid"], str(paths["data"]))
+    if pid and _answers(port):
         return True
     if _answers(port):
         raise LocalDbError(f"port {port} is taken by a server this project did not start; set {setting} to a free port")
+    if pid:
+        raise LocalDbError(f"this checkout's {what} runs (pid {pid}) but not on port {port}: stop it first "
+                           f"(./dev stop-services), then start it on the new port")
     return False
 
 
 def start_mariadb(coords: Coordinates) -> str:
     p = _mariadb_paths(Path(coords.services_dir))
-    if _ours_running(p, coords.mariadb_port, "KHANZA_SYNC_MARIADB_PORT"):
+    if _ours_running(p, coords.mariadb_port, "KHANZA_SYNC_MARIADB_PORT", "private MariaDB"):
         return "running"
     mariadbd = _which("mariadbd", "mysqld")
     install_db = _which("mariadb-install-db", "mysql_install_db")
@@ -168,11 +319,18 @@ def start_mariadb(coords: Coordinates) -> str:
     if not (p["data"] / "mysql").is_dir():
         _log(f"initialising a private MariaDB in {p['data']}")
         shutil.rmtree(p["data"], ignore_errors=True)
-        cmd = [install_db, "--no-defaults", f"--datadir={p['data']}", "--auth-root-authentication-method=normal",
-               "--skip-test-db"]
-        if root:
-            cmd.append("--user=root")
-        _run(cmd, cwd=p["dir"])
+        p["data"].mkdir(mode=0o700)
+        with tempfile.TemporaryDirectory(prefix="khanza-sync-") as short:
+            # mariadb-install-db's chown does not quote the path: a path with spaces goes through a symlink
+            datadir = p["data"]
+            if any(c.isspace() for c in str(datadir)):
+                datadir = Path(short) / "data"
+                datadir.symlink_to(p["data"], target_is_directory=True)
+            cmd = [install_db, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+                   "--skip-test-db"]
+            if root:
+                cmd.append("--user=root")
+            _run(cmd, cwd=p["dir"])
     _log(f"starting the private MariaDB on {HOST}:{coords.mariadb_port}")
     cmd = [mariadbd, "--no-defaults", f"--datadir={p['data']}", f"--socket={p['socket']}",
            f"--port={coords.mariadb_port}", f"--bind-address={HOST}", f"--pid-file={p['pid']}",
@@ -208,8 +366,8 @@ def stop_mariadb(coords: Coordinates) -> str:
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
 
-def _postgres_paths(base: Path) -> dict[str, Path]:
-    d = base / "postgres"
+def _postgres_paths(coords: Coordinates) -> dict[str, Path]:
+    d = Path(coords.postgres_dir or Path(coords.services_dir) / "postgres")
     return {"dir": d, "data": d / "data", "log": d / "postgres.log", "pid": d / "data" / "postmaster.pid"}
 
 
@@ -225,15 +383,49 @@ def _pg_user() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
+def _reachable_by(user: str, folder: Path) -> bool:
+    """`user` can enter `folder` (every parent searchable)."""
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def _postgres_home(base: Path) -> str:
+    """PostgreSQL's folder for the checkout whose services folder is `base`: inside it ("") unless we are root
+    and the `postgres` user cannot reach it (a 0700 home such as /root): then a folder of its own under
+    OUTSIDE_ROOT, named after the checkout (made when PostgreSQL first starts, _prepare_outside)."""
+    user = _pg_user()
+    if not user or _reachable_by(user, base):
+        return ""
+    return str(OUTSIDE_ROOT / _checkout_key(base) / "postgres")
+
+
+def _prepare_outside(pg_dir: Path, base: Path) -> None:
+    """OUTSIDE_ROOT and the checkout's folder in it: root-owned, writable by root only (so nobody else can
+    plant or swap what PostgreSQL's folder sits in), with a note naming the checkout."""
+    home = pg_dir.parent
+    try:
+        OUTSIDE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+        info = os.lstat(OUTSIDE_ROOT)
+    except OSError as error:
+        raise LocalDbError(f"cannot create {OUTSIDE_ROOT} for PostgreSQL's data: {error}") from error
+    if not os.path.isdir(OUTSIDE_ROOT) or os.path.islink(OUTSIDE_ROOT) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise LocalDbError(f"{OUTSIDE_ROOT} is not a folder owned by root and writable only by it: remove it, or set "
+                           f"KHANZA_SYNC_SERVICES_DIR to a folder the postgres user can reach")
+    home.mkdir(mode=0o755, exist_ok=True)
+    (home / "CHECKOUT").write_text(f"PostgreSQL data of the Khanza Sync checkout whose services folder is\n{base}\n")
+
+
 def start_postgres(coords: Coordinates) -> str:
-    p = _postgres_paths(Path(coords.services_dir))
+    p = _postgres_paths(coords)
     pg_ctl, initdb = _pg_bin("pg_ctl"), _pg_bin("initdb")
-    if _ours_running(p, coords.postgres_port, "KHANZA_SYNC_POSTGRES_PORT"):
+    if _ours_running(p, coords.postgres_port, "KHANZA_SYNC_POSTGRES_PORT", "private PostgreSQL"):
         return "running"
     if not pg_ctl or not initdb:
         raise LocalDbError("PostgreSQL server binaries not found (initdb, pg_ctl under /usr/lib/postgresql/*/bin): "
                            "run ./dev services, which installs them with apt")
     user = _pg_user()
+    if coords.postgres_dir:
+        _prepare_outside(p["dir"], Path(coords.services_dir))
     p["dir"].mkdir(parents=True, exist_ok=True)
     if user:
         subprocess.run(["chown", "-R", f"{user}:", str(p["dir"])], check=True)
@@ -247,14 +439,18 @@ def start_postgres(coords: Coordinates) -> str:
         _run([initdb, "-D", str(p["data"]), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"],
              user=user, cwd=p["dir"])
     _log(f"starting the private PostgreSQL on {HOST}:{coords.postgres_port}")
+    # Connections are TCP; the Unix socket is left out when its path would be too long. pg_ctl hands -o to a
+    # shell: quoted, for paths with spaces.
+    sockets = str(p["dir"]) if len(str(p["dir"]).encode()) + 16 <= SOCKET_PATH_MAX else ""
     _run([pg_ctl, "-D", str(p["data"]), "-l", str(p["log"]), "-w", "-t", "60", "-o",
-          f"-p {coords.postgres_port} -k {p['dir']} -c listen_addresses={HOST}", "start"], user=user, cwd=p["dir"])
+          f"-p {coords.postgres_port} -c unix_socket_directories={shlex.quote(sockets)} -c listen_addresses={HOST}",
+          "start"], user=user, cwd=p["dir"])
     _wait(coords.postgres_port, 30, p["log"], "the private PostgreSQL")
     return "started"
 
 
 def stop_postgres(coords: Coordinates) -> str:
-    p = _postgres_paths(Path(coords.services_dir))
+    p = _postgres_paths(coords)
     if not _pid_alive(p["pid"], str(p["data"])):
         return "not running"
     _run([_pg_bin("pg_ctl") or "pg_ctl", "-D", str(p["data"]), "-m", "fast", "-w", "stop"], user=_pg_user(),
@@ -264,25 +460,79 @@ def stop_postgres(coords: Coordinates) -> str:
 
 # ---------------------------------------------------------------------------------------------- both
 
-def start(base: Path | None = None) -> Coordinates:
-    """Both private servers up (initialised the first time); idempotent, fast when they already run."""
-    coords = coordinates(base)
-    base = Path(coords.services_dir)
+SERVERS = ("mariadb", "postgres")
+
+
+def _ours(coords: Coordinates, kind: str) -> int | None:
+    p = _mariadb_paths(Path(coords.services_dir)) if kind == "mariadb" else _postgres_paths(coords)
+    return _pid_alive(p["pid"], str(p["data"]))
+
+
+def settle(base: Path | None = None) -> Coordinates:
+    """This checkout's coordinates, made definite and written to services.json: explicit ports as set, else the
+    remembered ones (replaced when another server now answers there), else free ones, claimed for it; and
+    PostgreSQL's folder."""
+    base = base or services_dir()
     base.mkdir(parents=True, exist_ok=True)
-    results = {"MariaDB": start_mariadb(coords), "PostgreSQL": start_postgres(coords)}
+    state = _read_state(base)
+    coords = coordinates(base)
+    ports = {}
+    for kind in SERVERS:
+        port = getattr(coords, f"{kind}_port")
+        if _env_port(kind) is None and not _int(state.get(f"{kind}_port")):
+            port = _free_port(kind, base)  # first start: claim it (another checkout may have just taken the proposal)
+        elif _env_port(kind) is None and _answers(port) and not _ours(coords, kind):
+            new = _free_port(kind, base, avoid=(port,))
+            _log(f"port {port}, remembered for this checkout's {kind}, is now answered by a server this project "
+                 f"did not start: using {new}")
+            port = new
+        else:
+            _claim(port, base)  # best effort: an explicit port another checkout claimed is still what was asked
+        ports[kind] = port
+    pg_dir = coords.postgres_dir
+    if not pg_dir or not Path(pg_dir).is_dir():  # kept once it holds data, even if the checkout's mode changes
+        pg_dir = _postgres_home(base)
+    coords = Coordinates(services_dir=str(base), mariadb_host=HOST, mariadb_port=ports["mariadb"], postgres_host=HOST,
+                         postgres_port=ports["postgres"], postgres_dir=pg_dir)
     _state_file(base).write_text(json.dumps(asdict(coords), indent=1) + "\n")
+    return coords
+
+
+def _start_one(coords: Coordinates, kind: str) -> tuple[Coordinates, str]:
+    """Start one server; when a server this project did not start took its automatic port in the meantime (a
+    process that claims nothing, between our check and our bind), move to a free port rather than fail."""
+    starter = start_mariadb if kind == "mariadb" else start_postgres
+    for _ in range(3):
+        port = getattr(coords, f"{kind}_port")
+        try:
+            return coords, starter(coords)
+        except LocalDbError:
+            if _env_port(kind) is not None or not _answers(port) or _ours(coords, kind):
+                raise
+        new = _free_port(kind, Path(coords.services_dir), avoid=(port,))
+        _log(f"port {port} was taken meanwhile by a server this project did not start: using {new} for {kind}")
+        coords = replace(coords, **{f"{kind}_port": new})
+        _state_file(Path(coords.services_dir)).write_text(json.dumps(asdict(coords), indent=1) + "\n")
+    return coords, starter(coords)
+
+
+def start(base: Path | None = None, only: tuple[str, ...] = SERVERS) -> Coordinates:
+    """The private servers named in `only` up (initialised the first time); idempotent, fast when they run."""
+    coords = settle(base)
+    results = {}
+    for kind, name in (("mariadb", "MariaDB"), ("postgres", "PostgreSQL")):
+        if kind in only:
+            coords, results[name] = _start_one(coords, kind)
     if any(r == "started" for r in results.values()):
-        _log(f"private MariaDB on {coords.mariadb_host}:{coords.mariadb_port} ({results['MariaDB']}), "
-             f"PostgreSQL on {coords.postgres_host}:{coords.postgres_port} ({results['PostgreSQL']}), "
-             f"data in {base}")
+        _log(", ".join(f"private {name} on {HOST}:{getattr(coords, ('mariadb' if name == 'MariaDB' else 'postgres') + '_port')}"
+                       f" ({result})" for name, result in results.items()) + f", data in {coords.services_dir}"
+             + (f" and {coords.postgres_dir}" if coords.postgres_dir and "PostgreSQL" in results else ""))
     return coords
 
 
 def running(base: Path | None = None) -> bool:
     coords = coordinates(base)
-    b = Path(coords.services_dir)
-    return bool(_pid_alive(_mariadb_paths(b)["pid"], str(_mariadb_paths(b)["data"]))
-                and _pid_alive(_postgres_paths(b)["pid"], str(_postgres_paths(b)["data"])))
+    return all(_ours(coords, kind) for kind in SERVERS)
 
 
 def stop(base: Path | None = None) -> dict[str, str]:
@@ -290,27 +540,53 @@ def stop(base: Path | None = None) -> dict[str, str]:
     return {"MariaDB": stop_mariadb(coords), "PostgreSQL": stop_postgres(coords)}
 
 
+def remove(base: Path | None = None) -> list[str]:
+    """Stop both servers and delete their data and this checkout's port claims (what a throw-away clone leaves)."""
+    base = base or services_dir()
+    coords = coordinates(base)
+    stop(base)
+    gone = []
+    if coords.postgres_dir:
+        outside = Path(coords.postgres_dir).parent
+        if outside.parent == OUTSIDE_ROOT and (outside / "CHECKOUT").is_file():
+            shutil.rmtree(outside)
+            gone.append(str(outside))
+    _release_claims(base)
+    if base.is_dir():
+        shutil.rmtree(base)
+        gone.append(str(base))
+    return gone
+
+
+def status_lines(base: Path | None = None) -> list[str]:
+    coords = coordinates(base)
+    return [f"private MariaDB {coords.mariadb_host}:{coords.mariadb_port}: "
+            f"{'running' if _ours(coords, 'mariadb') else 'stopped'} (data in {_mariadb_paths(Path(coords.services_dir))['dir']})",
+            f"private PostgreSQL {coords.postgres_host}:{coords.postgres_port}: "
+            f"{'running' if _ours(coords, 'postgres') else 'stopped'} (data in {_postgres_paths(coords)['dir']})"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "status"
     try:
         if command == "start":
-            coords = start()
-            print(f"MariaDB {coords.mariadb_host}:{coords.mariadb_port}, PostgreSQL "
-                  f"{coords.postgres_host}:{coords.postgres_port} (data in {coords.services_dir})")
+            only = tuple(args[1:]) or SERVERS
+            if unknown := set(only) - set(SERVERS):
+                raise LocalDbError(f"unknown server {', '.join(sorted(unknown))}: mariadb or postgres")
+            start(only=only)
+            print("\n".join(line for line, kind in zip(status_lines(), SERVERS) if kind in only))
         elif command == "stop":
             for name, result in stop().items():
                 print(f"private {name}: {result}")
         elif command == "status":
-            coords = coordinates()
-            b = Path(coords.services_dir)
-            m = _pid_alive(_mariadb_paths(b)["pid"], str(_mariadb_paths(b)["data"]))
-            pg = _pid_alive(_postgres_paths(b)["pid"], str(_postgres_paths(b)["data"]))
-            print(f"private MariaDB {coords.mariadb_host}:{coords.mariadb_port}: {'running' if m else 'stopped'}")
-            print(f"private PostgreSQL {coords.postgres_host}:{coords.postgres_port}: {'running' if pg else 'stopped'}")
+            print("\n".join(status_lines()))
         elif command == "env":
             for key, value in coordinates().client_env().items():
                 print(f"export {key}='{value}'")
+        elif command == "remove":
+            for path in remove():
+                print(f"removed {path}")
         else:
             print(__doc__, file=sys.stderr)
             return 2

@@ -197,16 +197,6 @@ def check_website_replaceable(url: str, action: str = "drop and recreate the web
                       "only SQLite, PostgreSQL and MySQL/MariaDB stores can carry Khanza Sync's marker")
 
 
-def website_store_owned(url: str) -> bool:
-    """Whether the website database at `url` is the project's (marked, or a SQLite file not there yet): only then
-    may Khanza Sync change a table's definition in it (website.schema.upgrade)."""
-    try:
-        check_website_replaceable(url, "change the tables of")
-    except NotOwned:
-        return False
-    return True
-
-
 def mark_website_store(url: str, purpose: str) -> None:
     """Mark a website database the project just created (SQLite, MySQL/MariaDB: the marker table; PostgreSQL: the
     comment)."""
@@ -248,6 +238,7 @@ def fresh_website_store(url: str, purpose: str) -> str:
         if backend != "sqlite":
             with engine.begin() as conn:
                 conn.exec_driver_sql("DROP TABLE IF EXISTS online_registrations")
+                conn.exec_driver_sql("DROP TABLE IF EXISTS khanza_sync_contract")  # website/contract.py's record
         store.create_schema(engine)
     finally:
         engine.dispose()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The project's own MariaDB (Khanza side) and PostgreSQL (website side, the trial's Prefect server), used by
-# the demo, the trial, the tests and the benchmarks: data under .services/ (git-ignored), their own ports
-# (127.0.0.1:3307 and 127.0.0.1:5433 unless KHANZA_SYNC_MARIADB_PORT / KHANZA_SYNC_POSTGRES_PORT say otherwise).
+# the demo, the trial, the tests and the benchmarks: data under .services/ (git-ignored), their own ports, picked
+# free at the first start and remembered per checkout (from 127.0.0.1:3307 and 127.0.0.1:5433 up, unless
+# KHANZA_SYNC_MARIADB_PORT / KHANZA_SYNC_POSTGRES_PORT say otherwise). See khanza_sync/localdb.py.
 #
-#   scripts/services.sh          install the server binaries if missing (apt, needs root or sudo), then start both
+#   scripts/services.sh [start] [mariadb|postgres]  install the binaries of the servers named (default both) if
+#                                missing (apt, needs root or sudo), then start them
 #   scripts/services.sh stop     stop both (only the processes this project started)
 #   scripts/services.sh status
 #
@@ -30,21 +32,26 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/
 case "${1:-start}" in
   stop)   exec "$PY" "$LOCALDB" stop ;;
   status) exec "$PY" "$LOCALDB" status ;;
-  start)  ;;
-  *)      log "usage: scripts/services.sh [start|stop|status]"; exit 2 ;;
+  start)  shift || true ;;
+  mariadb|postgres) ;;
+  *)      log "usage: scripts/services.sh [start] [mariadb|postgres] | stop | status"; exit 2 ;;
 esac
+servers=("$@")
+[ ${#servers[@]} -gt 0 ] || servers=(mariadb postgres)
+wants() { case " ${servers[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Binaries only: mariadb-server-core has mariadbd and mariadb-install-db and no service of its own.
-if ! { have mariadbd || have mysqld; } || ! { have mariadb-install-db || have mysql_install_db; }; then
+if wants mariadb && { ! { have mariadbd || have mysqld; } || ! { have mariadb-install-db || have mysql_install_db; }; }; then
   apt_install mariadb-server-core mariadb-client-core
 fi
 # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/N/bin. (Debian's postgresql package sets up a
 # cluster of its own when first installed; this project never uses or touches it.)
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
+if wants postgres && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! have initdb; then
   apt_install postgresql
 fi
-# PostgreSQL refuses to run as root: as root, khanza_sync/localdb.py runs its commands as `postgres`.
-if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+# PostgreSQL refuses to run as root: as root, khanza_sync/localdb.py runs its commands as `postgres` (with its
+# data outside the checkout when that user cannot reach it, e.g. in /root).
+if wants postgres && [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   log "no postgres user (it comes with Debian's postgresql packages)"; exit 1
 fi
-exec "$PY" "$LOCALDB" start
+exec "$PY" "$LOCALDB" start "${servers[@]}"

@@ -1,7 +1,7 @@
 -- Khanza Sync's own MariaDB user: only the rights the pipeline needs (least privilege).
 --
 -- Run as an administrator against the Khanza database, after `khanza-sync setup` has created
--- khanza_sync_ledger and khanza_sync_decisions:
+-- khanza_sync_ledger, khanza_sync_decisions and khanza_sync_schema (and again after an upgrade's setup):
 --     mysql -u root -p sik < sql/khanza_grants.sql
 -- First replace NULL below with the password in quotes (from your password manager; never commit it).
 -- Left as NULL the script stops at the first PREPARE, so a user without password cannot be made.
@@ -66,3 +66,7 @@ GRANT SELECT, INSERT, UPDATE ON khanza_sync_ledger TO 'khanza_sync'@'%', 'khanza
 -- Staff decisions about single registrations (khanza/decisions.py; created by `khanza-sync setup` next to the
 -- ledger): appended by the fix flows and read by the loader. Rows are never changed or deleted (the audit).
 GRANT SELECT, INSERT ON khanza_sync_decisions TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+
+-- The schema version of the tables above (khanza/migrations.py): every run reads it and refuses a schema older
+-- or newer than its release; only `khanza-sync setup` writes it.
+GRANT SELECT ON khanza_sync_schema TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';

@@ -4,7 +4,7 @@
 -- cancel_result / cancel_decided_at: reconcile's decision on the website's cancellation of this registration
 -- (an ErrorCode such as CANCELLED or CANCEL_REFUSED_SERVED; UTC), written in the transaction that carried it out:
 -- a later run never acts on it again. An installation made before they existed gets them from
--- `khanza-sync setup` (khanza/ledger.py upgrade: ADD COLUMN, nothing dropped or rewritten).
+-- `khanza-sync setup` (khanza/migrations.py, step 2: ADD COLUMN, nothing dropped or rewritten).
 -- Safe to run more than once (`khanza-sync setup` runs it).
 CREATE TABLE IF NOT EXISTS khanza_sync_ledger (
   registration_id varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -43,4 +43,12 @@ CREATE TABLE IF NOT EXISTS khanza_sync_decisions (
   PRIMARY KEY (id),
   KEY khanza_sync_decisions_registration (registration_id, id),
   KEY khanza_sync_decisions_time (decided_at)
+) ENGINE=InnoDB DEFAULT CHARSET=latin1;
+
+-- Which schema version of these tables is installed (khanza/migrations.py; `khanza-sync setup` upgrades in place).
+CREATE TABLE IF NOT EXISTS khanza_sync_schema (
+  component varchar(20) NOT NULL,
+  version int NOT NULL,
+  upgraded_at datetime NOT NULL COMMENT 'UTC',
+  PRIMARY KEY (component)
 ) ENGINE=InnoDB DEFAULT CHARSET=latin1;

@@ -130,8 +130,8 @@ registrations = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("error_code", String(40)), Column("last_error", Text), Column("next_attempt_at", _timestamp()),
     *_strings(no_rkm_medis=15, no_rawat=17, no_reg=8), Column("synced_at", _timestamp()),
-    # added later (ADDED_COLUMNS), last so a table made anew and one upgraded in place are the same: where the
-    # patient lives (optional, the website's): Kemendagri code and/or name per level, village first
+    # contract version 2 (website/contract.py), last so a table made anew and one upgraded in place are the same:
+    # where the patient lives (optional, the website's): Kemendagri code and/or name per level, village first
     *[Column(name, String(regions.CODE_SIZE if name.endswith("_code") else regions.NAME_SIZE))
       for name in regions.CONTRACT_COLUMNS],
     **_MYSQL,
@@ -297,45 +297,6 @@ def create(engine: Engine, tables: Sequence[Table]) -> None:
         for stmt in ddl(engine.dialect.name, tables):
             conn.exec_driver_sql(stmt)
 
-
-# Columns added to a table after its first release: a table made from older DDL lacks them until it is upgraded
-# (`upgrade_statements`). The pipeline reads such a table as it is (website/store.py: the missing columns are NULL).
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {registrations.name: regions.CONTRACT_COLUMNS}
-
-
-def missing_columns(engine: Engine, table: Table = registrations) -> list[str]:
-    """The ADDED_COLUMNS `table` lacks in the database (empty when the table does not exist)."""
-    from sqlalchemy import inspect
-
-    inspector = inspect(engine)
-    if not inspector.has_table(table.name):
-        return []
-    have = {c["name"] for c in inspector.get_columns(table.name)}
-    return [name for name in ADDED_COLUMNS.get(table.name, ()) if name not in have]
-
-
-def add_column_statement(dialect_name: str, table: Table, name: str) -> str:
-    """ALTER TABLE ... ADD COLUMN for one nullable added column (each dialect's own type name)."""
-    column = table.c[name]
-    type_sql = column.type.compile(dialect=DIALECTS[family(dialect_name)])
-    return f"ALTER TABLE {table.name} ADD COLUMN {name} {type_sql}"
-
-
-def upgrade_statements(engine: Engine, table: Table = registrations) -> list[str]:
-    """What brings an existing `table` up to the current contract: one ADD COLUMN per missing nullable column.
-    Idempotent: none once it is current."""
-    return [add_column_statement(engine.dialect.name, table, name) for name in missing_columns(engine, table)]
-
-
-def upgrade(engine: Engine, table: Table = registrations) -> list[str]:
-    """Run `upgrade_statements` (the caller has checked the table is the project's: khanza_sync.ownership);
-    returns what it ran. Re-read before each run, so a second call, or a concurrent one, adds nothing twice."""
-    done = []
-    for stmt in upgrade_statements(engine, table):
-        with engine.begin() as conn:
-            conn.exec_driver_sql(stmt)
-        done.append(stmt)
-    return done
 
 
 # ---------------------------------------------------------------- the shipped .sql files

@@ -45,15 +45,19 @@ INPUT_COLUMNS = [
     "bpjs_number", "local_queue_number", "attempts", *regions.CONTRACT_COLUMNS,
 ]
 _t = schema.registrations
-# Per engine: the columns added to the contract since a table was made that it still lacks (schema.ADDED_COLUMNS).
+# Per engine: the optional contract columns (website/contract.py) a table made before them still lacks.
 # A table made from older DDL is read as it is, the missing columns as NULL, so the website can upgrade it when it
 # chooses (docs/website.md). Read once per engine: a run (or a follow worker) sees an upgrade from its next start.
 _LACKING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def lacking(engine: Engine) -> frozenset[str]:
+    """The optional contract columns (website/contract.py) the engine's table lacks."""
+    from website import contract  # contract builds on this module's schema; imported late
+
     if engine not in _LACKING:
-        _LACKING[engine] = frozenset(schema.missing_columns(engine))
+        present = contract.columns_of(engine)
+        _LACKING[engine] = frozenset(contract.optional_missing(present) if present is not None else ())
     return _LACKING[engine]
 
 

@@ -217,11 +217,11 @@ def test_check_without_skip_locked_needs_the_claim_token(khanza, mysql_website_u
 
 def test_setup_website_makes_the_mariadb_tables(khanza, empty_mariadb, tmp_path):
     """`khanza-sync setup --website` on MySQL/MariaDB: the table of sql/website_mysql.sql; again: no change."""
-    for _ in range(2):
+    for expected in ("CREATE TABLE online_registrations", "nothing to change"):
         done = subprocess.run([str(KHANZA_BIN), "setup", "--website"], env=khanza_env(empty_mariadb), cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "online_registrations ready (mysql)" in done.stdout
+        assert "online_registrations at contract version 1 (mysql): " + expected in done.stdout
     engine = create_engine(empty_mariadb)
     try:
         found = inspect(engine)
@@ -261,8 +261,26 @@ def test_sync_without_ledger_says_run_setup(cli_env, khanza, capfd):
     with ledger_dropped(khanza):
         code, output = run_cli(capfd, "sync")
     assert code != 0
-    assert "the ledger table khanza_sync_ledger is missing in Khanza database" in output
+    assert "Khanza database 'khanza_sync_test" in output and "the ledger table khanza_sync_ledger is missing" in output
     assert "run `khanza-sync setup`" in output
+
+
+@ON_SQLITE
+def test_sync_against_an_older_schema_stops_in_one_line_naming_setup(cli_env, khanza, capfd):
+    """A release's tables one schema version behind (setup not yet run after an upgrade): the job refuses
+    before any task, in one line naming the command, and writes nothing."""
+    from khanza import migrations
+
+    try:
+        with khanza.begin() as conn:
+            conn.execute(text("UPDATE khanza_sync_schema SET version = :v"), {"v": migrations.CURRENT - 1})
+        code, output = run_cli(capfd, "sync")
+    finally:
+        with khanza.begin() as conn:
+            conn.execute(text("UPDATE khanza_sync_schema SET version = :v"), {"v": migrations.CURRENT})
+    assert code != 0
+    assert f"schema version {migrations.CURRENT - 1}, this release needs {migrations.CURRENT}" in output
+    assert "run `khanza-sync setup`" in output and "Traceback" not in output
 
 
 @ON_SQLITE
@@ -319,7 +337,9 @@ def test_website_mariadb_problems_are_one_line_in_the_flow_state(cli_env, monkey
     assert state.is_failed()
     assert state.message == (f"online_registrations in website database '{KHANZA_TEST_DB}_web' at "
                              f"{base_settings().khanza_db_host}:{base_settings().khanza_db_port} (mysql) lacks columns "
-                             "no_reg: compare with sql/website_mysql.sql (website/schema.py)"), state.message
+                             "no_reg (contract version 0 found, 1 expected): run `khanza-sync setup --website` if it "
+                             "made the table, else its owner applies docs/website.md 'Upgrading the contract' "
+                             "(compare with sql/website_mysql.sql)"), state.message
     engine = create_engine(cli_env)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status, attempts FROM online_registrations")).all() == [("pending", 0)]

@@ -72,3 +72,46 @@ def test_prefect_deploy_all_succeeds(local_server):
     assert [s["schedule"]["cron"] for s in by_name["publish-master-data-default"]["schedules"]] == ["0 2 * * *"]
     schema = by_name["backfill-registrations-default"]["parameter_openapi_schema"]
     assert set(schema["required"]) == {"start", "end"}
+
+
+def legacy_prefect_yaml(pool_of: dict[str, str]) -> str:
+    """prefect.yaml as releases before per-hospital names wrote it: deployments named like their flow, in one pool
+    (`pool_of` moves a flow's deployment to another pool: what another tool, not khanza-sync, made)."""
+    deployments = [{"name": job.flow, "entrypoint": job.entrypoint, "parameters": {},
+                    "work_pool": {"name": pool_of.get(job.flow, "khanza-sync"), "job_variables": {}}}
+                   for job in JOBS]
+    return yaml.safe_dump({"name": "khanza-sync", "prefect-version": "3.9.1", "deployments": deployments})
+
+
+def test_deploy_removes_an_earlier_release_s_names_and_only_those(local_server, tmp_path):
+    env = dict(local_server)
+    for pool in ("khanza-sync", "reports"):
+        run(env, "work-pool", "create", pool, "--type", "process")
+    old = tmp_path / "legacy.yaml"
+    # publish-master-data's old name lives in another tool's pool: it is not ours, so it stays.
+    old.write_text(legacy_prefect_yaml({"publish-master-data": "reports"}))
+    run(env, "--no-prompt", "deploy", "--all", "--prefect-file", str(old))
+    api = env["PREFECT_API_URL"]
+    names = lambda: {d["name"]: d for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()}  # noqa: E731
+    assert {job.flow for job in JOBS} <= set(names())
+
+    env.update(HOSPITAL_CODE="legacy", KHANZA_DB_NAME="khanza_legacy", WEBSITE_DB_URL=f"sqlite:///{tmp_path}/w.db",
+               ALERT_URLS="")
+    khanza_sync = str(Path(sys.executable).with_name("khanza-sync"))
+    result = subprocess.run([khanza_sync, "deploy"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = names()
+    assert not {job.flow for job in JOBS if job.flow != "publish-master-data"} & set(after), sorted(after)
+    assert after["publish-master-data"]["work_pool_name"] == "reports"
+    assert {f"{job.flow}-legacy" for job in JOBS} <= set(after)
+    pools = {p["name"] for p in httpx.post(f"{api}/work_pools/filter", json={}, timeout=30).json()}
+    assert "khanza-sync" not in pools and {"reports", "khanza-sync-legacy"} <= pools
+    assert "removed work pool khanza-sync" in result.stdout
+    assert "left alone: deployment publish-master-data/publish-master-data" in result.stdout
+
+    # A second deploy finds nothing of the old names to remove, and still leaves the other tool's deployment.
+    again = subprocess.run([khanza_sync, "deploy"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and "removed" not in again.stdout, again.stdout + again.stderr
+    assert "publish-master-data" in names()

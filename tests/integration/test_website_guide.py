@@ -605,9 +605,9 @@ def test_a_laravel_made_table_syncs_with_only_the_url_changed(mysql_website_url,
                     ":visit_date, :payment, :bpjs_number, :local_queue_number, CONVERT_TZ(:created_at, '+00:00', "
                     "'+07:00'), '2020-01-01 00:00:00')"), {**reg, "user_id": 40 + i})
         check = khanza_sync_cli(tmp_path, mysql_website_url, "check")
-        assert "ok    website table online_registrations: 26 columns as website/schema.py defines them, without the " \
-               "optional village_code, village, district_code, district, regency_code, regency, province_code, " \
-               "province (read as empty until added" in check, check
+        assert "ok    website table online_registrations: contract version 1 of 2: 26 columns as website/schema.py " \
+               "defines them, without the optional village_code, village, district_code, district, regency_code, " \
+               "regency, province_code, province (read as empty until added" in check, check
         assert "(and 3 of the website's own, left alone)" in check, check
         assert "claims with FOR UPDATE SKIP LOCKED" in check, check
         sync = khanza_sync_cli(tmp_path, mysql_website_url, "sync")
@@ -655,8 +655,9 @@ def _cli_env(website_url: str) -> dict[str, str]:
 @pytest.mark.parametrize("website_url", ["sqlite", "postgresql", "mariadb"], indirect=True)
 def test_the_guides_region_columns_upgrade_a_table_made_before_them(website_url):
     """The guide's ALTER TABLE statements are the ones `khanza-sync setup --website` prints, and they bring a
-    table made before the region columns to the contract, on each database."""
+    table made before the region columns (contract version 1) to version 2, on each database."""
     from khanza_sync.regions import CONTRACT_COLUMNS
+    from website import contract
 
     statements = example_sql("add-region-columns")
     engine = store.make_engine(website_url)
@@ -664,10 +665,11 @@ def test_the_guides_region_columns_upgrade_a_table_made_before_them(website_url)
         with engine.begin() as conn:
             for column in CONTRACT_COLUMNS:
                 conn.exec_driver_sql(f"ALTER TABLE online_registrations DROP COLUMN {column}")
-        assert [one_line(s) for s in statements] == schema.upgrade_statements(engine)
+        before = contract.columns_of(engine)
+        assert [one_line(s) for s in statements] == contract.upgrade_sql(engine.dialect.name, before)
         with engine.begin() as conn:
             for statement in statements:
                 conn.exec_driver_sql(statement)
-        assert schema.missing_columns(engine) == [] and schema.upgrade_statements(engine) == []
+        assert contract.found_version(contract.columns_of(engine)) == contract.CURRENT
     finally:
         engine.dispose()

@@ -155,24 +155,28 @@ def _drop_region_columns(url: str) -> None:
     engine.dispose()
 
 
-def test_a_table_without_the_region_columns_is_read_as_it_is_then_upgraded_once(website_url, capsys):
-    from khanza_sync.cli import _upgrade_website
+def test_a_table_without_the_region_columns_is_read_as_it_is_then_upgraded_once(website_url):
     from khanza_sync.regions import CONTRACT_COLUMNS
-    from website import schema
+    from website import contract
 
+    engine = store.make_engine(website_url)
+    with engine.begin() as conn:  # a table setup made (recorded in khanza_sync_contract) at contract version 1
+        conn.exec_driver_sql("DROP TABLE online_registrations")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS khanza_sync_contract")
+    contract.setup(engine)
+    engine.dispose()
     _drop_region_columns(website_url)
     insert_registrations(website_url, [registration(id="old-row", created_at=NOW - timedelta(minutes=5))])
     engine = store.make_engine(website_url)
+    assert contract.found_version(contract.columns_of(engine)) == 1
     claimed = store.claim_pending(engine, 10, NOW, lease_seconds=600)
     assert list(claimed["id"]) == ["old-row"]
-    assert claimed.loc[0, list(CONTRACT_COLUMNS)].isna().all()  # missing columns read as NULL
-    assert len(schema.upgrade_statements(engine)) == len(CONTRACT_COLUMNS)
+    assert claimed.loc[0, list(CONTRACT_COLUMNS)].isna().all()  # the optional columns read as NULL
 
-    _upgrade_website(engine, website_url)  # the project's own store (marked): upgraded in place
-    assert "nullable columns added" in capsys.readouterr().out
-    assert schema.upgrade_statements(engine) == [] and schema.missing_columns(engine) == []
-    _upgrade_website(engine, website_url)  # idempotent: nothing to do, nothing said
-    assert capsys.readouterr().out == ""
+    done = contract.setup(engine)  # the project's own table: upgraded in place, nullable columns added
+    assert [d.split(" ADD COLUMN ")[1].split()[0] for d in done] == list(CONTRACT_COLUMNS)
+    assert contract.found_version(contract.columns_of(engine)) == contract.CURRENT
+    assert contract.setup(engine) == []  # idempotent
     engine.dispose()
 
     insert_registrations(website_url, [registration(id="new-row", created_at=NOW - timedelta(minutes=4),
@@ -184,24 +188,24 @@ def test_a_table_without_the_region_columns_is_read_as_it_is_then_upgraded_once(
     engine.dispose()
 
 
-def test_a_table_the_project_did_not_create_is_never_altered(tmp_path, capsys):
+def test_a_table_the_project_did_not_create_is_never_altered(tmp_path):
     import sqlite3
 
-    from khanza_sync.cli import _upgrade_website
+    import pytest
+
     from khanza_sync.regions import CONTRACT_COLUMNS
-    from website import schema
+    from website import contract
 
     path = tmp_path / "theirs.db"
     url = f"sqlite:///{path}"
     engine = store.make_engine(url)
-    store.create_schema(engine)  # no khanza_sync_owned marker: the website's own file
+    store.create_schema(engine)  # the website's own table: no khanza_sync_contract record
     engine.dispose()
     _drop_region_columns(url)
     engine = store.make_engine(url)
-    _upgrade_website(engine, url)
-    said = capsys.readouterr().out
-    assert "not created by Khanza Sync" in said and "ALTER TABLE online_registrations ADD COLUMN village_code" in said
-    assert len(schema.missing_columns(engine)) == len(CONTRACT_COLUMNS)  # unchanged
+    with pytest.raises(contract.TableNotOurs) as refused:
+        contract.setup(engine)
+    assert "ALTER TABLE online_registrations ADD COLUMN village_code VARCHAR(13)" in str(refused.value)
     engine.dispose()
     columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(online_registrations)")}
-    assert not columns & set(CONTRACT_COLUMNS)
+    assert not columns & set(CONTRACT_COLUMNS)  # unchanged

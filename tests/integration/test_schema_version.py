@@ -1,11 +1,15 @@
-"""An installation made before the ledger had its cancellation columns: `khanza-sync setup` (khanza.setup
-create_ledger -> khanza/ledger.py upgrade) adds them, keeps every row, and changes nothing when run again."""
+"""The schema version of Khanza Sync's tables in Khanza (khanza/migrations.py). An installation made before the
+ledger had its cancellation columns, and before the version table: `khanza-sync setup` (khanza.setup create_ledger
+-> migrations.upgrade) adds them, records the version, keeps every row, and changes nothing when run again. Jobs
+refuse a schema older or newer than their release in one line."""
 from __future__ import annotations
 
 from sqlalchemy import text
 
-from khanza import ledger
-from khanza.db import missing_columns
+import pytest
+
+from khanza import ledger, migrations
+from khanza.db import missing_columns, missing_tables
 from khanza.setup import create_ledger
 from tests.support import base_settings, rows
 
@@ -38,16 +42,20 @@ def test_setup_adds_the_cancellation_columns_to_an_old_ledger_and_keeps_its_rows
 
 def old_ledger_upgraded_by_setup(khanza):
     with khanza.begin() as conn:  # the test database is Khanza Sync's own
-        conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
-        conn.exec_driver_sql(OLD_LEDGER)
+        make_release_0_3(conn)
         conn.execute(text("INSERT INTO khanza_sync_ledger VALUES ('old-1', 'created', 'booking', '000050', NULL, "
                           "'003', 'INT', 'D001', '2026-01-05', 0, '2026-01-02 08:30:00')"))
+        assert migrations.found_version(conn) == 1 and migrations.recorded_version(conn) is None
+        assert "khanza-sync setup" in migrations.problem(conn)
         before = [dict(r) for r in conn.execute(text("SELECT * FROM khanza_sync_ledger")).mappings()]
         assert missing_columns(conn, "khanza_sync_ledger", ["cancel_result", "cancel_decided_at"]) == [
             "cancel_result", "cancel_decided_at"]
 
     create_ledger(base_settings())  # what `khanza-sync setup` runs
 
+    with khanza.connect() as conn:
+        assert migrations.recorded_version(conn) == migrations.CURRENT and migrations.problem(conn) is None
+    version_row = rows(khanza, "SELECT * FROM khanza_sync_schema")
     after = rows(khanza, "SELECT * FROM khanza_sync_ledger")
     assert after == [{**before[0], "cancel_result": None, "cancel_decided_at": None}]
     columns = rows(khanza, "SELECT column_name AS c, column_type AS t, is_nullable AS n FROM information_schema.columns "
@@ -55,9 +63,63 @@ def old_ledger_upgraded_by_setup(khanza):
                            "AND column_name LIKE 'cancel%' ORDER BY ordinal_position")
     assert columns == [{"c": "cancel_result", "t": "varchar(40)", "n": "YES"},
                        {"c": "cancel_decided_at", "t": "datetime", "n": "YES"}]
-    with khanza.begin() as conn:
-        assert ledger.upgrade(conn) == []  # again: nothing to add, nothing changed
+    create_ledger(base_settings())  # again: nothing to add, nothing changed
     assert rows(khanza, "SELECT * FROM khanza_sync_ledger") == after
+    assert rows(khanza, "SELECT * FROM khanza_sync_schema") == version_row
+
+
+def make_release_0_3(conn) -> None:
+    """The project's tables as a release before the version table left them (ours to drop: a test database)."""
+    conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
+    conn.exec_driver_sql("DROP TABLE IF EXISTS khanza_sync_schema")
+    conn.exec_driver_sql(OLD_LEDGER)
+
+
+def test_a_newer_schema_is_refused_by_setup_and_by_every_job(khanza, tmp_path):
+    """A Khanza whose tables a later release upgraded: this release neither writes there nor 'upgrades' back."""
+    from khanza_sync.checkup import SetupProblem, preflight
+    from tests.support import new_website_store
+
+    try:
+        with khanza.begin() as conn:
+            conn.execute(text("UPDATE khanza_sync_schema SET version = :v"), {"v": migrations.CURRENT + 1})
+        with khanza.begin() as conn, pytest.raises(migrations.NewerSchema):
+            migrations.upgrade(conn)
+        from website import store
+
+        web = store.make_engine(new_website_store(f"sqlite:///{tmp_path / 'website.db'}"))
+        with pytest.raises(SetupProblem) as refused:
+            preflight(base_settings(), khanza, web, mappings=False)
+        assert f"schema version {migrations.CURRENT + 1}, newer than this release" in str(refused.value)
+    finally:
+        with khanza.begin() as conn:
+            conn.execute(text("UPDATE khanza_sync_schema SET version = :v"), {"v": migrations.CURRENT})
+
+
+def test_every_step_is_idempotent_and_a_fresh_install_equals_an_upgraded_one(khanza):
+    """Each step run twice changes nothing; the tables a fresh installation gets (sql/khanza_ledger.sql) have the
+    columns the upgrade steps add, with the same types."""
+    def columns(conn):
+        return sorted(tuple(r) for r in conn.execute(text(
+            "SELECT table_name, column_name, column_type, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name LIKE 'khanza\\_sync\\_%'")))
+
+    with khanza.begin() as conn:
+        fresh = columns(conn)
+        for step in migrations.STEPS:
+            step.apply(conn)
+            step.apply(conn)
+        assert columns(conn) == fresh
+    try:
+        with khanza.begin() as conn:
+            make_release_0_3(conn)
+            assert not missing_tables(conn, ["khanza_sync_decisions"])
+            applied = migrations.upgrade(conn)
+            assert [step.version for step in applied] == [2]
+            assert columns(conn) == fresh
+    finally:
+        with khanza.begin() as conn:
+            ledger.create_table(conn)
 
 
 def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
@@ -75,8 +137,7 @@ def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
     web = store.make_engine(url)
     try:
         with khanza.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE khanza_sync_ledger")
-            conn.exec_driver_sql(OLD_LEDGER)
+            make_release_0_3(conn)
             conn.execute(text("INSERT INTO khanza_sync_ledger VALUES ('old-1', 'created', 'booking', '000050', NULL, "
                               "'003', 'INT', 'D001', :d, 0, NOW())"), {"d": hospital_today()})
         with pytest.raises(Exception) as raised:
@@ -87,20 +148,9 @@ def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
         from khanza_sync.checkup import run_checks
 
         line = next(c for c in run_checks(base_settings(website_db_url=url)) if c.name == "ledger")
-        assert line.ok is False and "cancel_result, cancel_decided_at" in line.detail
+        assert line.ok is False and f"schema version 1 found, {migrations.CURRENT} expected" in line.detail
         assert "khanza-sync setup" in line.detail
     finally:
         web.dispose()
         with khanza.begin() as conn:
             ledger.create_table(conn)
-
-
-def test_a_new_ledger_has_the_same_columns_as_an_upgraded_one(khanza):
-    """sql/khanza_ledger.sql (new installations) and ledger.ADDED_COLUMNS (upgrades) agree."""
-    with khanza.begin() as conn:
-        assert ledger.upgrade(conn) == []
-        definitions = {r[0]: (r[1], r[2]) for r in conn.execute(text(
-            "SELECT column_name, column_type, column_default FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND table_name = 'khanza_sync_ledger'"))}
-    for name, definition in ledger.ADDED_COLUMNS:
-        assert definitions[name][0] == definition.split()[0]
