@@ -338,7 +338,7 @@ def test_website_mariadb_problems_are_one_line_in_the_flow_state(cli_env, monkey
     assert state.is_failed()
     assert state.message == (f"online_registrations in website database '{KHANZA_TEST_DB}_web' at "
                              f"{base_settings().khanza_db_host}:{base_settings().khanza_db_port} (mysql) lacks columns "
-                             "no_reg (contract version 0 found, 1 expected): run `khanza-sync setup --website` if it "
+                             "no_reg (contract version 0 found, 2 expected): run `khanza-sync setup --website` if it "
                              "made the table, else its owner applies docs/website.md 'Upgrading the contract' "
                              "(compare with sql/website_mysql.sql)"), state.message
     engine = create_engine(cli_env)
