@@ -10,9 +10,10 @@ import os
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # before Prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline hospital networks: no telemetry
 
-from khanza_sync import privacy  # noqa: E402
+from khanza_sync import expected, privacy  # noqa: E402
 
 privacy.install()  # mask NIK, BPJS and phone numbers in every log record before Prefect sees it
+expected.install()  # a task that ends on an expected condition logs one line, no stray traceback
 
 
 def flow_timeout_seconds() -> float:
@@ -35,15 +36,16 @@ def khanza_offline(error: BaseException) -> bool:
     return database_of(error) != "website" and is_transient(error)
 
 
-def preflight(res, mappings: bool = True) -> None:
+def preflight(res, mappings: bool = True) -> bool:
     """A flow run's first step: the set-up mistakes `khanza-sync check` finds quickly (mappings folder, website
     table, Khanza login and ledger) end the run before any task (khanza_sync.checkup.preflight). Whether Khanza
-    answered goes out as the alerts' reachable/offline event (khanza_sync/signals.py)."""
+    answered goes out as the alerts' reachable/offline event (khanza_sync/signals.py), and is returned."""
     from khanza_sync import signals
     from khanza_sync.checkup import preflight as check
 
     reached = check(res.settings, res.khanza, res.website, mappings)
     signals.khanza_reached(res.settings.hospital_code, reached)
+    return reached
 
 
 def failed_setup(error: Exception):

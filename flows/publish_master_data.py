@@ -20,7 +20,6 @@ from khanza_sync.params import DaysAhead, documented
 from khanza_sync.settings import load_settings
 from tasks.master_data import publish_master_data as publish_task
 from tasks.resources import Resources, open_resources, timed
-from tasks.retry import khanza_retry_options
 
 
 @flow(name="publish-master-data", persist_result=False, timeout_seconds=flow_timeout_seconds())
@@ -41,7 +40,7 @@ def run_publish(res: Resources, days_ahead: int | None):
     today = datetime.now(res.settings.tz).date()
     ahead = res.settings.booking_max_days_ahead if days_ahead is None else days_ahead
     try:
-        written, problems, quota = timed(publish_task, res.settings, **khanza_retry_options(res.settings))(
+        written, problems, quota = timed(publish_task, res.settings)(
             res, today, ahead)
     except Exception as error:
         return offline_failed(error, res.settings, "master data not published (the website keeps the previous copy)")

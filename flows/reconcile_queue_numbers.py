@@ -18,7 +18,6 @@ from khanza_sync.settings import load_settings
 from tasks.queue_status import publish_queue_status
 from tasks.reconcile import cancel_requested, compare_with_khanza
 from tasks.resources import Resources, open_resources, timed
-from tasks.retry import khanza_retry_options
 from tasks.write_back import write_changes
 
 
@@ -39,10 +38,9 @@ def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
     logger = get_run_logger()
     today = datetime.now(res.settings.tz).date()
     ahead = res.settings.booking_max_days_ahead if days_ahead is None else days_ahead
-    retry = khanza_retry_options(res.settings)
     try:
-        cancelled = timed(cancel_requested, res.settings, **retry)(res, today)
-        compared = timed(compare_with_khanza, res.settings, **retry)(res, today, days_back, ahead)
+        cancelled = timed(cancel_requested, res.settings)(res, today)
+        compared = timed(compare_with_khanza, res.settings)(res, today, days_back, ahead)
     except Exception as error:
         return offline_failed(error, res.settings, "nothing reconciled, will run again on schedule",
                               on_offline=lambda line: _publish(res, line, {}, [], []))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -15,7 +16,7 @@ from flows import failed_setup, flow_timeout_seconds, khanza_offline, offline_st
 from khanza_sync import artifacts, checkup, outcomes, publishing, reporting, signals
 from khanza_sync.error_codes import ErrorCode
 from khanza_sync.params import BatchSize, MaxBatches, documented
-from khanza_sync.settings import load_settings
+from khanza_sync.settings import Settings, load_settings
 from tasks.check import check_registrations
 from tasks.extract import extract_pending
 from tasks.limits import khanza_write_slot
@@ -23,25 +24,26 @@ from tasks.load import load_into_khanza, repair_from_ledger
 from tasks.map import map_registrations
 from tasks.queue_status import publish_queue_status
 from tasks.resources import Resources, open_resources, timed
-from tasks.retry import khanza_retry_options
 from tasks.write_back import write_back
 from website import store
 
 
-def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local: datetime
-               ) -> tuple[pd.DataFrame, list[dict], str | None]:
+def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local: datetime,
+               retry: Settings | None = None) -> tuple[pd.DataFrame, list[dict], str | None]:
     """ledger repair -> check -> map -> load -> write back for one claimed batch:
     (outcomes, data-check report, why Khanza is offline or None).
 
     Khanza access is retried on transient errors; when the retries are exhausted the batch's rows are
     deferred (still pending, KHANZA_UNREACHABLE), never lost. Every task has TASK_TIMEOUT_SECONDS.
+    `retry`: settings whose KHANZA_RETRIES/KHANZA_RETRY_DELAY_SECONDS the Khanza tasks use instead (follow mode's
+    shorter ones: tasks.retry.capped).
     Backfill runs the same function."""
     settings = res.settings
-    khanza_retry = khanza_retry_options(settings)
+    khanza_res = res if retry is None else replace(res, settings=retry)  # the Khanza tasks' retry policy
     try:
         # The ledger first: a registration a cut-off run already loaded is repaired, never re-judged
         # (its visit date may have passed since, but the patient has the visit).
-        repaired = timed(repair_from_ledger, settings, **khanza_retry)(res, batch)
+        repaired = timed(repair_from_ledger, settings)(khanza_res, batch)
     except Exception as error:
         if not khanza_offline(error):
             _defer_on_error(res, batch, now_utc)
@@ -53,8 +55,8 @@ def sync_batch(res: Resources, batch: pd.DataFrame, now_utc: datetime, now_local
     fresh = batch[~batch["id"].isin(repaired["id"])]
     try:
         valid, invalid, report = check_registrations(settings, fresh, now_local)
-        mapped, unmapped = timed(map_registrations, settings, **khanza_retry)(res, valid)
-        loaded = timed(load_into_khanza, settings, **khanza_retry)(res, mapped)
+        mapped, unmapped = timed(map_registrations, settings)(khanza_res, valid)
+        loaded = timed(load_into_khanza, settings)(khanza_res, mapped)
     except Exception as error:
         if not khanza_offline(error):
             _defer_on_error(res, fresh, now_utc, repaired)
@@ -79,7 +81,7 @@ def _why(error: Exception, settings) -> str:
 def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame], summary: outcomes.RunSummary,
                  checks: list, batch_size: int, max_batches: int | None = None,
                  after_batch: Callable[[pd.DataFrame], None] | None = None,
-                 on_offline: Callable[[str], None] | None = None) -> datetime | None:
+                 on_offline: Callable[[str], None] | None = None, retry: Settings | None = None) -> datetime | None:
     """Claim and sync batches until nothing is due (or `max_batches`); sync and backfill share this loop.
     Returns the time Khanza was found offline (the loop stops there), or None; `on_offline` gets the reason
     (which database, what happened: checkup.explain) for the run's message. A burst that registered people
@@ -91,7 +93,7 @@ def sync_batches(res: Resources, claim: Callable[[datetime, int], pd.DataFrame],
         batch = claim(now_utc, batch_size)
         if batch.empty:
             break
-        result, report, offline = sync_batch(res, batch, now_utc, now_local)
+        result, report, offline = sync_batch(res, batch, now_utc, now_local, retry)
         checks.append(report)
         summary.add(result, report)
         quota_days |= publishing.created_days(batch, result)
@@ -126,8 +128,8 @@ def _defer_on_error(res: Resources, batch, now_utc, repaired=None) -> None:
     """A fault of ours (not Khanza's, not the data's): the batch's rows wait with PIPELINE_ERROR and the
     usual backoff instead of coming back at every lease, and the run fails for the data team to see."""
     try:
-        write_back.fn(res, outcomes.combine(repaired, outcomes.deferred(batch, now_utc, res.settings,
-                                                                        ErrorCode.PIPELINE_ERROR)), now_utc)
+        store.write_outcomes(res.website, outcomes.combine(repaired, outcomes.deferred(
+            batch, now_utc, res.settings, ErrorCode.PIPELINE_ERROR)), now_utc)  # write_back's body, no task run
     except Exception:  # noqa: BLE001 - the original error is the one to report
         get_run_logger().error("could not mark the batch's registrations PIPELINE_ERROR; they return when their lease ends")
 
@@ -138,20 +140,27 @@ def sync_registrations(batch_size: BatchSize | None = None, max_batches: MaxBatc
     """Pending website registrations into Khanza, real queue numbers back to the website."""
     try:
         res = open_resources(load_settings())
-        preflight(res)
-        return run_sync(res, batch_size, max_batches)
+        reached = preflight(res)
+        return run_sync(res, batch_size, max_batches, resume=reached)
     except Exception as error:
         return failed_setup(error)  # one line naming the database or setting to fix (or a bug: raised)
 
 
-def run_sync(res: Resources, batch_size: int | None, max_batches: int | None):
-    """The sync flow's body: the batch loop under the Khanza write slot, then the summary and artifacts."""
+def run_sync(res: Resources, batch_size: int | None, max_batches: int | None, resume: bool = False):
+    """The sync flow's body: the batch loop under the Khanza write slot, then the summary and artifacts.
+    `resume`: Khanza answered the preflight, so registrations that wait only because it was offline
+    (KHANZA_UNREACHABLE) are taken now rather than at the end of their backoff (the follow mode does the same)."""
     settings = res.settings
     logger = get_run_logger()
     summary, checks, why_offline = outcomes.RunSummary(), [], []
     started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
     with khanza_write_slot(settings.khanza_concurrency_limit):
+        if resume:  # under the slot: no other run holds a lease on these rows
+            waiting = store.resume_waiting(res.website, datetime.now(timezone.utc).replace(tzinfo=None),
+                                           ErrorCode.KHANZA_UNREACHABLE.value)
+            if waiting:
+                logger.info("Khanza answers: %d registrations that waited for it are taken now", waiting)
         offline_at = sync_batches(
             res, lambda now, size: timed(extract_pending, settings)(res, now, size), summary, checks,
             batch_size or settings.batch_size, max_batches,

@@ -53,6 +53,19 @@ def make_engine(settings: Settings, database: str | None = None) -> Engine:
     return engine
 
 
+def answers(engine: Engine) -> bool:
+    """Does Khanza answer now? One connect (or pooled pre-ping) and `SELECT 1`: no batch, no write slot, no
+    lock. Bounded by the engine's connect and read timeouts. For the follow loop while Khanza is offline."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except Exception as error:  # noqa: BLE001 - only "not now" is an answer here
+        if is_transient(error):
+            return False
+        raise
+
+
 def missing_tables(conn: Connection, names) -> list[str]:
     """Which of `names` the connected database lacks (information_schema: only what the user may see)."""
     found = {r[0].lower() for r in conn.execute(

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 import mappings
 from khanza import masterdata
 from tasks.resources import Resources
+from tasks.retry import khanza_retry, step
 
 
-@task(name="map", cache_policy=NO_CACHE, persist_result=False)
+@step("map", retry=khanza_retry)
 def map_registrations(res: Resources, valid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Slugs -> Khanza codes, checked against Khanza's active master data: (mapped, rejections)."""
     maps = mappings.load(res.settings.mappings_dir)

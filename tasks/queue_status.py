@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from khanza_sync import artifacts
 from tasks.resources import Resources
 from website import store
+from tasks.retry import step
 
 
 def hospital_day_start_utc(now_utc: datetime, tz) -> datetime:
@@ -16,7 +15,7 @@ def hospital_day_start_utc(now_utc: datetime, tz) -> datetime:
     return datetime.combine(local_day, time(), tz).astimezone(timezone.utc).replace(tzinfo=None)
 
 
-@task(name="queue-status", cache_policy=NO_CACHE, persist_result=False)
+@step("queue-status")
 def publish_queue_status(res: Resources) -> dict[str, int]:
     """The website queue counted now and published as the hospital's `queue-status-<code>` artifact.
     Returns the headline counts (no patient data)."""

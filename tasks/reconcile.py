@@ -2,22 +2,21 @@ from __future__ import annotations
 
 from datetime import date
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from khanza_sync import reconciliation
 from tasks.limits import khanza_write_slot
 from tasks.resources import Resources
+from tasks.retry import khanza_retry, step
 
 
-@task(name="cancel-requested", cache_policy=NO_CACHE, persist_result=False)
+@step("cancel-requested", retry=khanza_retry)
 def cancel_requested(res: Resources, today: date) -> reconciliation.Outcome:
     """Website cancellations carried out in Khanza (the only Khanza writes of reconcile: under the write slot)."""
     with khanza_write_slot(res.settings.khanza_concurrency_limit):
         return reconciliation.process_cancellations(res.khanza, res.website, today)
 
 
-@task(name="compare-with-khanza", cache_policy=NO_CACHE, persist_result=False)
+@step("compare-with-khanza", retry=khanza_retry)
 def compare_with_khanza(res: Resources, today: date, days_back: int, days_ahead: int) -> reconciliation.Outcome:
     """Both sides read (read-only): the website changes and the findings."""
     return reconciliation.compare_with_khanza(res.khanza, res.website, res.settings, today, days_back, days_ahead)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import wraps
 from threading import Lock
 
 from sqlalchemy import Engine
@@ -55,9 +56,23 @@ def website_engine(settings: Settings) -> Engine:
 
 
 def timed(task, settings: Settings, **options):
-    """`task` with this run's TASK_TIMEOUT_SECONDS (and `options`, e.g. the Khanza retry policy). The timeout is
-    Prefect's backstop; the database drivers' own timeouts end a stalled call first (see the README)."""
-    return task.with_options(timeout_seconds=settings.task_timeout_seconds, **options)
+    """`task` with this run's TASK_TIMEOUT_SECONDS (and `options`), called so that an expected condition the task
+    ended on (a Failed state whose data is khanza_sync.expected.ExpectedFailure, see tasks/retry.py) is raised
+    here as the original error, for the flow's own handling; a bug is raised as it was. The timeout is Prefect's
+    backstop; the database drivers' own timeouts end a stalled call first (see the README)."""
+    from khanza_sync.expected import ExpectedFailure
+
+    configured = task.with_options(timeout_seconds=settings.task_timeout_seconds, **options)
+
+    @wraps(task.fn)
+    def call(*args, **kwargs):
+        state = configured(*args, return_state=True, **kwargs)
+        try:
+            return state.result()
+        except ExpectedFailure as failure:
+            raise failure.error from None
+
+    return call
 
 
 def open_resources(settings: Settings) -> Resources:

@@ -3,28 +3,27 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.resources import Resources
 from website import reconcile as wr
 from website import store
+from tasks.retry import fixed_retry, step
 
 
-@task(name="write-back", cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=5)
+@step("write-back", retry=fixed_retry(3, 5))
 def write_back(res: Resources, outcomes: pd.DataFrame, now_utc: datetime) -> dict[str, int]:
     """Statuses and real numbers back to the website, one statement per status."""
     return store.write_outcomes(res.website, outcomes, now_utc)
 
 
-@task(name="requeue-rejected", cache_policy=NO_CACHE, persist_result=False)
+@step("requeue-rejected")
 def requeue_rejected(res: Resources, window: wr.Window, error_codes: list[str] | None, dry_run: bool) -> list[str]:
     """Backfill: the window's rejected rows back to pending (dry run: only their ids). Returns the ids."""
     fn = wr.rejected_ids if dry_run else wr.requeue_rejected
     return fn(res.website, window, res.settings.tz, error_codes)
 
 
-@task(name="write-back-changes", cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=5)
+@step("write-back-changes", retry=fixed_retry(3, 5))
 def write_changes(res: Resources, changes: list[dict]) -> int:
     """Reconcile: what Khanza changed, onto the website rows (guarded by the status each change saw)."""
     return wr.apply_changes(res.website, changes)

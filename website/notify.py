@@ -5,10 +5,14 @@
     due_now(engine, now)                             # is any pending row due? (one indexed query, no claim)
 
 PostgreSQL with the trigger of website/schema.py (`NOTIFY online_registrations` after each INSERT statement):
-one dedicated autocommit connection LISTENs, and `wait` blocks on its socket (no queries, no CPU) until a
-notification or the timeout. A dropped connection, a server restart or a failover is survived: the waiter
-reconnects and LISTENs again with exponential backoff (1 s .. 30 s), polling meanwhile; the caller re-checks
-`due_now` after every wake-up, so a notification lost while disconnected only costs one poll interval.
+one dedicated autocommit connection LISTENs, and `wait` blocks on its socket until a notification or the
+timeout. A LISTEN socket can go deaf without an error: a NAT or firewall that drops an idle connection, or a
+proxy that stops forwarding, leaves it open and silent. So every PING_SECONDS of waiting the waiter sends
+`SELECT 1`, which must answer within PING_TIMEOUT_SECONDS or the socket is shut down (store.StallGuard);
+short TCP keepalives (store.KEEPALIVES) catch a dead peer at the kernel level too. A lost, deaf or refused
+connection is survived: the waiter reconnects and LISTENs again with backoff (1 s .. 5 s), polling meanwhile,
+and the website engine's pooled connections (made over the same broken path) are replaced. A reconnect
+returns True, so the caller looks for due rows at once: notifications sent while deaf are lost, rows are not.
 
 SQLite, MySQL/MariaDB (no NOTIFY there), or PostgreSQL without the trigger (a table made from older DDL): `wait`
 sleeps `poll_seconds`, and the caller's `due_now` is the poll (an indexed EXISTS over the pending index: partial
@@ -24,14 +28,16 @@ from datetime import datetime
 from sqlalchemy import Engine, func, literal, select, text
 
 from website import schema
-from website.store import due, status_is
+from website.store import KEEPALIVES, PING_TIMEOUT_SECONDS, StallGuard, due, status_is
 
 log = logging.getLogger(__name__)
 _t = schema.registrations
 
 RECONNECT_MIN_SECONDS = 1.0
-RECONNECT_MAX_SECONDS = 30.0
+RECONNECT_MAX_SECONDS = 5.0  # a website back after an outage is LISTENed to again within this long
 SLICE_SECONDS = 1.0  # a stop request is seen within this long (the wait loops in slices; no query per slice)
+PING_SECONDS = 2.0  # while waiting, check the LISTEN connection this often (one SELECT 1: ~30 round trips a minute)
+_guard = StallGuard(PING_TIMEOUT_SECONDS)  # one watchdog thread for every waiter's pings
 
 
 # ---------------------------------------------------------------- cheap reads the follow loop makes
@@ -111,15 +117,19 @@ class ListenWaiter(_Stoppable):
                  connect_timeout: float = 5.0):
         super().__init__(stop)
         url = engine.url.set(drivername="postgresql")
+        self._engine = engine
         self._conninfo = url.render_as_string(hide_password=False)
         self.poll_seconds = poll_seconds
         self.connect_timeout = connect_timeout
         self._conn = None
         self._retry_at = 0.0
         self._backoff = RECONNECT_MIN_SECONDS
+        self._ping_at = 0.0
+        self._failing = False  # in a run of failed (re)connects: warn once, then quietly retry
         self.connects = 0  # how many times LISTEN was (re-)established
         self.disconnects = 0
         self.notifications = 0
+        self.pings = 0
         self._connect()
 
     @property
@@ -130,30 +140,44 @@ class ListenWaiter(_Stoppable):
         import psycopg
         from psycopg import sql
 
+        conn = None
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=max(1, round(self.connect_timeout)),
-                                   keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
-                                   application_name="khanza-sync follow")
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(schema.NOTIFY_CHANNEL)))
+                                   application_name="khanza-sync follow", **KEEPALIVES)
+            # LISTEN too gets a deadline: a path that accepts connections but forwards nothing must not hang here
+            _guard.call(conn.fileno(), PING_TIMEOUT_SECONDS, conn.execute,
+                        sql.SQL("LISTEN {}").format(sql.Identifier(schema.NOTIFY_CHANNEL)))
         except Exception as error:  # noqa: BLE001 - the website database is away: poll, retry later
-            log.warning("LISTEN %s failed (%s); polling, retry in %.0f s", schema.NOTIFY_CHANNEL,
-                        type(error).__name__, self._backoff)
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            (log.debug if self._failing else log.warning)(
+                "LISTEN %s failed (%s); polling, retrying every %.0f s at most", schema.NOTIFY_CHANNEL,
+                type(error).__name__, RECONNECT_MAX_SECONDS)
+            self._failing = True
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, RECONNECT_MAX_SECONDS)
             return False
         self._conn = conn
+        self._failing = False
         self._backoff = RECONNECT_MIN_SECONDS
+        self._ping_at = time.monotonic() + PING_SECONDS
         self.connects += 1
         if self.connects > 1:
             log.info("LISTEN %s re-established", schema.NOTIFY_CHANNEL)
         return True
 
     def _drop(self, error: Exception) -> None:
-        log.warning("LISTEN connection lost (%s); reconnecting", type(error).__name__)
+        how = "went silent" if getattr(error, "khanza_sync_stalled_after", None) else "lost"
+        log.warning("LISTEN connection %s (%s); reconnecting", how, type(error).__name__)
         self.disconnects += 1
         self.close()
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, RECONNECT_MAX_SECONDS)
+        # The website engine's pooled connections went over the same path: replace them rather than let each
+        # one's first use find out (a silent one costs a pre-ping timeout each).
+        self._engine.dispose()
+        self._retry_at = time.monotonic()  # at once; the backoff starts if that fails
 
     def wait(self, timeout: float) -> bool:
         """Block until a notification (True), the timeout or a stop request (False). While the connection is
@@ -170,24 +194,35 @@ class ListenWaiter(_Stoppable):
             if remaining <= 0:
                 return False
             try:
+                if time.monotonic() >= self._ping_at:
+                    self._ping()  # a notification that arrives meanwhile waits in psycopg's backlog
                 got = False
-                for _ in self._conn.notifies(timeout=min(remaining, SLICE_SECONDS), stop_after=1):
+                slice_ = min(remaining, SLICE_SECONDS, max(0.0, self._ping_at - time.monotonic()))
+                for _ in self._conn.notifies(timeout=slice_, stop_after=1):
                     got = True
                 if got:
                     self.notifications += 1
                     for _ in self._conn.notifies(timeout=0):  # a burst of inserts is one wake-up
                         self.notifications += 1
                     return True
-            except Exception as error:  # noqa: BLE001 - dropped link, server restart: reconnect
+            except Exception as error:  # noqa: BLE001 - dropped, deaf or restarted: reconnect, then re-check
                 self._drop(error)
-                return True
+                if self._connect():
+                    return True
         return False
 
+    def _ping(self) -> None:
+        """One `SELECT 1` that must answer within PING_TIMEOUT_SECONDS (else the socket is shut down and this
+        raises): catches a terminated backend and a connection that went silent."""
+        self._ping_at = time.monotonic() + PING_SECONDS
+        self.pings += 1
+        _guard.call(self._conn.fileno(), PING_TIMEOUT_SECONDS, self._conn.execute, "SELECT 1")
+
     def ping(self) -> None:
-        """Check the LISTEN connection (keepalives catch a dead peer; this catches a terminated backend)."""
+        """Check the LISTEN connection now (the waiter also does this every PING_SECONDS while it waits)."""
         if self.connected:
             try:
-                self._conn.execute("SELECT 1")
+                self._ping()
             except Exception as error:  # noqa: BLE001
                 self._drop(error)
 

@@ -85,7 +85,10 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
     - PostgreSQL: psycopg's `connect_timeout`; the server cancels a statement running longer than
       `statement_timeout` (`-c statement_timeout`); and since neither helps when the network itself stalls
       (libpq has no read timeout), a call still unanswered `connect_timeout` seconds after that has its
-      connection shut down by a watchdog (`_StallGuard`): it fails at once instead of hanging.
+      connection shut down by a watchdog (`StallGuard`): it fails at once instead of hanging. A pool pre-ping
+      (the one round trip before a pooled connection is reused) gets only PING_TIMEOUT_SECONDS, so a connection
+      a NAT or firewall silently dropped is replaced in seconds, not after the statement bound. TCP keepalives
+      (`KEEPALIVES`) make the kernel notice a dead peer of an idle connection by itself.
     - MySQL/MariaDB (`mysql+pymysql://`; a bare `mysql://` or `mariadb://` gets PyMySQL too): see `_mysql_engine`.
     Errors are tagged `khanza_sync_database = "website"` for khanza_sync.checkup.explain (the driver's error, with
     its number, stays the SQLAlchemy error's `.orig`: nothing here rewraps it).
@@ -107,8 +110,9 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
         options = " ".join([*([options] if isinstance(options, str) else options or []),
                             f"-c statement_timeout={int(statement_timeout * 1000)}"])
         engine = create_engine(url, hide_parameters=True, pool_pre_ping=True,
-                               connect_args={"connect_timeout": max(1, round(connect_timeout)), "options": options})
-        _StallGuard(statement_timeout + connect_timeout).install(engine)
+                               connect_args={"connect_timeout": max(1, round(connect_timeout)), "options": options,
+                                             **KEEPALIVES})
+        StallGuard(statement_timeout + connect_timeout, ping_seconds=PING_TIMEOUT_SECONDS).install(engine)
     elif make_url(url).get_backend_name() in ("mysql", "mariadb"):
         engine = _mysql_engine(url, connect_timeout, statement_timeout)
     else:
@@ -122,6 +126,13 @@ def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: flo
 
     return engine
 
+
+# A silently dropped connection (NAT, firewall, a proxy that stops forwarding) must be noticed in seconds:
+# TCP keepalives after 5 s idle, every 2 s, 3 unanswered = dead (libpq parameters; `tcp_user_timeout` also
+# bounds unacknowledged writes), and a pre-ping (a trivial round trip) that gets PING_TIMEOUT_SECONDS at most.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+              "tcp_user_timeout": 10_000}
+PING_TIMEOUT_SECONDS = 2.0
 
 _MARIADB_SESSION = ("SET time_zone = '+00:00', SESSION max_statement_time = %s, "  # seconds
                     "SESSION innodb_lock_wait_timeout = %s")
@@ -138,7 +149,8 @@ def _mysql_engine(url: str, connect_timeout: float, statement_timeout: float) ->
     - utf8mb4 unless the URL names a charset;
     - the server ends a statement after `statement_timeout` (MariaDB `max_statement_time`, MySQL
       `max_execution_time`, which covers SELECTs) and a lock wait after it (`innodb_lock_wait_timeout`); PyMySQL's
-      read and write timeouts (`statement_timeout + connect_timeout`) end a call the network left unanswered."""
+      read and write timeouts (`statement_timeout + connect_timeout`) end a call the network left unanswered,
+      except a pool pre-ping, which gets PING_TIMEOUT_SECONDS (a silently dropped connection is replaced fast)."""
     parsed = make_url(url)
     if "+" not in parsed.drivername:  # mysql:// or mariadb://: the driver the project installs
         parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
@@ -150,6 +162,7 @@ def _mysql_engine(url: str, connect_timeout: float, statement_timeout: float) ->
                            isolation_level="READ COMMITTED", connect_args=connect_args)
 
     lock_wait = max(1, math.ceil(statement_timeout))
+    _cap_mysql_ping(engine, PING_TIMEOUT_SECONDS)
 
     @event.listens_for(engine, "connect")
     def _session(dbapi_conn, _record):
@@ -165,7 +178,22 @@ def _mysql_engine(url: str, connect_timeout: float, statement_timeout: float) ->
     return engine
 
 
-class _StallGuard:
+def _cap_mysql_ping(engine: Engine, seconds: float) -> None:
+    """PyMySQL reads with the connection's read timeout; a pre-ping gets `seconds` instead (this engine only)."""
+    ping = engine.dialect.do_ping
+
+    def do_ping(dbapi_conn):
+        saved = getattr(dbapi_conn, "_read_timeout", None)  # PyMySQL's per-read socket timeout
+        dbapi_conn._read_timeout = min(seconds, saved or seconds)
+        try:
+            return ping(dbapi_conn)
+        finally:
+            dbapi_conn._read_timeout = saved
+
+    engine.dialect.do_ping = do_ping
+
+
+class StallGuard:
     """A client-side bound on every PostgreSQL round trip (statements, commits, rollbacks, pre-pings).
 
     Past its deadline the call's socket is shut down (not closed: libpq still owns the descriptor), so the
@@ -174,8 +202,9 @@ class _StallGuard:
 
     CALLS = ("do_execute", "do_executemany", "do_execute_no_params", "do_commit", "do_rollback", "do_ping")
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, ping_seconds: float | None = None):
         self.seconds = seconds
+        self.ping_seconds = min(seconds, ping_seconds or seconds)
         self._deadlines: dict[int, tuple[float, int]] = {}  # call number -> (deadline, socket descriptor)
         self._fired: set[int] = set()
         self._calls = itertools.count()
@@ -184,29 +213,35 @@ class _StallGuard:
 
     def install(self, engine: Engine) -> None:
         for name in self.CALLS:  # the engine's own dialect instance: no other engine is affected
-            setattr(engine.dialect, name, self._guarded(getattr(engine.dialect, name)))
+            seconds = self.ping_seconds if name == "do_ping" else self.seconds
+            setattr(engine.dialect, name, self._guarded(getattr(engine.dialect, name), seconds))
 
-    def _guarded(self, call):
+    def _guarded(self, call, seconds: float):
         def guarded(target, *args, **kwargs):
             try:  # `target` is a connection (commit, rollback, ping) or a cursor (execute)
                 fileno = target.fileno() if hasattr(target, "fileno") else target.connection.fileno()
             except Exception:  # noqa: BLE001 - closed already: nothing to guard, let the driver say so
                 return call(target, *args, **kwargs)
-            token = self._arm(fileno)
-            try:
-                return call(target, *args, **kwargs)
-            except Exception as error:
-                if self._disarm(token):
-                    error.khanza_sync_stalled_after = self.seconds
-                raise
-            finally:
-                self._disarm(token)
+            return self.call(fileno, seconds, call, target, *args, **kwargs)
         return guarded
 
-    def _arm(self, fileno: int) -> int:
+    def call(self, fileno: int, seconds: float, call, *args, **kwargs):
+        """`call(*args, **kwargs)`, with the socket `fileno` shut down if it has not returned after `seconds`
+        (its error then carries `khanza_sync_stalled_after`). Also for connections outside an engine (LISTEN)."""
+        token = self._arm(fileno, seconds)
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:
+            if self._disarm(token):
+                error.khanza_sync_stalled_after = seconds
+            raise
+        finally:
+            self._disarm(token)
+
+    def _arm(self, fileno: int, seconds: float) -> int:
         with self._wake:
             token = next(self._calls)
-            self._deadlines[token] = (time.monotonic() + self.seconds, fileno)
+            self._deadlines[token] = (time.monotonic() + seconds, fileno)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="website-stall-guard", daemon=True)
                 self._thread.start()
@@ -526,6 +561,17 @@ def defer_due(engine: Engine, now: datetime, next_attempt_at: datetime, error_co
     so the website can show it and the next runs do not hammer a dead server."""
     stmt = (update(_t).where(status_is("pending"), due(now))
             .values(error_code=error_code, last_error=message, next_attempt_at=next_attempt_at))
+    with engine.begin() as conn:
+        return conn.execute(stmt).rowcount or 0
+
+
+def resume_waiting(engine: Engine, now: datetime, error_code: str) -> int:
+    """Khanza answers again: pending rows that wait only because it was away (`error_code`, i.e.
+    KHANZA_UNREACHABLE) are due now instead of at the end of their backoff. Call it holding the Khanza write
+    slot: every run that leases rows holds that slot, so no row under a live lease is touched. Rows waiting
+    for any other reason keep their backoff. Returns how many rows were made due."""
+    stmt = (update(_t).where(status_is("pending"), _t.c.error_code == error_code, _t.c.next_attempt_at > now)
+            .values(next_attempt_at=now))
     with engine.begin() as conn:
         return conn.execute(stmt).rowcount or 0
 

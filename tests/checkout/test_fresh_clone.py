@@ -24,7 +24,9 @@ def test_demo_and_test_run_from_a_fresh_clone_in_a_private_folder_with_spaces():
     top = Path(tempfile.mkdtemp(prefix="khanza-clone-"))
     assert stat.S_IMODE(top.stat().st_mode) == 0o700
     checkout = top / "my projects" / "khanza sync"
-    env = clean_env(CI="true")
+    # The clone's own pytest session keeps its numbered temp folders apart: sharing /tmp/pytest-of-USER with this
+    # session, it would count this session's folder among the old ones it removes.
+    env = clean_env(CI="true", PYTEST_DEBUG_TEMPROOT=str(top))
     try:
         subprocess.run(["git", "clone", "-q", str(PROJECT_ROOT), str(checkout)], check=True, timeout=120)
 

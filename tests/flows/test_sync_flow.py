@@ -82,6 +82,32 @@ def test_khanza_offline_defers_then_resumes(flow_env, khanza, monkeypatch):
         assert conn.execute(text("SELECT COUNT(*) FROM reg_periksa")).scalar() == 3
 
 
+def test_run_takes_rows_that_waited_for_khanza_at_once(flow_env, khanza, monkeypatch):
+    """Khanza back: the next scheduled run takes the rows deferred only because Khanza was away at once, not at
+    the end of their backoff (issue 23); a row waiting for another reason keeps its backoff."""
+    monkeypatch.setenv("KHANZA_RETRY_DELAY_SECONDS", "60")  # a deferred row waits at least 45 s
+    monkeypatch.setenv("KHANZA_RETRIES", "0")  # (the same delay between Prefect retries)
+    later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(hours=1)
+    busy = registration(id="busy", error_code="KHANZA_BUSY", next_attempt_at=later, attempts=1)
+    insert_registrations(flow_env, [registration(id=f"w{i}") for i in range(3)] + [busy])
+    khanza_port = base_settings().khanza_db_port
+    monkeypatch.setenv("KHANZA_DB_PORT", "1")  # nothing listens there: connection refused
+    assert sync_registrations(return_state=True).is_failed()
+    waiting = website_rows(flow_env).loc[["w0", "w1", "w2"]]
+    assert (waiting["error_code"] == "KHANZA_UNREACHABLE").all()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert (pd.to_datetime(waiting["next_attempt_at"]) > now + timedelta(seconds=30)).all()
+
+    monkeypatch.setenv("KHANZA_DB_PORT", str(khanza_port))  # Khanza is back; their backoff has not ended
+    state = sync_registrations(return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message.startswith("3 registrations: created=3"), state.message
+    web = website_rows(flow_env)
+    assert (web.loc[["w0", "w1", "w2"], "status"] == "synced").all()
+    assert web.loc["busy", "status"] == "pending" and web.loc["busy", "error_code"] == "KHANZA_BUSY"
+    assert pd.to_datetime(web.loc["busy", "next_attempt_at"]) > now + timedelta(minutes=30)  # its backoff kept
+
+
 def test_run_leaves_artifacts_without_patient_data(flow_env):
     regs = [registration(id="art-1"), registration(id="art-2", nik="99")]
     insert_registrations(flow_env, regs)

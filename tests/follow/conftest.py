@@ -8,6 +8,7 @@ Run with private database names when other sessions test at the same time:
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -156,3 +157,36 @@ def following_flow(seconds: int = 60, **params):
 
     with in_thread(run, "follow-flow", follow.STOP, "the follow flow"):
         yield out
+
+
+# Every logger whose records reach the output: the root (pytest, libraries), Prefect's (they need not
+# propagate to the root) and the project's (shipped to the flow run's logs).
+OUTPUT_LOGGERS = ("", "prefect", "khanza_sync", "khanza", "website", "tasks", "flows")
+
+
+class LogRecords(logging.Handler):
+    """Every log record of OUTPUT_LOGGERS while active (at record level: what any handler would print)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def __enter__(self) -> "LogRecords":
+        for name in OUTPUT_LOGGERS:
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name in OUTPUT_LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+
+    def has(self, logger: str, text: str) -> bool:
+        return any(r.name == logger and text in r.getMessage() for r in self.records)
+
+    def tracebacks(self) -> list[str]:
+        """Records that would print a traceback (exc_info, stack_info, or one in the message itself)."""
+        return [f"{r.name}: {r.getMessage()[:300]}" for r in self.records
+                if r.exc_info or r.stack_info or "Traceback" in r.getMessage()]

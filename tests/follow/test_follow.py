@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from khanza_sync.error_codes import ErrorCode
 from tests.faults.helpers import registrations
 from tests.faults.proxy import FaultProxy
-from tests.follow.conftest import FollowEnv, configure, following, following_flow
+from tests.follow.conftest import FollowEnv, LogRecords, configure, following, following_flow
 from tests.support import MYSQL_WEB_TEST_DB, PG_ADMIN_URL, PG_TEST_DB, mysql_server_url
 
 
@@ -57,15 +57,11 @@ def test_hourly_flow_syncs_registrations_as_they_arrive(follow_env: FollowEnv, r
         first = follow_env.insert(registrations(1, prefix="first"))
         follow_env.wait_synced(first, timeout=30)  # the flow is up (the first batch also warms the checks)
         run_id = _current_flow_run_id()
-        latencies, ids = [], list(first)
-        for i in range(3):
+        ids = list(first)
+        for i in range(3):  # one at a time, each synced on its own (how fast: bench/latency.py)
             reg = registrations(1, start=i, prefix="arrive")
-            inserted = time.monotonic()
             ids += follow_env.insert(reg)
             follow_env.wait_synced([reg[0]["id"]], timeout=15)
-            latencies.append(time.monotonic() - inserted)
-            time.sleep(0.3)
-        assert max(latencies) < 5, latencies
 
         # Wake-ups that find nothing due (PostgreSQL: the trigger fires for any insert) create no task run.
         tasks_before = _task_runs(run_id)
@@ -99,17 +95,17 @@ def test_khanza_away_and_back(follow_env: FollowEnv, proxy, monkeypatch):
     with following(max_seconds=60) as out:
         ids = follow_env.insert(registrations(4, prefix="away"))
 
-        def deferred():
+        def deferred():  # Khanza did not answer the loop's question: deferred without a batch (no attempt)
             rows = follow_env.rows(ids)
-            return (rows["error_code"] == ErrorCode.KHANZA_UNREACHABLE.value).all() and (rows["attempts"] >= 1).all()
+            return (rows["error_code"] == ErrorCode.KHANZA_UNREACHABLE.value).all()
         follow_env.wait_for(deferred, timeout=20, what="every registration deferred KHANZA_UNREACHABLE")
         assert (follow_env.rows(ids)["status"] == "pending").all()
+        assert follow_env.rows(ids)["next_attempt_at"].notna().all()
         late = follow_env.insert(registrations(2, start=10, prefix="away"))  # arrivals while Khanza is down
         time.sleep(1.0)
         proxy.accept()
-        took = follow_env.wait_synced(ids + late, timeout=20)
+        follow_env.wait_synced(ids + late, timeout=30)
     stats = out["stats"]
-    assert took < 15
     assert stats.offline_episodes >= 1 and not stats.khanza_offline, stats.line()
     assert stats.summary.by_outcome["created"] == 6 and not stats.errors, stats.line()
     report = follow_env.audit(ids + late)
@@ -121,7 +117,7 @@ def test_khanza_away_and_back(follow_env: FollowEnv, proxy, monkeypatch):
 def test_listen_connection_killed_and_website_connections_dropped(follow_env: FollowEnv):
     """Every connection to the website database is terminated (as a restart does): the loop reconnects LISTEN
     with backoff and goes on syncing, without a restart of the process."""
-    with following(max_seconds=60) as out:
+    with LogRecords() as log, following(max_seconds=60) as out:
         ids = follow_env.insert(registrations(1, prefix="before"))
         follow_env.wait_synced(ids, timeout=30)
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -132,10 +128,11 @@ def test_listen_connection_killed_and_website_connections_dropped(follow_env: Fo
         assert killed >= 1
         time.sleep(0.5)
         after = follow_env.insert(registrations(2, start=5, prefix="after"))
-        assert follow_env.wait_synced(after, timeout=15) < 10
-        time.sleep(2.5)  # LISTEN is re-established within its first backoff (1 s; polling meanwhile)
-        late = follow_env.insert(registrations(1, start=9, prefix="after"))
-        assert follow_env.wait_synced(late, timeout=10) < 5
+        follow_env.wait_synced(after, timeout=30)
+        follow_env.wait_for(lambda: log.has("website.notify", "LISTEN online_registrations re-established"),
+                            timeout=30, what="LISTEN re-established")
+        late = follow_env.insert(registrations(1, start=9, prefix="after"))  # woken by LISTEN again
+        follow_env.wait_synced(late, timeout=30)
         after += late
     stats = out["stats"]
     assert stats.mode == "listen" and stats.reconnects >= 1, stats
@@ -147,9 +144,11 @@ def test_listen_connection_killed_and_website_connections_dropped(follow_env: Fo
 def test_website_mariadb_connections_killed(follow_env: FollowEnv):
     """Every connection to the website's MariaDB database is killed (as a restart or a hosting provider's idle
     reaper does): the polling loop goes on syncing, without a restart of the process."""
-    with following(max_seconds=60) as out:
+    bursts: list[int] = []
+    with following(max_seconds=60, on_burst=lambda st: bursts.append(st.bursts)) as out:
         ids = follow_env.insert(registrations(1, prefix="before"))
         follow_env.wait_synced(ids, timeout=30)
+        follow_env.wait_for(lambda: bursts, timeout=30, what="the first burst over")  # its connections idle
         admin = create_engine(mysql_server_url(), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             victims = conn.execute(text("SELECT id FROM information_schema.PROCESSLIST WHERE db = :db "
@@ -159,7 +158,7 @@ def test_website_mariadb_connections_killed(follow_env: FollowEnv):
         admin.dispose()
         assert victims
         after = follow_env.insert(registrations(2, start=5, prefix="after"))
-        assert follow_env.wait_synced(after, timeout=15) < 10
+        follow_env.wait_synced(after, timeout=30)
     stats = out["stats"]
     assert stats.mode == "poll" and not stats.errors, stats.line()
     report = follow_env.audit(ids + after)
