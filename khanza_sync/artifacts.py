@@ -11,7 +11,7 @@ from prefect.runtime import flow_run
 
 from khanza_sync.outcomes import RunSummary
 from khanza_sync.reporting import (
-    capped, check_table, outcome_table, queue_status_key, queue_status_markdown,
+    capped, check_table, findings_table, outcome_table, queue_status_key, queue_status_markdown,
 )
 
 
@@ -38,6 +38,9 @@ def publish_sync(summary: RunSummary, reports: list[list[dict]], code: str) -> N
     create_markdown_artifact(key=key("sync-summary", code), markdown=f"**{summary.line()}**", description="Run summary")
     create_table_artifact(key=key("sync-outcomes", code), table=outcome_table(summary) or [{"outcome": "none", "count": 0}],
                           description="Registrations by outcome and error code")
+    if summary.findings:
+        create_table_artifact(key=key("sync-findings", code), table=capped(findings_table(summary), {}),
+                              description="Existing patients whose Khanza record disagrees (field names; kept as Khanza has it)")
     if reports:
         create_table_artifact(key=key("sync-data-checks", code), table=check_table(reports),
                               description="Great Expectations results: failing rows per expectation (ids only)")

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from khanza import ledger
 from khanza_sync.settings import PROJECT_ROOT
+from website import contract
 from tests.support import (KHANZA_TEST_DB, base_settings, extra_mappings, flows_as, insert_registrations,
                            mysql_server_url, new_website_store, registration)
 
@@ -240,7 +241,7 @@ def test_setup_website_makes_the_mariadb_tables(khanza, empty_mariadb, tmp_path)
         done = subprocess.run([str(KHANZA_BIN), "setup", "--website"], env=khanza_env(empty_mariadb), cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "online_registrations at contract version 1 (mysql): " + expected in done.stdout
+        assert f"online_registrations at contract version {contract.CURRENT} (mysql): " + expected in done.stdout
     engine = create_engine(empty_mariadb)
     try:
         found = inspect(engine)
@@ -356,7 +357,7 @@ def test_website_mariadb_problems_are_one_line_in_the_flow_state(cli_env, monkey
     assert state.is_failed()
     assert state.message == (f"online_registrations in website database '{KHANZA_TEST_DB}_web' at "
                              f"{base_settings().khanza_db_host}:{base_settings().khanza_db_port} (mysql) lacks columns "
-                             "no_reg (contract version 0 found, 1 expected): run `khanza-sync setup --website` if it "
+                             "no_reg (contract version 0 found, 2 expected): run `khanza-sync setup --website` if it "
                              "made the table, else its owner applies docs/website.md 'Upgrading the contract' "
                              "(compare with sql/website_mysql.sql)"), state.message
     engine = create_engine(cli_env)

@@ -19,6 +19,7 @@ from khanza import ledger as khanza_ledger
 from khanza import registration
 from khanza_sync import outcomes
 from khanza_sync.error_codes import ErrorCode
+from khanza_sync.regions import CONTRACT_COLUMNS as REGION_COLUMNS
 from tests import support as root
 from tests.hostile.hostile_strategies import (CONTROL, KHANZA_RULE_CODES, KNOWN_CODES, NAME_OK, NIK_OK, PHONE_OK, SQLI,
                                              TZ, fold, for_postgres, hostile_rows, must_be_rejected, must_pass_checks,
@@ -141,6 +142,16 @@ def assert_outcomes(website_url: str, khanza_engine, batch: list[tuple[dict, dic
             name = raw["full_name"]
             if isinstance(name, str) and name.isascii() and name.isprintable():
                 assert patient["nm_pasien"] == fold(name)
+            # the region: ids of rows that hold the names pasien repeats; '-' where the registration gave none
+            for table, id_col, name_col, pj_col in (("kelurahan", "kd_kel", "nm_kel", "kelurahanpj"),
+                                                    ("kecamatan", "kd_kec", "nm_kec", "kecamatanpj"),
+                                                    ("kabupaten", "kd_kab", "nm_kab", "kabupatenpj"),
+                                                    ("propinsi", "kd_prop", "nm_prop", "propinsipj")):
+                stored = khanza_rows(conn, f"SELECT {name_col} AS n FROM {table} WHERE {id_col} = :i",
+                                     i=patient[id_col])[0]["n"]
+                assert stored == patient[pj_col]
+            if not any(raw.get(c) for c in REGION_COLUMNS):
+                assert (patient["kd_kel"], patient["kelurahanpj"], patient["propinsipj"]) == (1, "-", "-")
 
 
 def assert_pipeline_outcomes(khanza_engine, website_url: str, batch: list[tuple[dict, dict]],
