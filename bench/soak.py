@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         "KHANZA_DB_HOST": "127.0.0.1", "KHANZA_DB_PORT": str(proxy.port), "KHANZA_DB_NAME": khanza_db,
         "KHANZA_DB_USER": user, "KHANZA_DB_PASSWORD": password, "WEBSITE_DB_URL": website_url,
         "KHANZA_RETRIES": "4", "KHANZA_RETRY_DELAY_SECONDS": "0.2", "KHANZA_CONNECT_TIMEOUT": "2",
-        "KHANZA_READ_TIMEOUT": "2", "KHANZA_WRITE_TIMEOUT": "2", "KHANZA_LOCK_TIMEOUT_SECONDS": "20",
+        "KHANZA_READ_TIMEOUT": "2", "KHANZA_WRITE_TIMEOUT": "2", "KHANZA_LOCK_TIMEOUT_SECONDS": "1",
         "CLAIM_LEASE_SECONDS": "300", "BATCH_SIZE": str(args.batch_size),
     })
     # The loader needs ~7 queries and ~1 COMMIT per registration (measured on the batch-state loader; the

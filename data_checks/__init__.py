@@ -14,7 +14,8 @@ from khanza_sync.error_codes import ErrorCode
 from khanza_sync.settings import Settings
 
 HELPER_COLUMNS = ["birth_days", "birth_year", "visit_days_from_today", "days_ahead_at_submission",
-                  "after_same_day_cutoff", "name_length", "created_ahead_seconds", "created_in_future"]
+                  "after_same_day_cutoff", "name_length", "created_ahead_seconds", "created_in_future",
+                  "region_invalid", "region_inconsistent"]
 
 
 def check(df: pd.DataFrame, settings: Settings, now_local: datetime) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:

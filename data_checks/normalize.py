@@ -12,6 +12,8 @@ from datetime import datetime
 import pandas as pd
 from text_unidecode import unidecode
 
+from khanza_sync import regions
+from khanza_sync.error_codes import ErrorCode
 from khanza_sync.rules import ADDRESS_MAX, BPJS_PAYMENT, EMAIL_MAX, MOTHER_MAX, PLACE_MAX, shorten
 
 GENDERS = {"l": "L", "p": "P", "laki-laki": "L", "laki laki": "L", "lakilaki": "L", "perempuan": "P",
@@ -79,6 +81,29 @@ def parse_utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(as_text, errors="coerce", utc=True, format="mixed")
 
 
+def _regions(df: pd.DataFrame, out: pd.DataFrame) -> None:
+    """The patient's region in Khanza's form (khanza_sync/regions.py): one name column per level (None when not
+    given), and the helper columns the suite checks. A row without region columns is as before: all None."""
+    names = {level.name: [] for level in regions.LEVELS}
+    invalid, inconsistent = [], []
+    for i in range(len(df)):
+        given = {c: clean_text(df[c].iloc[i]) for c in regions.CONTRACT_COLUMNS if c in df.columns}
+        resolved, code = {}, None
+        if regions.given(given):
+            try:
+                resolved = regions.resolve(given)
+            except regions.RegionError as error:
+                code = error.code
+        for level in regions.LEVELS:
+            names[level.name].append(resolved.get(level.name))
+        invalid.append(code == ErrorCode.INVALID_REGION)
+        inconsistent.append(code == ErrorCode.INCONSISTENT_REGION)
+    for name, values in names.items():
+        out[name] = pd.Series(values, index=df.index, dtype="object")
+    out["region_invalid"] = pd.Series(invalid, index=df.index, dtype=bool)
+    out["region_inconsistent"] = pd.Series(inconsistent, index=df.index, dtype=bool)
+
+
 def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | None,
               max_skew_seconds: float = 300) -> pd.DataFrame:
     """The registration frame in Khanza's shapes plus helper columns for the suite. `max_skew_seconds`: how far
@@ -111,6 +136,7 @@ def normalize(df: pd.DataFrame, *, now_local: datetime, tz, cutoff_hour: int | N
     # so an unchecked value never reaches pasien.no_peserta or patient matching.
     out.loc[out["payment"] != BPJS_PAYMENT, "bpjs_number"] = None
     out["attempts"] = df["attempts"]
+    _regions(df, out)
 
     # Helper columns (the suite checks them; they never leave the pipeline)
     today = now_local.date()

@@ -81,6 +81,12 @@ def build_rules(max_days_ahead: int) -> list[Rule]:
         Rule("payment present", ErrorCode.INVALID_PAYMENT, gxe.ExpectColumnValuesToNotBeNull(column="payment")),
         Rule("payment known", ErrorCode.INVALID_PAYMENT,
              gxe.ExpectColumnValuesToBeInSet(column="payment", value_set=list(PAYMENTS))),
+        # The patient's region (optional): Kemendagri codes that exist, names Khanza can store, levels that fit
+        # together per the reference list (khanza_sync/regions.py)
+        Rule("region codes and names valid", ErrorCode.INVALID_REGION,
+             gxe.ExpectColumnValuesToBeInSet(column="region_invalid", value_set=[False])),
+        Rule("region levels consistent", ErrorCode.INCONSISTENT_REGION,
+             gxe.ExpectColumnValuesToBeInSet(column="region_inconsistent", value_set=[False])),
         Rule("bpjs number present", ErrorCode.INVALID_BPJS_NUMBER,
              gxe.ExpectColumnValuesToNotBeNull(column="bpjs_number", row_condition=bpjs, condition_parser="pandas")),
         Rule(f"bpjs number {BPJS_DIGITS} digits", ErrorCode.INVALID_BPJS_NUMBER,

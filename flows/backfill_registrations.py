@@ -69,7 +69,8 @@ def run_backfill(res: Resources, start: date, end: date, by: str, status: str | 
     requeued = timed(requeue_rejected, res.settings)(res, window, codes, dry_run) if status == "rejected" else []
     total = wr.count_window(res.website, window, res.settings.tz, "pending", now_utc) + (len(requeued) if dry_run else 0)
     label = f"{start} to {end} by {by}"
-    progress = create_progress_artifact(progress=0.0, key="backfill-progress",
+    progress = create_progress_artifact(progress=0.0,
+                                        key=artifacts.key("backfill-progress", res.settings.hospital_code),
                                         description=f"Backfill {label}: {total} registrations to process")
     if dry_run:
         statuses = ["pending"] + (["rejected"] if status == "rejected" else [])
@@ -97,7 +98,8 @@ def preview_window(res: Resources, window: wr.Window, label: str, statuses: list
     line = ", ".join([f"DRY RUN {label}: {len(frame)} registrations, nothing written | "
                       f"re-queue {len(requeued)} rejected"] + [f"{k} {v}" for k, v in sorted(would.items())])
     get_run_logger().info(line)
-    artifacts.publish_backfill(line, outcomes.RunSummary(), checks, reporting.preview_table(frame, requeued))
+    artifacts.publish_backfill(line, outcomes.RunSummary(), checks, reporting.preview_table(frame, requeued),
+                               res.settings.hospital_code)
     update_progress_artifact(progress, progress=100.0)
     return Completed(message=line, data={"dry_run": True, "would": dict(would), "requeue": len(requeued)})
 
@@ -109,13 +111,13 @@ def load_window(res: Resources, window: wr.Window, label: str, requeued: list[st
     def advance(_result) -> None:
         update_progress_artifact(progress, progress=min(100.0, 100.0 * summary.total / max(total, 1)))
 
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         sync_batches(res, lambda now, n: timed(extract_window, res.settings)(res, window, now, n), summary, checks,
                      size, after_batch=advance, on_offline=why_offline.append)
     line = f"backfill {label}: re-queued {len(requeued)} rejected | {summary.line()}" + "".join(
         f" ({why})" for why in why_offline)
     get_run_logger().info(line)
-    artifacts.publish_backfill(line, summary, checks, None)
+    artifacts.publish_backfill(line, summary, checks, None, res.settings.hospital_code)
     if summary.khanza_unreachable:
         return offline_state(line, data=summary.as_dict())
     update_progress_artifact(progress, progress=100.0)

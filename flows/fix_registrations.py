@@ -100,9 +100,9 @@ def run_requeue(res: Resources, ids: list[str], decided_by: str, reason: str, dr
         raise Refused("nothing re-queued: " + "; ".join(f"{p.id}: {p.note}" for p in plans))
     if dry_run:
         rows = fixes.preview_rows(plans, _predict(res, [p.id for p in accepted]))
-        return _report("requeue", "DRY RUN requeue, nothing written", rows, dry_run=True)
+        return _report(res, "requeue", "DRY RUN requeue, nothing written", rows, dry_run=True)
 
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         # Inside the slot: no other sync run holds a lease on these rows or claims them before we do.
         # Rows already due are "re-queued" too (attempts reset), so every id synced here has its decision row.
         requeued = _record_and_requeue(res, accepted, "requeue", decided_by, reason)
@@ -112,7 +112,7 @@ def run_requeue(res: Resources, ids: list[str], decided_by: str, reason: str, dr
         results, offline = _sync_now(res, [p.id for p in plans if p.action != "refused"])
     timed(publish_queue_status, res.settings)(res)  # the queue changed: queue-status-<code> says so now
     rows = fixes.outcome_rows(plans, results)
-    return _report("requeue", f"requeue by {decided_by}", rows, offline=offline)
+    return _report(res, "requeue", f"requeue by {decided_by}", rows, offline=offline)
 
 
 # ---------------------------------------------------------------- resolve a PATIENT_CONFLICT
@@ -128,9 +128,9 @@ def run_resolve(res: Resources, reg_id: str, decision: str, no_rkm_medis: str | 
     plan = Plan(reg_id, "requeue", f"{decision}: {findings}", ErrorCode.PATIENT_CONFLICT.value)
     if dry_run:
         rows = fixes.preview_rows([plan], _predict(res, [reg_id]))
-        return _report("resolve", "DRY RUN resolve conflict, nothing written", rows, dry_run=True, findings=findings)
+        return _report(res, "resolve", "DRY RUN resolve conflict, nothing written", rows, dry_run=True, findings=findings)
 
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         requeued = _record_and_requeue(res, [plan], decision, decided_by, reason, no_rkm_medis=no_rkm_medis,
                                        findings=findings, error_code=ErrorCode.PATIENT_CONFLICT.value)
         if not requeued:  # the row changed between the check and now: the decision was rolled back
@@ -138,7 +138,7 @@ def run_resolve(res: Resources, reg_id: str, decision: str, no_rkm_medis: str | 
         results, offline = _sync_now(res, [reg_id])
     timed(publish_queue_status, res.settings)(res)
     rows = fixes.outcome_rows([plan], results)
-    return _report("resolve", f"resolve conflict {decision} by {decided_by}", rows, offline=offline,
+    return _report(res, "resolve", f"resolve conflict {decision} by {decided_by}", rows, offline=offline,
                    findings=findings)
 
 
@@ -174,7 +174,7 @@ def _require_decisions(res: Resources) -> None:
             decisions.require(conn)
         except decisions.DecisionsMissing:
             raise checkup.SetupProblem(
-                f"the decisions table {decisions.TABLE} is missing in {checkup.khanza_where(res.settings)}: "
+                f"the decisions table {decisions.TABLE} is missing or older in {checkup.khanza_where(res.settings)}: "
                 f"{checkup.SETUP_STEP}, then apply sql/khanza_grants.sql") from None
 
 
@@ -193,6 +193,7 @@ def _record_and_requeue(res: Resources, plans: list[Plan], action: str, decided_
             if plan.id in requeued:
                 decisions.record(conn, registration_id=plan.id, action=action, decided_by=decided_by, reason=reason,
                                  decided_at=decided_at, no_rkm_medis=no_rkm_medis, flow_run_id=_run_id(),
+                                 run_by=fixes.run_by(),
                                  findings=findings if findings is not None else plan.note[:255])
     get_run_logger().info("%s: %d re-queued and recorded in %s", action, len(requeued), decisions.TABLE)
     return requeued
@@ -221,14 +222,14 @@ def _predict(res: Resources, ids: list[str]) -> pd.DataFrame:
                                              Counter())
 
 
-def _report(kind: str, prefix: str, rows: list[dict], *, dry_run: bool = False, offline: str | None = None,
+def _report(res: Resources, kind: str, prefix: str, rows: list[dict], *, dry_run: bool = False, offline: str | None = None,
             findings: str | None = None):
     """The run's table artifact (ids, outcome, code, no_reg, note: no patient data) and its final state."""
     line = fixes.summary_line(prefix, rows) + (f" | check: {findings}" if findings else "")
     if offline:
         line += f" | Khanza offline ({offline})"
     key = {"requeue": "requeue-registrations", "resolve": "resolve-patient-conflict"}[kind]
-    create_table_artifact(key=key + ("-dry-run" if dry_run else ""), table=rows,
+    create_table_artifact(key=f"{key}{'-dry-run' if dry_run else ''}-{res.settings.hospital_code}", table=rows,
                           description=line[:500])
     get_run_logger().info(line)
     data = {"dry_run": dry_run, "outcomes": rows, "findings": findings}

@@ -40,7 +40,7 @@ def follow_registrations(batch_size: BatchSize | None = None, seconds: FollowSec
     stats = follow.follow(res, stop=follow.STOP, until=window.until, batch_size=batch_size, logger=logger,
                           on_burst=follow.ThrottledNamer(window, artifacts.name_run))
     if stats.summary.total:  # an hour in which nothing arrived leaves no artifact
-        artifacts.publish_sync(stats.summary, stats.checks)
+        artifacts.publish_sync(stats.summary, stats.checks, settings.hospital_code)
         timed(publish_queue_status, settings)(res)
     artifacts.name_run(follow.run_name(stats, window))
     line = stats.line()

@@ -4,7 +4,8 @@ and report mapping entries that no longer match Khanza.
     khanza-sync publish-master-data [--days-ahead N]          (or: python -m flows.publish_master_data)
 
 The website then offers only slots that exist and can show the remaining quota per day. Tables (created
-if missing, defined in website/schema.py): khanza_clinics, khanza_doctors, khanza_schedules, khanza_quota.
+if missing, defined in website/schema.py): khanza_clinics, khanza_doctors, khanza_schedules, khanza_quota,
+khanza_regions (the village, district, regency and province names Khanza knows, for a form that offers them).
 """
 from __future__ import annotations
 
@@ -47,11 +48,13 @@ def run_publish(res: Resources, days_ahead: int | None):
     line = (f"published {written['khanza_clinics']} clinics, {written['khanza_doctors']} doctors, "
             f"{written['khanza_schedules']} sessions, {written['khanza_quota']} doctor-days "
             f"({full} full) for {today} to {today + timedelta(days=ahead)}")
+    if "khanza_regions" in written:
+        line += f", {written['khanza_regions']} region names"
     if problems:
         line += f" | {len(problems)} mapping problems"
     logger.info(line)
     quota_rows = [{**r, "visit_date": r["visit_date"].isoformat()} for r in quota.to_dict("records")]
-    artifacts.publish_master_data(line, written, problems, quota_rows)
+    artifacts.publish_master_data(line, written, problems, quota_rows, res.settings.hospital_code)
     return Completed(message=line, data={"written": written, "mapping_problems": len(problems)})
 
 

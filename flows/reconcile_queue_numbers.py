@@ -58,7 +58,7 @@ def run_reconcile(res: Resources, days_back: int, days_ahead: int | None):
 def _publish(res: Resources, line: str, counts: dict, finding_rows: list[dict], change_rows: list[dict]) -> None:
     """The run's own artifacts, then the queue at a glance: every run refreshes it, Khanza offline or not
     (it is the website's queue)."""
-    artifacts.publish_reconcile(line, counts, finding_rows, change_rows)
+    artifacts.publish_reconcile(line, counts, finding_rows, change_rows, res.settings.hospital_code)
     timed(publish_queue_status, res.settings)(res)
 
 

@@ -155,7 +155,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None, re
     summary, checks, why_offline = outcomes.RunSummary(), [], []
     started = datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M")
 
-    with khanza_write_slot(settings.khanza_concurrency_limit):
+    with khanza_write_slot(settings.khanza_concurrency_limit, settings.khanza_slot_lease_seconds):
         if resume:  # under the slot: no other run holds a lease on these rows
             waiting = store.resume_waiting(res.website, datetime.now(timezone.utc).replace(tzinfo=None),
                                            ErrorCode.KHANZA_UNREACHABLE.value)
@@ -171,7 +171,7 @@ def run_sync(res: Resources, batch_size: int | None, max_batches: int | None, re
     signals.after_sync(res, summary)  # alerts: rejections per hour, registrations needing review
 
     if summary.total:  # an empty run (most runs) publishes nothing: its name says "nothing pending"
-        artifacts.publish_sync(summary, checks)
+        artifacts.publish_sync(summary, checks, settings.hospital_code)
         timed(publish_queue_status, settings)(res)
     artifacts.name_run(reporting.sync_run_name(summary, started))
     line = summary.line() + "".join(f" ({why})" for why in why_offline)

@@ -91,8 +91,8 @@ def written_at(booking: dict) -> datetime | None:
 def _same_time(booking: dict, entry: dict) -> bool:
     """The booking was written when the ledger says (`created_at`, kept to the second). A ledger time older
     releases stored with a fraction that a MySQL server rounded up is one second after the booking's."""
-    made = entry.get("created_at")
-    if not isinstance(made, datetime):
+    made = ledger.written_local(entry)  # created_at is UTC: the booking's columns are hospital time
+    if made is None:
         return False
     made = made.replace(microsecond=0)
     return written_at(booking) in (made, made - timedelta(seconds=1))

@@ -34,20 +34,21 @@ class DecisionsMissing(Exception):
 
 
 def require(conn: Connection) -> None:
-    """Raise DecisionsMissing unless the decisions table exists (and this user can see it)."""
+    """Raise DecisionsMissing unless the decisions table exists (and this user can see it). Its columns are the
+    schema version's business (khanza/migrations.py, checked by every job's preflight)."""
     if missing_tables(conn, [TABLE]):
         raise DecisionsMissing(TABLE)
 
 
 def record(conn: Connection, *, registration_id: str, action: str, decided_by: str, reason: str,
            decided_at: datetime, no_rkm_medis: str | None = None, flow_run_id: str | None = None,
-           findings: str | None = None) -> int:
+           findings: str | None = None, run_by: str | None = None) -> int:
     """Append one decision (inside the caller's transaction); returns its id."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     result = conn.execute(insert(DECISIONS).values(
         registration_id=registration_id, action=action, no_rkm_medis=no_rkm_medis, decided_by=decided_by,
-        reason=reason, decided_at=decided_at, flow_run_id=flow_run_id, findings=findings))
+        reason=reason, decided_at=decided_at, flow_run_id=flow_run_id, findings=findings, run_by=run_by))
     return int(result.lastrowid)
 
 

@@ -8,7 +8,8 @@ cancellation (`cancel_result`), so no later run acts on that registration in Kha
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select, text
 
@@ -21,9 +22,27 @@ COLUMNS = list(LEDGER.c.keys())
 TABLE = LEDGER.name
 
 
-def create_table(conn: Connection) -> None:
-    """The pipeline's own tables, created or brought up to this release's schema version (khanza/migrations.py)."""
-    migrations.upgrade(conn)
+def create_table(conn: Connection, tz: ZoneInfo | None = None) -> None:
+    """The pipeline's own tables, created or brought up to this release's schema version (khanza/migrations.py;
+    `tz`, HOSPITAL_TIMEZONE, converts the created_at of rows older releases wrote in hospital time)."""
+    migrations.upgrade(conn, tz)
+
+
+def utc_stamp(local: datetime, tz: ZoneInfo) -> tuple[datetime, int]:
+    """A naive hospital-clock time as (naive UTC, minutes the hospital clock is ahead of UTC), to the second."""
+    aware = local.replace(microsecond=0, tzinfo=tz)
+    offset = int(aware.utcoffset().total_seconds() // 60)
+    return aware.astimezone(timezone.utc).replace(tzinfo=None), offset
+
+
+def written_local(entry: dict) -> datetime | None:
+    """When the entry was written by the hospital's clock, as Khanza's own columns hold it (tanggal_booking +
+    jam_booking): created_at (UTC) plus the recorded offset."""
+    made = entry.get("created_at")
+    if not isinstance(made, datetime):
+        return None
+    offset = entry.get("created_utc_offset")
+    return made if offset is None else made + timedelta(minutes=int(offset))
 
 
 def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:
@@ -35,12 +54,15 @@ def lookup(conn: Connection, ids: list[str]) -> dict[str, dict]:
 
 def record(conn: Connection, *, registration_id: str, outcome: str, target: str, no_rkm_medis: str,
            no_rawat: str | None, no_reg: str, kd_poli: str, kd_dokter: str, tanggal, patient_created: bool,
-           created_at: datetime) -> None:
+           written_at: datetime, tz: ZoneInfo) -> None:
+    """One ledger row; `written_at` is the hospital-clock time the visit or booking was written (its own columns
+    say so), stored as UTC with the offset."""
+    created_at, offset = utc_stamp(written_at, tz)
     insert_row(
         conn, LEDGER,
         {"registration_id": registration_id, "outcome": outcome, "target": target, "no_rkm_medis": no_rkm_medis,
          "no_rawat": no_rawat, "no_reg": no_reg, "kd_poli": kd_poli, "kd_dokter": kd_dokter, "tanggal": tanggal,
-         "patient_created": int(patient_created), "created_at": created_at},
+         "patient_created": int(patient_created), "created_at": created_at, "created_utc_offset": offset},
     )
 
 

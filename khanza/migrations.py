@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
@@ -31,18 +32,18 @@ SETUP_STEP = "run `khanza-sync setup` (as a user allowed to CREATE and ALTER)"
 class Step:
     version: int
     summary: str
-    apply: Callable[[Connection], None]
+    apply: Callable[[Connection, ZoneInfo | None], None]  # (conn, HOSPITAL_TIMEZONE where a step needs it)
 
 
-def _tables(conn: Connection) -> None:
+def _tables(conn: Connection, tz: ZoneInfo | None = None) -> None:
     """The ledger and decisions tables (CREATE TABLE IF NOT EXISTS: an existing one is left as it is) and the
     version table itself."""
     for stmt in statements(DDL):
         conn.exec_driver_sql(stmt)
 
 
-def _add_columns(table: str, columns: tuple[tuple[str, str], ...]) -> Callable[[Connection], None]:
-    def apply(conn: Connection) -> None:
+def _add_columns(table: str, columns: tuple[tuple[str, str], ...]) -> Callable[[Connection, ZoneInfo | None], None]:
+    def apply(conn: Connection, tz: ZoneInfo | None = None) -> None:
         missing = missing_columns(conn, table, [name for name, _ in columns])
         for name, definition in columns:
             if name in missing:
@@ -53,10 +54,39 @@ def _add_columns(table: str, columns: tuple[tuple[str, str], ...]) -> Callable[[
 # The definitions exactly as sql/khanza_ledger.sql has them (a new installation gets them from there).
 CANCEL_COLUMNS = (("cancel_result", "varchar(40) DEFAULT NULL"), ("cancel_decided_at", "datetime DEFAULT NULL"))
 
+UTC_OFFSET_COLUMN = ("created_utc_offset", "smallint DEFAULT NULL")
+RUN_BY_COLUMN = ("run_by", "varchar(255) DEFAULT NULL")
+
+
+def _ledger_times_in_utc(conn: Connection, tz: ZoneInfo | None = None) -> None:
+    """The ledger's created_at becomes UTC: the column created_utc_offset, then every row older releases wrote in
+    hospital time (offset NULL) converted, each in one statement that also sets its offset, so a row is never
+    converted twice even if this step is cut off and run again."""
+    from khanza.ledger import utc_stamp  # the ledger module imports this one
+
+    _add_columns(LEDGER_TABLE, (UTC_OFFSET_COLUMN,))(conn)
+    old = conn.execute(text(f"SELECT registration_id, created_at FROM {LEDGER_TABLE} "
+                            "WHERE created_utc_offset IS NULL")).all()
+    if not old:
+        return
+    if tz is None:
+        raise ValueError(f"{LEDGER_TABLE} has {len(old)} rows in hospital time: converting them needs HOSPITAL_TIMEZONE")
+    params = []
+    for registration_id, local in old:
+        utc, offset = utc_stamp(local, tz)
+        params.append({"id": registration_id, "utc": utc, "offset": offset})
+    conn.execute(text(f"UPDATE {LEDGER_TABLE} SET created_at = :utc, created_utc_offset = :offset "
+                      "WHERE registration_id = :id AND created_utc_offset IS NULL"), params)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "khanza_sync_ledger and khanza_sync_decisions", _tables),
     Step(2, "khanza_sync_ledger: cancel_result, cancel_decided_at (reconcile's record of a cancellation)",
          _add_columns(LEDGER_TABLE, CANCEL_COLUMNS)),
+    Step(3, "khanza_sync_ledger: created_at in UTC, created_utc_offset (rows of older releases converted once "
+            "from HOSPITAL_TIMEZONE)", _ledger_times_in_utc),
+    Step(4, "khanza_sync_decisions: run_by (what the machine vouches for: flow run, deployment, Unix user@host)",
+         _add_columns("khanza_sync_decisions", (RUN_BY_COLUMN,))),
 )
 CURRENT = STEPS[-1].version
 
@@ -93,9 +123,10 @@ def _inferred(conn: Connection) -> int:
     return 2
 
 
-def upgrade(conn: Connection) -> list[Step]:
+def upgrade(conn: Connection, tz: ZoneInfo | None = None) -> list[Step]:
     """Apply, in order, every step above the installed version and record each; nothing when up to date.
-    Refuses (NewerSchema) a schema newer than this release. Returns the steps applied."""
+    Refuses (NewerSchema) a schema newer than this release. `tz` (HOSPITAL_TIMEZONE) is needed by step 3 when
+    the ledger holds rows of an older release. Returns the steps applied."""
     recorded = recorded_version(conn)
     found = _found(conn, recorded)
     if found > CURRENT:
@@ -104,7 +135,7 @@ def upgrade(conn: Connection) -> list[Step]:
     for step in STEPS:
         if step.version <= found:
             continue
-        step.apply(conn)
+        step.apply(conn, tz)
         _record(conn, step.version)
         applied.append(step)
     if not applied and recorded != found:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, exc, text
 from khanza import capabilities, numbering
 from khanza.db import mysql_code
 from khanza.masterdata import MasterData
+from khanza.regions import Place
 from khanza.visits import umur_text
 from khanza_sync.fixes import identity_disagreements
 from khanza_sync.rules import ALAMATPJ_MAX, shorten
@@ -29,9 +30,10 @@ EMPTY_CARD = {"", "-", None}
 # birth date: compared before a registration joins the record); `{where}` filters.
 _PATIENTS = (
     "SELECT p.no_rkm_medis, p.no_ktp, p.no_peserta, p.tgl_lahir, p.tgl_daftar, p.alamat, p.namakeluarga, "
-    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab, p.nm_pasien, p.jk FROM pasien p "
+    "p.keluarga, kel.nm_kel, kec.nm_kec, kab.nm_kab, prop.nm_prop, p.nm_pasien, p.jk FROM pasien p "
     "LEFT JOIN kelurahan kel ON kel.kd_kel = p.kd_kel LEFT JOIN kecamatan kec ON kec.kd_kec = p.kd_kec "
-    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab WHERE {where}")
+    "LEFT JOIN kabupaten kab ON kab.kd_kab = p.kd_kab LEFT JOIN propinsi prop ON prop.kd_prop = p.kd_prop "
+    "WHERE {where}")
 _FIND = text(_PATIENTS.format(where="p.no_ktp IN :niks")).bindparams(bindparam("niks", expanding=True))
 _CARDS = text("SELECT no_peserta, no_ktp FROM pasien WHERE no_peserta IN :cards").bindparams(
     bindparam("cards", expanding=True))
@@ -115,13 +117,20 @@ def holders(conn: Connection, nik: str | None, card: str | None) -> tuple[int, i
 
 
 def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, today: date,
-                    registered_on: date | None = None) -> dict:
+                    registered_on: date | None = None, place: Place | None = None) -> dict:
     """Every NOT NULL column filled with Khanza's own placeholders (rules.md §7, Mobile JKN column).
+
+    The region: `place` (khanza/regions.py), the rows found or added for the registration's region, ids in
+    kd_kel..kd_prop and their names in kelurahanpj..propinsipj as Mobile JKN's pasienbaru writes them; without
+    it (no region given) Khanza's '-' rows and '-' names, as before.
 
     tgl_daftar is the visit date (`registered_on`), as DlgBookingPeriksa gives a patient it creates from a web
     booking; so the patient's first visit is 'Baru' by Khanza's own rule (tgl_daftar = tgl_registrasi).
     umur is the age today, when the row is written."""
     ph = md.placeholders
+    ids = place.ids if place else {"village": ph["kd_kel"], "district": ph["kd_kec"], "regency": ph["kd_kab"],
+                                   "province": ph["kd_prop"]}
+    names = place.names if place else {"village": "-", "district": "-", "regency": "-", "province": "-"}
     return {
         "no_rkm_medis": no_rkm_medis,
         "nm_pasien": reg["full_name"],
@@ -143,27 +152,27 @@ def new_patient_row(reg: dict, no_rkm_medis: str, kd_pj: str, md: MasterData, to
         "namakeluarga": "-",
         "kd_pj": kd_pj,
         "no_peserta": reg.get("bpjs_number") or "",
-        "kd_kel": ph["kd_kel"],
-        "kd_kec": ph["kd_kec"],
-        "kd_kab": ph["kd_kab"],
+        "kd_kel": ids["village"],
+        "kd_kec": ids["district"],
+        "kd_kab": ids["regency"],
         "pekerjaanpj": "-",
         "alamatpj": shorten(reg["address"], ALAMATPJ_MAX),  # alamatpj is shorter than alamat
-        "kelurahanpj": "-",
-        "kecamatanpj": "-",
-        "kabupatenpj": "-",
+        "kelurahanpj": names["village"],
+        "kecamatanpj": names["district"],
+        "kabupatenpj": names["regency"],
         "perusahaan_pasien": ph["perusahaan_pasien"],
         "suku_bangsa": ph["suku_bangsa"],
         "bahasa_pasien": ph["bahasa_pasien"],
         "cacat_fisik": ph["cacat_fisik"],
         "email": reg.get("email") or "-",
         "nip": "-",
-        "kd_prop": ph["kd_prop"],
-        "propinsipj": "-",
+        "kd_prop": ids["province"],
+        "propinsipj": names["province"],
     }
 
 
 def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date, attempts: int = 20,
-           registered_on: date | None = None) -> dict:
+           registered_on: date | None = None, place: Place | None = None) -> dict:
     """Insert a new patient with the next no_rkm_medis and move Khanza's counter on.
 
     The counter row is read FOR UPDATE; a number the desk took meanwhile (desktop inserts don't
@@ -173,7 +182,7 @@ def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date,
     stored = numbering.read_rm_counter(conn)
     for _ in range(attempts):
         candidate = md.rm_format.next_after(stored, today)
-        row = new_patient_row(reg, candidate, kd_pj, md, today, registered_on)
+        row = new_patient_row(reg, candidate, kd_pj, md, today, registered_on, place)
         try:
             row = capabilities.insert(conn, md.caps, "pasien", row)
         except exc.IntegrityError as error:
@@ -182,7 +191,8 @@ def create(conn: Connection, reg: dict, kd_pj: str, md: MasterData, today: date,
             stored = candidate
             continue
         numbering.write_rm_counter(conn, candidate)
-        return {**row, "nm_kel": "-", "nm_kec": "-", "nm_kab": "-"}
+        return {**row, "nm_kel": row["kelurahanpj"], "nm_kec": row["kecamatanpj"], "nm_kab": row["kabupatenpj"],
+                "nm_prop": row["propinsipj"]}
     raise RuntimeError("no free no_rkm_medis after retries")
 
 

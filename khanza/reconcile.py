@@ -173,8 +173,8 @@ def locate(entry: dict, website_date: date | None, snap: Snapshot, owned: set[tu
     booking = next((b for b in candidates if b["tanggal_periksa"] == entry["tanggal"]), None)
     if booking is None and website_date is not None:
         booking = next((b for b in candidates if b["tanggal_periksa"] == website_date), None)
-    if booking is None and isinstance(entry.get("created_at"), datetime):
-        made = entry["created_at"]
+    if booking is None and isinstance(ledger.written_local(entry), datetime):
+        made = ledger.written_local(entry)  # hospital time, as tanggal_booking / jam_booking
         booking = next((b for b in candidates if b["tanggal_booking"] == made.date()
                         and _seconds(b["jam_booking"]) == made.hour * 3600 + made.minute * 60 + made.second), None)
     if booking is None:

@@ -24,11 +24,13 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, exc
 
 from khanza_sync.error_codes import ErrorCode
-from khanza import capabilities, decisions, ledger, masterdata, numbering, patients, schedule, visits
+from khanza import capabilities, decisions, ledger, masterdata, numbering, patients, regions, schedule, visits
 from khanza.db import is_transient, mysql_code
 from khanza.locks import writers_lock
 from khanza_sync.outcomes import COLUMNS as OUTCOME_COLUMNS
 from khanza_sync.outcomes import too_many_attempts
+from khanza_sync.regions import LEVELS as REGION_LEVELS
+from khanza_sync.regions import differences as region_differences
 from khanza_sync.rules import valid_bpjs_number, valid_nik
 from khanza_sync.settings import Settings
 
@@ -95,11 +97,14 @@ class Batch:
 
 
 def outcome(reg_id: str, status: str, kind: str, code: ErrorCode | None = None, message: str | None = None,
-            no_rkm_medis=None, no_rawat=None, no_reg=None) -> dict:
-    """One outcome row; `message` (the website's last_error) defaults to what the website may show for `code`."""
+            no_rkm_medis=None, no_rawat=None, no_reg=None, regions_added: int = 0, findings: str | None = None) -> dict:
+    """One outcome row; `message` (the website's last_error) defaults to what the website may show for `code`.
+    `regions_added`: region rows this registration added to Khanza; `findings`: what disagrees with Khanza's
+    records that was kept as Khanza has it (field names only)."""
     return {"id": reg_id, "status": status, "outcome": kind, "error_code": code.value if code else None,
             "message": message if message is not None else (code.website_message if code else None),
-            "no_rkm_medis": no_rkm_medis, "no_rawat": no_rawat, "no_reg": no_reg}
+            "no_rkm_medis": no_rkm_medis, "no_rawat": no_rawat, "no_reg": no_reg, "regions_added": regions_added,
+            "findings": findings}
 
 
 def from_ledger(entry: dict) -> dict:
@@ -278,7 +283,8 @@ def register(conn: Connection, reg: dict, batch: Batch):
             found_in = "reg_periksa" if no_rawat else "booking"
             ledger.record(conn, registration_id=reg["id"], outcome="duplicate", target=found_in,
                           no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli,
-                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, created_at=clock.replace(microsecond=0))
+                          kd_dokter=kd_dokter, tanggal=day, patient_created=False, written_at=clock,
+                          tz=batch.settings.tz)
             return outcome(reg["id"], "synced", "duplicate", ErrorCode.DUPLICATE_REGISTRATION,
                            no_rkm_medis=patient["no_rkm_medis"], no_rawat=no_rawat, no_reg=no_reg), _nothing
         refused = desk_refusal(batch, patient["no_rkm_medis"], history)
@@ -292,8 +298,18 @@ def register(conn: Connection, reg: dict, batch: Batch):
         raise Rejected(refusal)
 
     created = patient is None
+    region = _region_of(reg)
+    findings = None
+    place = None
     if created:  # tgl_daftar = the visit date, as DlgBookingPeriksa creates a patient from a web booking
-        patient = patients.create(conn, reg, kd_pj, batch.md, clock.date(), registered_on=day)
+        if any(region.values()):  # found or added by name, in this transaction (khanza/regions.py)
+            place = regions.place_of(conn, region, batch.md.placeholders)
+        patient = patients.create(conn, reg, kd_pj, batch.md, clock.date(), registered_on=day, place=place)
+    elif any(region.values()):  # the desk's record stays as it is; staff see what differs (names only)
+        disagree = region_differences(region, patient)
+        if disagree:
+            findings = ", ".join(disagree)
+            log.info("registration %s: region kept as Khanza has it (%s)", reg["id"], findings)
     khanza_knows_birth = patient["tgl_lahir"] is not None
     if not khanza_knows_birth:  # Khanza allows it; the form's birth date gives the age at registration
         patient = {**patient, "tgl_lahir": reg["birth_date"]}
@@ -312,7 +328,7 @@ def register(conn: Connection, reg: dict, batch: Batch):
             patients.refresh_umur(conn, rm, patient["tgl_lahir"], clock.date())
     ledger.record(conn, registration_id=reg["id"], outcome="created", target=target, no_rkm_medis=rm,
                   no_rawat=no_rawat, no_reg=no_reg, kd_poli=kd_poli, kd_dokter=kd_dokter, tanggal=day,
-                  patient_created=created, created_at=clock.replace(microsecond=0))  # = the booking's own time
+                  patient_created=created, written_at=clock, tz=batch.settings.tz)  # = the booking's own time
 
     def on_commit():
         if created:
@@ -323,7 +339,8 @@ def register(conn: Connection, reg: dict, batch: Batch):
                                                      "no_reg": no_reg, "stts": "Belum", "tgl_registrasi": day,
                                                      "status_bayar": "Belum Bayar"})
 
-    return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg), on_commit
+    return outcome(reg["id"], "synced", "created", no_rkm_medis=rm, no_rawat=no_rawat, no_reg=no_reg,
+                   regions_added=len(place.added) if place else 0, findings=findings), on_commit
 
 
 def _patient_of(reg: dict, batch: Batch) -> dict | None:
@@ -344,6 +361,15 @@ def _patient_of(reg: dict, batch: Batch) -> dict | None:
 
 def _nothing():
     return None
+
+
+def _region_of(reg: dict) -> dict[str, str | None]:
+    """The registration's region names as the data checks left them (Khanza's form), None per level not given."""
+    out = {}
+    for level in REGION_LEVELS:
+        value = reg.get(level.name)
+        out[level.name] = value if isinstance(value, str) and value else None
+    return out
 
 
 def desk_refusal(batch: Batch, rm: str, history: list[dict]) -> ErrorCode | None:

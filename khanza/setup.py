@@ -49,7 +49,7 @@ def recreate_database(settings: Settings, name: str, *sql_files: Path, purpose: 
     with engine.begin() as conn:
         for path in sql_files:
             run_sql_file(conn, path)
-        ledger.create_table(conn)
+        ledger.create_table(conn, settings.tz)
     engine.dispose()
 
 
@@ -80,6 +80,6 @@ def create_ledger(settings: Settings) -> list[migrations.Step]:
     engine = make_engine(settings)
     try:
         with engine.begin() as conn:
-            return migrations.upgrade(conn)
+            return migrations.upgrade(conn, settings.tz)
     finally:
         engine.dispose()

@@ -42,14 +42,14 @@ BOOKING_REGISTRASI = _table(
 LEDGER = _table(
     "khanza_sync_ledger",
     "registration_id", "outcome", "target", "no_rkm_medis", "no_rawat", "no_reg", "kd_poli", "kd_dokter",
-    "tanggal", "patient_created", "created_at",
+    "tanggal", "patient_created", "created_at", "created_utc_offset",
 )
 
 # Staff decisions about one registration (khanza/decisions.py): re-queue, link to a patient, or a new patient.
 DECISIONS = _table(
     "khanza_sync_decisions",
     "id", "registration_id", "action", "no_rkm_medis", "decided_by", "reason", "decided_at", "flow_run_id",
-    "findings",
+    "findings", "run_by",
 )
 
 

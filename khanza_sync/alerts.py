@@ -1,4 +1,4 @@
-"""Alerts: one notification block and five Prefect automations per hospital, installed idempotently.
+"""Alerts: one notification block and six Prefect automations per hospital, installed idempotently.
 
 `khanza-sync alerts` (also run by `khanza-sync deploy` when ALERT_URLS is set) creates or updates, on the
 Prefect server at PREFECT_API_URL, for HOSPITAL_CODE:
@@ -20,7 +20,14 @@ What each condition counts (events: khanza_sync/signals.py; state events: Prefec
   worker picks them up, so this counts only while runs are scheduled and catches a dead worker.
 - Run failed or crashed: reactive on `prefect.flow-run.Failed/Crashed/TimedOut` of runs tagged
   `hospital:<code>` (every deployment of the hospital); the offline ending is the state `KhanzaOffline`, whose
-  event does not match. One alert per run.
+  event does not match. With memory, per deployment (runs without one: per flow): the first failure alerts at
+  once; Prefect then opens the next window at the end of this one (a reactive trigger's bucket), so further
+  failures inside ALERT_REPEAT_MINUTES are counted and dropped, and the first failure after it alerts again
+  (it persists). A rotated Khanza password (MySQL 1045, every scheduled run Failed) is one alert per window.
+- Runs succeed again: reactive, after a failure of the deployment (the same events) expect its
+  `prefect.flow-run.Completed` within RECOVERY_WINDOW: one alert when the failure clears, none while it
+  lasts, none for a success without a failure before it. Limit of Prefect's semantics: a failure inside the
+  window of an earlier alert, after a recovery, waits for the window's end to alert.
 - Rejections high / needs review: reactive on the hospital's own events, one alert each.
 Messages name the hospital, the condition, since when, and link to the run; never patient data.
 """
@@ -33,6 +40,11 @@ from khanza_sync import signals
 from khanza_sync.settings import Settings
 
 MARKER = "Installed by `khanza-sync alerts`"
+FAILED = {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
+# How long after a deployment's first failure a success still counts as "it cleared" (Prefect's bucket opens at
+# the first failure of a series and later failures do not move it; an expired one is swept and the next failure
+# opens a new one). A week covers a long weekend's outage.
+RECOVERY_WINDOW = timedelta(days=7)
 RUN_LINK = "{{ flow_run|ui_url }}"
 
 
@@ -72,6 +84,10 @@ def automation_specs(settings: Settings, block_id) -> list:
 
     offline = settings.alert_offline_minutes
     no_sync = settings.alert_no_sync_minutes
+    repeat = settings.alert_repeat_minutes
+    hospital_runs = {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.hospital:{code}"}
+    # one memory per deployment; a run without one (started in a script) is keyed by its flow
+    per_deployment = {"related:deployment:prefect.resource.id", "related:flow:prefect.resource.id"}
     return [
         automation("Khanza offline", EventTrigger(
             posture=Posture.Proactive, after={signals.OFFLINE}, expect={signals.REACHABLE}, match=on_hospital,
@@ -89,14 +105,18 @@ def automation_specs(settings: Settings, block_id) -> list:
             f"a scheduled sync run went Late at {{{{ event.occurred }}}} (UTC) and no sync run completed within "
             f"{_minutes(no_sync)}: is the worker of pool {settings.work_pool_name} running? Late run: {RUN_LINK}"),
         automation("run failed or crashed", EventTrigger(
-            posture=Posture.Reactive,
-            expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"},
-            match=flow_runs, match_related={"prefect.resource.role": "tag",
-                                            "prefect.resource.id": f"prefect.tag.hospital:{code}"},
-            for_each={"prefect.resource.id"}, threshold=1, within=timedelta(0)),
+            posture=Posture.Reactive, expect=FAILED, match=flow_runs, match_related=hospital_runs,
+            for_each=per_deployment, threshold=1, within=timedelta(minutes=repeat)),
             "{{ flow.name }} run {{ flow_run.state.name }}",
             "the {{ flow.name }} run {{ flow_run.name }} ended {{ flow_run.state.name }} at {{ event.occurred }} "
-            f"(UTC). Its message and logs: {RUN_LINK}"),
+            f"(UTC). Its message and logs: {RUN_LINK} . If runs keep failing you hear again after "
+            f"{_minutes(repeat)}, and once when a run succeeds."),
+        automation("runs succeed again", EventTrigger(
+            posture=Posture.Reactive, after=FAILED, expect={"prefect.flow-run.Completed"}, match=flow_runs,
+            match_related=hospital_runs, for_each=per_deployment, threshold=1, within=RECOVERY_WINDOW),
+            "{{ flow.name }} runs succeed again",
+            "the {{ flow.name }} run {{ flow_run.name }} completed at {{ event.occurred }} (UTC) after failed "
+            f"runs: cleared. Run: {RUN_LINK}"),
         automation("rejections high", on_each(signals.REJECTIONS_HIGH),
             "rejections above {{ event.payload.threshold }} per hour",
             "{{ event.payload.rejected_last_hour }} registrations rejected in the hour to {{ event.occurred }} "

@@ -353,11 +353,18 @@ def _website_mysql_line(error: BaseException, settings: Settings, where: str, st
 
 
 def missing_website_columns(found) -> list[str]:
-    """The columns of website/schema.py's online_registrations that the inspected database's table lacks."""
-    from website import schema
+    """The columns of the contract (website/contract.py) the inspected database's online_registrations lacks and the
+    jobs cannot run without (an optional step's columns are read as empty)."""
+    from website import contract, schema
 
-    have = {c["name"] for c in found.get_columns(schema.registrations.name)}
-    return [c.name for c in schema.registrations.columns if c.name not in have]
+    return contract.required_missing({c["name"] for c in found.get_columns(schema.registrations.name)})
+
+
+def missing_optional_columns(found) -> list[str]:
+    """The optional contract columns the table lacks (read as empty until the website adds them)."""
+    from website import contract, schema
+
+    return contract.optional_missing({c["name"] for c in found.get_columns(schema.registrations.name)})
 
 
 def lacks_columns_line(missing: list[str], settings: Settings, dialect_name: str) -> str:
@@ -434,7 +441,7 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
     from khanza import masterdata
 
     where = khanza_where(settings)
-    names = ["Khanza tables", "ledger", "decisions", "desk rules", "numbering"]
+    names = ["Khanza clock", "Khanza tables", "ledger", "decisions", "desk rules", "numbering"]
     engine = khanza_db.make_engine(settings)
     try:
         def connect():
@@ -445,6 +452,13 @@ def _check_khanza(settings: Settings, checks: list[Check]) -> bool:
         if not _guard(checks, "Khanza connection", settings, connect):
             checks += [Check(n, None, "no Khanza connection") for n in names]
             return False
+
+        def clock():
+            with engine.connect() as conn:
+                server = conn.execute(text("SELECT TIMEDIFF(NOW(), UTC_TIMESTAMP())")).scalar()
+            return clock_line(settings, server)
+
+        _guard(checks, "Khanza clock", settings, clock)
 
         def tables():
             with engine.connect() as conn:
@@ -595,7 +609,15 @@ def _check_website(settings: Settings, checks: list[Check]) -> bool:
                 return False, lacks_columns_line(missing, settings, engine.dialect.name)
             if (problem := claim_column_problem(engine)) is not None:
                 return False, problem
-            extra = len(have) - len(table.columns)
+            optional = missing_optional_columns(found)
+            extra = len(have) - (len(table.columns) - len(optional))
+            if optional:  # the jobs run; the optional fields read as empty until the website adds them
+                present = {c.name for c in table.columns} - set(optional)
+                return True, (f"contract version {contract.found_version(present)} of {contract.CURRENT}: "
+                              f"{len(table.columns) - len(optional)} columns as website/schema.py defines them, "
+                              f"without the optional {', '.join(optional)} (read as empty until added: khanza-sync "
+                              f"setup --website, or docs/website.md 'Upgrading the contract')"
+                              + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
             return True, (f"contract version {contract.CURRENT}: {len(table.columns)} columns as website/schema.py "
                           "defines them"
                           + (f" (and {extra} of the website's own, left alone)" if extra > 0 else ""))
@@ -654,3 +676,24 @@ def main() -> int:
     failed = sum(c.ok is False for c in checks)
     print(f"{len(checks)} checks: " + ("all passed" if not failed else f"{failed} failed"))
     return 0 if failed == 0 and all(c.ok for c in checks) else 1
+
+
+def _utc_offset_text(offset) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def clock_line(settings: Settings, server_offset) -> tuple[bool, str]:
+    """HOSPITAL_TIMEZONE against the Khanza server's own clock (TIMEDIFF(NOW(), UTC_TIMESTAMP()), a timedelta):
+    visit days and booking times are compared with Khanza's, so both must be the same zone's."""
+    from datetime import datetime
+
+    ours = datetime.now(settings.tz).utcoffset()
+    theirs = server_offset if server_offset is not None else ours
+    if abs((theirs - ours).total_seconds()) < 60:
+        return True, f"HOSPITAL_TIMEZONE={settings.hospital_timezone} ({_utc_offset_text(ours)}) matches the Khanza server's clock"
+    return False, (f"the Khanza server's clock is {_utc_offset_text(theirs)} but HOSPITAL_TIMEZONE="
+                   f"{settings.hospital_timezone} is {_utc_offset_text(ours)}: set HOSPITAL_TIMEZONE to the hospital's "
+                   f"zone at {_utc_offset_text(theirs)} (WIB Asia/Jakarta +07:00, WITA Asia/Makassar +08:00, WIT "
+                   "Asia/Jayapura +09:00), or, if that zone is right, fix the MariaDB server's time_zone")

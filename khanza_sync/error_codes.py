@@ -31,6 +31,8 @@ class ErrorCode(str, Enum):
     OUTSIDE_BOOKING_WINDOW = "OUTSIDE_BOOKING_WINDOW"
     INVALID_PAYMENT = "INVALID_PAYMENT"
     INVALID_BPJS_NUMBER = "INVALID_BPJS_NUMBER"
+    INVALID_REGION = "INVALID_REGION"
+    INCONSISTENT_REGION = "INCONSISTENT_REGION"
     DUPLICATE_ID = "DUPLICATE_ID"
     INVALID_CREATED_AT = "INVALID_CREATED_AT"
     # Waits (pending, not rejected): the website's clock or time zone is off
@@ -93,6 +95,17 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_PAYMENT: "Cara bayar harus umum, bpjs atau asuransi / Payment must be umum, bpjs or asuransi.",
     ErrorCode.INVALID_BPJS_NUMBER: f"Nomor kartu BPJS wajib {BPJS_DIGITS} digit untuk pasien BPJS / BPJS number "
                                    f"({BPJS_DIGITS} digits) required for payment bpjs.",
+    ErrorCode.INVALID_REGION: "Wilayah (desa/kelurahan, kecamatan, kabupaten/kota, provinsi) tidak dikenal: kode "
+                              "Kemendagri salah atau tidak ada, atau nama berisi karakter yang tidak boleh atau terlalu "
+                              "panjang; pilih dari daftar wilayah lalu kirim ulang / Region unknown: a Kemendagri code "
+                              "that is malformed or does not exist, or a name with characters Khanza does not take or "
+                              "too long; pick it from the region list and re-queue.",
+    ErrorCode.INCONSISTENT_REGION: "Wilayah tidak cocok satu sama lain (desa/kelurahan tidak ada di kecamatan itu, "
+                                   "kecamatan tidak ada di kabupaten/kota itu, atau kabupaten tidak ada di provinsi "
+                                   "itu, menurut daftar wilayah Kemendagri); perbaiki lalu kirim ulang / The region "
+                                   "levels do not fit together (the village is not in that district, the district not "
+                                   "in that regency, or the regency not in that province, per the Kemendagri list); "
+                                   "correct it and re-queue.",
     ErrorCode.DUPLICATE_ID: "ID pendaftaran muncul lebih dari sekali dalam satu batch / Registration id appears more than once.",
     ErrorCode.INVALID_CREATED_AT: "Waktu pendaftaran (created_at) kosong atau tidak valid; kesalahan website, perbaiki lalu "
                                   "kirim ulang / The submission time (created_at) is missing or not a timestamp: a "

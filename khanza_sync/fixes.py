@@ -210,3 +210,24 @@ def _due(next_attempt_at, now_utc: datetime) -> bool:
         return pd.Timestamp(next_attempt_at).tz_localize(None) <= pd.Timestamp(now_utc)
     except (TypeError, ValueError):
         return False
+
+
+def run_by() -> str:
+    """What the machine can vouch for about who wrote a decision (the `run_by` column): the Prefect flow run and
+    its deployment, and the Unix user and host of the process. Prefect's open-source server has no user
+    accounts and one shared API auth string, so nothing names the person who pressed "Run": `decided_by` is
+    what they typed. With one Unix user per hospital (deploy/) the user says which hospital's worker ran it."""
+    import getpass
+    import socket
+
+    from prefect.runtime import deployment, flow_run
+
+    run = f"flow run {flow_run.id}" if flow_run.id else "no flow run"
+    where = f"deployment {deployment.name}" if deployment.id else "no deployment (started by hand)"
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid (a container): the number is still the truth
+        import os
+
+        user = f"uid {os.getuid()}"
+    return f"{run}; {where}; os user {user}@{socket.gethostname()}; Prefect OSS: no user identity"[:255]

@@ -1,7 +1,9 @@
 """What happened to each registration in a run, and the run's summary (counts only, never patient data).
 
 Outcome rows: id, status (synced | rejected | deferred), outcome (created | duplicate | rejected |
-deferred), error_code, message, no_rkm_medis, no_rawat, no_reg, next_attempt_at.
+deferred), error_code, message, no_rkm_medis, no_rawat, no_reg, next_attempt_at; regions_added (region rows a
+created registration added to Khanza) and findings (what disagreed with Khanza's record and was kept as Khanza
+has it: field names only).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from khanza_sync.error_codes import ErrorCode
 from khanza_sync.settings import Settings
 
 COLUMNS = ["id", "status", "outcome", "error_code", "message", "no_rkm_medis", "no_rawat", "no_reg",
-           "next_attempt_at"]
+           "next_attempt_at", "regions_added", "findings"]
 
 
 # Codes the data checks give a row that is not the registration's fault and must not reject it: it waits
@@ -108,12 +110,19 @@ class RunSummary:
         # and by how much at most (seconds). Said once in the run's line.
         self._clock_ahead_ids: set[str] = set()
         self.clock_ahead_seconds: float | None = None
+        self.regions_added = 0  # region names (kelurahan...propinsi rows) new patients added to Khanza
+        self.findings: list[tuple[str, str]] = []  # (registration id, field names) kept as Khanza has them
 
     def add(self, outcomes: pd.DataFrame, report: list[dict] | None = None) -> None:
         """One batch's outcomes, and its data-check report (data_checks.check) for the website clock check."""
         self.batches += 1
         self.by_outcome.update(outcomes["outcome"].astype(str))
         self.by_error.update(outcomes["error_code"].dropna().astype(str))
+        if "regions_added" in outcomes.columns:
+            self.regions_added += int(pd.to_numeric(outcomes["regions_added"], errors="coerce").fillna(0).sum())
+        if "findings" in outcomes.columns:
+            self.findings += [(str(i), str(f)) for i, f in zip(outcomes["id"], outcomes["findings"])
+                              if isinstance(f, str) and f]
         for entry in report or []:
             if entry.get("offset_seconds") is not None:
                 self._clock_ahead_ids.update(entry["ids"])
@@ -132,6 +141,8 @@ class RunSummary:
         text = f"{self.total} registrations: " + " ".join(parts)
         if self.khanza_unreachable:
             text += f" | Khanza offline: {self.by_outcome.get('deferred', 0)} deferred"
+        if self.regions_added:
+            text += f" | {self.regions_added} region names added to Khanza"
         if self.clock_ahead_rows:
             text += (f" | website clock or time zone off: created_at up to {offset_text(self.clock_ahead_seconds)} "
                      f"ahead of UTC on {self.clock_ahead_rows} registrations, which wait (created_at must be UTC)")
@@ -140,7 +151,8 @@ class RunSummary:
     def as_dict(self) -> dict:
         return {"total": self.total, "by_outcome": dict(self.by_outcome), "by_error_code": dict(self.by_error),
                 "batches": self.batches, "khanza_unreachable": self.khanza_unreachable,
-                "website_clock_ahead_seconds": self.clock_ahead_seconds}
+                "website_clock_ahead_seconds": self.clock_ahead_seconds, "regions_added": self.regions_added,
+                "findings": len(self.findings)}
 
 
 def offset_text(seconds: float | None) -> str:

@@ -1,4 +1,5 @@
-"""Khanza's master data for the website: active clinics, doctors, weekly schedules and remaining quota,
+"""Khanza's master data for the website: active clinics, doctors, weekly schedules, remaining quota and the region
+names Khanza knows,
 and the mapping entries that no longer match Khanza. The plain logic behind the publish-master-data flow, and
 the quota refresh that sync/follow bursts and reconcile runs do (the quota as the loader decides it).
 """
@@ -11,6 +12,7 @@ import pandas as pd
 
 import mappings
 from khanza import reconcile as kr
+from khanza import regions as kregions
 from khanza_sync.settings import Settings
 from website import master_data as wmd
 
@@ -35,6 +37,12 @@ def build_tables(snapshot: kr.MasterSnapshot, maps: mappings.Mappings, quota: pd
             "khanza_quota": quota}
 
 
+def region_table(known: dict[str, list[tuple[object, str]]]) -> pd.DataFrame:
+    """khanza_regions rows from khanza.regions.known: level, Khanza's id, name."""
+    return pd.DataFrame([{"level": level, "id": int(i), "name": name} for level, rows in known.items()
+                         for i, name in rows], columns=["level", "id", "name"])
+
+
 def upcoming(today: date, days_ahead: int) -> set[date]:
     return {today + timedelta(days=n) for n in range(days_ahead + 1)}
 
@@ -44,8 +52,9 @@ def publish(k_engine, w_engine, settings: Settings, today, days_ahead: int) -> t
     with k_engine.connect() as conn, conn.begin():
         snapshot = kr.read_master(conn)
         quota = kr.read_quota(conn, settings, upcoming(today, days_ahead))
+        region_rows = region_table(kregions.known(conn))
     maps = mappings.load(settings.mappings_dir)
-    tables = build_tables(snapshot, maps, quota)
+    tables = {**build_tables(snapshot, maps, quota), "khanza_regions": region_rows}
     wmd.create_tables(w_engine)
     written = wmd.replace_all(w_engine, tables, datetime.now(timezone.utc).replace(tzinfo=None))
     return written, kr.mapping_problems(maps, snapshot), quota

@@ -15,7 +15,18 @@ def outcome_table(summary: RunSummary) -> list[dict]:
     rows = [{"outcome": k, "count": v} for k, v in sorted(summary.by_outcome.items())]
     rows += [{"outcome": f"error_code {k}", "count": v, "meaning": ErrorCode(k).message}
              for k, v in sorted(summary.by_error.items())]
+    if summary.regions_added:
+        rows.append({"outcome": "region names added to Khanza", "count": summary.regions_added,
+                     "meaning": "kelurahan/kecamatan/kabupaten/propinsi rows new patients' regions added (each once)"})
+    if summary.findings:
+        rows.append({"outcome": "findings (kept as Khanza has them)", "count": len(summary.findings),
+                     "meaning": "an existing patient's record disagrees with the registration; never overwritten"})
     return rows
+
+
+def findings_table(summary: RunSummary) -> list[dict]:
+    """Registration id and what disagreed with Khanza's record (field names only), kept as Khanza has it."""
+    return [{"registration_id": reg_id, "finding": detail} for reg_id, detail in summary.findings]
 
 
 def check_table(reports: list[list[dict]]) -> list[dict]:

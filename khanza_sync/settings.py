@@ -55,8 +55,10 @@ class Settings(BaseSettings):
     khanza_connect_timeout: int = Field(10, ge=1)
     khanza_read_timeout: int = Field(30, ge=1)
     khanza_write_timeout: int = Field(30, ge=1)
-    khanza_lock_timeout_seconds: int = Field(20, ge=1)  # below the read timeout
+    khanza_lock_timeout_seconds: int = Field(20, ge=1)  # below the read timeout (checked: _possible)
     khanza_concurrency_limit: str = ""  # Prefect global concurrency limit name; empty = khanza-writes-<code>
+    # The write slot's Prefect lease, renewed every 3/4 of it (tasks/limits.py); Prefect accepts 60 s to a day
+    khanza_slot_lease_seconds: int = Field(300, ge=60, le=86400)
     claim_lease_seconds: int = Field(600, ge=10)
     max_transient_attempts: int = Field(50, ge=1)
     deferral_max_seconds: int = Field(3600, ge=1)
@@ -81,6 +83,8 @@ class Settings(BaseSettings):
     alert_offline_minutes: float = Field(30, ge=1 / 6)
     alert_no_sync_minutes: float = Field(20, ge=1 / 6)
     alert_rejections_per_hour: int = Field(20, ge=1)
+    # A deployment that keeps failing alerts once per this many minutes (and once when a run succeeds again)
+    alert_repeat_minutes: float = Field(30, ge=1 / 6)
 
     @field_validator("booking_same_day_cutoff_hour", mode="before")
     @classmethod
@@ -103,6 +107,19 @@ class Settings(BaseSettings):
         if not HOSPITAL_CODE_PATTERN.fullmatch(value):
             raise ValueError(f"HOSPITAL_CODE {value!r}: 1-16 lowercase letters, digits or dashes (not at either end)")
         return value
+
+    @model_validator(mode="after")
+    def _possible(self) -> "Settings":
+        """Combinations that cannot work are refused with the setting to change (khanza-sync check shows it)."""
+        if self.khanza_lock_timeout_seconds >= self.khanza_read_timeout:
+            raise ValueError(
+                f"KHANZA_LOCK_TIMEOUT_SECONDS={self.khanza_lock_timeout_seconds} must be below KHANZA_READ_TIMEOUT="
+                f"{self.khanza_read_timeout}: a wait for the numbering lock would otherwise look like Khanza stalled "
+                "(a false 'Khanza offline'); lower the lock timeout or raise the read timeout")
+        if self.task_timeout_seconds > self.flow_timeout_seconds:
+            raise ValueError(f"TASK_TIMEOUT_SECONDS={self.task_timeout_seconds:g} must not exceed FLOW_TIMEOUT_SECONDS="
+                             f"{self.flow_timeout_seconds:g}: the flow would time out before its task does")
+        return self
 
     @model_validator(mode="after")
     def _limit_per_hospital(self) -> "Settings":

@@ -164,7 +164,7 @@ def tour(code: str, out_dir: Path) -> None:
         b.page.set_viewport_size({"width": 1600, "height": 1000})
         b.open(f"{ui}/runs/flow-run/{worked['id']}", wait_text=worked["name"])
         b.tab("Artifacts")
-        b.page.get_by_text("sync-outcomes").first.wait_for(timeout=30_000)
+        b.page.get_by_text("sync-outcomes-").first.wait_for(timeout=30_000)
         b.page.wait_for_timeout(1500)
         b.save(out_dir / "sync_run_artifacts.png", full_page=True)
         latest = _post(api, "/artifacts/latest/filter", {"artifacts": {"key": {"any_": [f"queue-status-{code}"]}}})

@@ -29,10 +29,6 @@ GRANT SELECT ON dokter TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON spesialis TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';  -- publish_master_data: specialty names
 GRANT SELECT ON penjab TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON jadwal TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
-GRANT SELECT ON kelurahan TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
-GRANT SELECT ON kecamatan TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
-GRANT SELECT ON kabupaten TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
-GRANT SELECT ON propinsi TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON suku_bangsa TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON bahasa_pasien TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON cacat_fisik TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
@@ -42,6 +38,13 @@ GRANT SELECT ON set_urut_no_rkm_medis TO 'khanza_sync'@'%', 'khanza_sync'@'local
 -- cashier closing is required. On an older Khanza without one of these tables, leave its line out.
 GRANT SELECT ON kamar_inap TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 GRANT SELECT ON set_validasi_registrasi TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+
+-- Region names: a new patient's village, district, regency and province are found by name or added once, as
+-- Khanza's own new-patient paths do (khanza/regions.py); existing rows are never changed.
+GRANT SELECT, INSERT ON kelurahan TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+GRANT SELECT, INSERT ON kecamatan TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+GRANT SELECT, INSERT ON kabupaten TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
+GRANT SELECT, INSERT ON propinsi TO 'khanza_sync'@'%', 'khanza_sync'@'localhost';
 
 -- Patients: found by NIK, created new; an existing patient is never overwritten, only `umur` is
 -- refreshed after a visit (as the desktop does), so UPDATE is limited to that one column.

@@ -40,3 +40,4 @@ GRANT SELECT, INSERT, DELETE ON khanza_clinics TO 'khanza_sync'@'%';
 GRANT SELECT, INSERT, DELETE ON khanza_doctors TO 'khanza_sync'@'%';
 GRANT SELECT, INSERT, DELETE ON khanza_schedules TO 'khanza_sync'@'%';
 GRANT SELECT, INSERT, DELETE ON khanza_quota TO 'khanza_sync'@'%';
+GRANT SELECT, INSERT, DELETE ON khanza_regions TO 'khanza_sync'@'%';

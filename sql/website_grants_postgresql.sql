@@ -28,4 +28,4 @@ GRANT UPDATE (status, attempts, error_code, last_error, next_attempt_at, no_rkm_
     ON online_registrations TO khanza_sync;
 
 -- publish_master_data replaces the rows of the website's copy of Khanza's master data (tables created by the owner).
-GRANT SELECT, INSERT, DELETE ON khanza_clinics, khanza_doctors, khanza_schedules, khanza_quota TO khanza_sync;
+GRANT SELECT, INSERT, DELETE ON khanza_clinics, khanza_doctors, khanza_schedules, khanza_quota, khanza_regions TO khanza_sync;

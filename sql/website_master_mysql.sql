@@ -42,3 +42,11 @@ CREATE TABLE IF NOT EXISTS khanza_quota (
     published_at DATETIME(6) NOT NULL,
     PRIMARY KEY (visit_date, kd_dokter, kd_poli)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+-- The region names Khanza knows (level: village, district, regency or province; id: Khanza's kd_kel, kd_kec, kd_kab or kd_prop), for a form that offers them.
+CREATE TABLE IF NOT EXISTS khanza_regions (
+    level VARCHAR(10) NOT NULL,
+    id INTEGER NOT NULL,
+    name VARCHAR(60) NOT NULL,
+    published_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (level, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;

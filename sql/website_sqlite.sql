@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS online_registrations (
     no_rawat VARCHAR(17),
     no_reg VARCHAR(8),
     synced_at TIMESTAMP,
+    village_code VARCHAR(13),
+    village VARCHAR(100),
+    district_code VARCHAR(13),
+    district VARCHAR(100),
+    regency_code VARCHAR(13),
+    regency VARCHAR(100),
+    province_code VARCHAR(13),
+    province VARCHAR(100),
     PRIMARY KEY (id)
 );
 -- The pipeline's claim query reads pending rows oldest first.

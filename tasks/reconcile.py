@@ -12,7 +12,7 @@ from tasks.retry import khanza_retry, step
 @step("cancel-requested", retry=khanza_retry)
 def cancel_requested(res: Resources, today: date) -> reconciliation.Outcome:
     """Website cancellations carried out in Khanza (the only Khanza writes of reconcile: under the write slot)."""
-    with khanza_write_slot(res.settings.khanza_concurrency_limit):
+    with khanza_write_slot(res.settings.khanza_concurrency_limit, res.settings.khanza_slot_lease_seconds):
         return reconciliation.process_cancellations(res.khanza, res.website, today)
 
 

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -111,6 +112,27 @@ def stop_process_group(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@contextmanager
+def local_prefect_server(home: Path, **env: str):
+    """A real `prefect server` of the test's own (SQLite in `home`, a free port, no UI) for the with-block. Yields
+    the environment that points Prefect clients at it (this process's, without PREFECT_* settings, plus `env`)."""
+    import sys
+
+    port = free_port()
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    server_env.update(PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api", DO_NOT_TRACK="1",
+                      PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false", **env)
+    with open(home / "server.log", "w") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
+                                 "127.0.0.1", "--port", str(port)], env=server_env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(f"http://127.0.0.1:{port}/api/health", proc, home / "server.log", "prefect server")
+            yield server_env
+        finally:
+            stop_process_group(proc)
 
 
 def wait_for(url: str, proc: subprocess.Popen, log: Path, what: str, timeout: float = 180) -> None:

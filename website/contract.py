@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.schema import CreateTable
 
+from khanza_sync import regions
 from website import schema
 
 
@@ -24,11 +25,17 @@ class ContractStep:
     version: int
     summary: str
     columns: tuple[str, ...]  # columns of schema.registrations this step adds
+    # The website's optional fields: a table without them is still read (as empty) and the jobs run; only
+    # `khanza-sync check` says they are absent. A step the pipeline cannot work without is not optional.
+    optional: bool = False
 
 
-_FIRST = tuple(c.name for c in schema.registrations.columns if c.name != schema.CLAIM_TOKEN)
+_FIRST = tuple(c.name for c in schema.registrations.columns
+               if c.name != schema.CLAIM_TOKEN and c.name not in regions.CONTRACT_COLUMNS)
 STEPS: tuple[ContractStep, ...] = (
     ContractStep(1, "the registration, the pipeline's state and Khanza's numbers", _FIRST),
+    ContractStep(2, "where the patient lives: Kemendagri codes and/or names of village, district, regency and "
+                    "province (optional)", regions.CONTRACT_COLUMNS, optional=True),
 )
 CURRENT = STEPS[-1].version
 TABLE = schema.registrations.name
@@ -65,6 +72,16 @@ def columns_of(engine: Engine) -> set[str] | None:
 def missing(present: set[str]) -> list[str]:
     """Columns this release needs that the table lacks, in the contract's order."""
     return [name for step in STEPS for name in step.columns if name not in present]
+
+
+def required_missing(present: set[str]) -> list[str]:
+    """Columns the jobs cannot run without that the table lacks (the optional steps' are read as empty)."""
+    return [name for step in STEPS if not step.optional for name in step.columns if name not in present]
+
+
+def optional_missing(present: set[str]) -> list[str]:
+    """The optional steps' columns the table lacks (read as empty until the website adds them)."""
+    return [name for step in STEPS if step.optional for name in step.columns if name not in present]
 
 
 def upgrade_sql(dialect_name: str, present: set[str]) -> list[str]:
@@ -108,6 +125,8 @@ def setup(engine: Engine) -> list[str]:
     statements = upgrade_sql(engine.dialect.name, present)
     with engine.begin() as conn:
         ours = _marked(conn) is not None
+    if statements and not ours and not required_missing(present):
+        return []  # only an optional step's columns are absent: the table works as it is; its owner adds them
     if statements and not ours:
         raise TableNotOurs(f"{TABLE} was not made by khanza-sync setup, so it is not changed: its owner applies "
                            f"(docs/website.md, 'Upgrading the contract'): " + "; ".join(statements))

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, and_, bindparam, false, func, or_, select, update
 
 from website import schema
-from website.store import INPUT_COLUMNS, REQUEUED, claim, due, frame, status_is, update_ids
+from website.store import INPUT_COLUMNS, REQUEUED, claim, due, frame, padded, readable, status_is, update_ids
 
 RECON_COLUMNS = ["id", "created_at", "status", "poliklinik", "doctor", "visit_date", "local_queue_number",
                  "no_rkm_medis", "no_rawat", "no_reg", "error_code", "synced_at"]
@@ -129,10 +129,11 @@ def select_window(engine: Engine, window: Window, tz: ZoneInfo, statuses: list[s
     Pending rows only when due; rejected rows always (a backfill with status=rejected re-queues them)."""
     wanted = {"pending": and_(status_is("pending"), due(now)), "rejected": status_is("rejected")}
     taken = or_(false(), *[wanted[s] for s in statuses if s in wanted])  # no status named: no rows
-    stmt = (_select(INPUT_COLUMNS).where(taken, window.condition(tz))
+    columns = readable(engine, INPUT_COLUMNS)
+    stmt = (_select(columns).where(taken, window.condition(tz))
             .order_by(_t.c.created_at, _t.c.id).limit(limit).offset(offset))
     with engine.connect() as conn:
-        return frame(conn.execute(stmt), INPUT_COLUMNS)
+        return padded(frame(conn.execute(stmt), columns), INPUT_COLUMNS)
 
 
 def claim_window(engine: Engine, window: Window, tz: ZoneInfo, limit: int, now: datetime,

@@ -33,6 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import UserDefinedType
 
+from khanza_sync import regions
 from khanza_sync.settings import PROJECT_ROOT
 
 metadata = MetaData()
@@ -129,6 +130,10 @@ registrations = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("error_code", String(40)), Column("last_error", Text), Column("next_attempt_at", _timestamp()),
     *_strings(no_rkm_medis=15, no_rawat=17, no_reg=8), Column("synced_at", _timestamp()),
+    # contract version 2 (website/contract.py), last so a table made anew and one upgraded in place are the same:
+    # where the patient lives (optional, the website's): Kemendagri code and/or name per level, village first
+    *[Column(name, String(regions.CODE_SIZE if name.endswith("_code") else regions.NAME_SIZE))
+      for name in regions.CONTRACT_COLUMNS],
     **_MYSQL,
 )
 _pending = registrations.c.status == "pending"
@@ -141,7 +146,7 @@ Index("online_registrations_status", registrations.c.status)
 # later set status to 'cancel_requested'; everything else is the pipeline's.
 WEBSITE_INSERTS = ("id", "created_at", "nik", "full_name", "birth_date", "gender", "phone", "address", "birth_place",
                    "mother_name", "email", "poliklinik", "doctor", "visit_date", "payment", "bpjs_number",
-                   "local_queue_number")
+                   "local_queue_number") + regions.CONTRACT_COLUMNS
 PIPELINE_UPDATES = ("status", "attempts", "error_code", "last_error", "next_attempt_at", "no_rkm_medis", "no_rawat",
                     "no_reg", "synced_at")
 RECONCILE_UPDATES = ("doctor", "poliklinik", "visit_date")  # reconcile writes back a visit the desk moved
@@ -176,6 +181,12 @@ quota = Table("khanza_quota", metadata,
               _text("kd_poli", primary_key=True), _text("hari_kerja", nullable=False),
               *[Column(name, Integer, nullable=False) for name in ("kuota", "registered", "remaining")], _published_at(),
               info={"doc": "One row per upcoming day and doctor+clinic with a session that weekday."}, **_MYSQL)
+region_names = Table("khanza_regions", metadata,
+                     Column("level", String(10), primary_key=True), Column("id", Integer, primary_key=True),
+                     Column("name", String(60), nullable=False), _published_at(),
+                     info={"doc": "The region names Khanza knows (level: village, district, regency or province; "
+                                  "id: Khanza's kd_kel, kd_kec, kd_kab or kd_prop), for a form that offers them."},
+                     **_MYSQL)
 
 # ---------------------------------------------------------------- new-registration notifications (PostgreSQL)
 
@@ -201,7 +212,7 @@ _TRIGGERS: dict[tuple[str, str], list[tuple[str, str | None]]] = {
 }
 
 REGISTRATION_TABLES: tuple[Table, ...] = (registrations,)
-MASTER_TABLES: tuple[Table, ...] = (clinics, doctors, schedules, quota)
+MASTER_TABLES: tuple[Table, ...] = (clinics, doctors, schedules, quota, region_names)
 DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect(), "mysql": mysql.dialect()}
 
 
@@ -285,6 +296,7 @@ def create(engine: Engine, tables: Sequence[Table]) -> None:
     with engine.begin() as conn:
         for stmt in ddl(engine.dialect.name, tables):
             conn.exec_driver_sql(stmt)
+
 
 
 # ---------------------------------------------------------------- the shipped .sql files

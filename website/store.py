@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import Update
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from khanza_sync import regions
 from khanza_sync.error_codes import ErrorCode
 from website import schema
 
@@ -40,9 +42,37 @@ TABLE = schema.registrations.name
 INPUT_COLUMNS = [
     "id", "created_at", "nik", "full_name", "birth_date", "gender", "phone", "address",
     "birth_place", "mother_name", "email", "poliklinik", "doctor", "visit_date", "payment",
-    "bpjs_number", "local_queue_number", "attempts",
+    "bpjs_number", "local_queue_number", "attempts", *regions.CONTRACT_COLUMNS,
 ]
 _t = schema.registrations
+# Per engine: the optional contract columns (website/contract.py) a table made before them still lacks.
+# A table made from older DDL is read as it is, the missing columns as NULL, so the website can upgrade it when it
+# chooses (docs/website.md). Read once per engine: a run (or a follow worker) sees an upgrade from its next start.
+_LACKING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def lacking(engine: Engine) -> frozenset[str]:
+    """The optional contract columns (website/contract.py) the engine's table lacks."""
+    from website import contract  # contract builds on this module's schema; imported late
+
+    if engine not in _LACKING:
+        present = contract.columns_of(engine)
+        _LACKING[engine] = frozenset(contract.optional_missing(present) if present is not None else ())
+    return _LACKING[engine]
+
+
+def readable(engine: Engine, columns: list[str]) -> list[str]:
+    """`columns` less those the engine's table lacks."""
+    missing = lacking(engine)
+    return [c for c in columns if c not in missing]
+
+
+def padded(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`df` with every one of `columns` (those the table lacks as None), in that order."""
+    for column in columns:
+        if column not in df.columns:
+            df[column] = None
+    return df[columns]
 
 
 def make_engine(url: str, *, connect_timeout: float = 10, statement_timeout: float = 30) -> Engine:
@@ -274,7 +304,7 @@ def frame(rows, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns, dtype=object)
 
 
-def claim_statement(limit: int, now: datetime, lease_seconds: int, *conditions):
+def claim_statement(limit: int, now: datetime, lease_seconds: int, *conditions, columns: list[str] = INPUT_COLUMNS):
     """UPDATE ... WHERE id IN (SELECT id ... ORDER BY created_at, id LIMIT n FOR UPDATE SKIP LOCKED)
     RETURNING INPUT_COLUMNS: due pending rows matching `conditions`, oldest first, leased until now + lease.
 
@@ -286,7 +316,7 @@ def claim_statement(limit: int, now: datetime, lease_seconds: int, *conditions):
               .order_by(_t.c.created_at, _t.c.id).limit(limit).with_for_update(skip_locked=True))
     return (update(_t).where(_t.c.id.in_(oldest))
             .values(_lease(now, lease_seconds))
-            .returning(*[_t.c[c] for c in INPUT_COLUMNS]))
+            .returning(*[_t.c[c] for c in columns]))
 
 
 def _lease(now: datetime, lease_seconds: int, table=_t) -> dict:
@@ -333,10 +363,11 @@ def _on_mysql_table(clause):
         clause, {}, lambda e: _tm.c[e.name] if isinstance(e, Column) and e.table is _t else None)
 
 
-def _claim_rows(conn: Connection, limit: int, now: datetime, lease_seconds: int, conditions) -> list:
+def _claim_rows(conn: Connection, limit: int, now: datetime, lease_seconds: int, conditions,
+                columns: list[str] = INPUT_COLUMNS) -> list:
     method = claim_method(conn.dialect)
     if method == "returning":
-        return conn.execute(claim_statement(limit, now, lease_seconds, *conditions)).fetchall()
+        return conn.execute(claim_statement(limit, now, lease_seconds, *conditions, columns=columns)).fetchall()
     wanted = [status_is("pending"), due(now), *conditions]
     if method == "skip_locked":  # lock the oldest due rows no other run holds, lease them, read them
         ids = list(conn.execute(select(_t.c.id).where(*wanted).order_by(_t.c.created_at, _t.c.id).limit(limit)
@@ -344,21 +375,22 @@ def _claim_rows(conn: Connection, limit: int, now: datetime, lease_seconds: int,
         if not ids:
             return []
         conn.execute(update(_t).where(_t.c.id.in_(ids)).values(_lease(now, lease_seconds)))
-        return conn.execute(select(*[_t.c[c] for c in INPUT_COLUMNS]).where(_t.c.id.in_(ids))).fetchall()
+        return conn.execute(select(*[_t.c[c] for c in columns]).where(_t.c.id.in_(ids))).fetchall()
     # token: a concurrent claim waits on the rows this UPDATE locks, then finds them leased (not due) and moves on
     token = uuid.uuid4().hex
     stamp = _OrderedUpdate(_tm, [_tm.c.created_at, _tm.c.id], limit)
     conn.execute(stamp.where(*[_on_mysql_table(c) for c in wanted])
                  .values({**_lease(now, lease_seconds, _tm), schema.CLAIM_TOKEN: token}))
-    return conn.execute(select(*[_tm.c[c] for c in INPUT_COLUMNS])
+    return conn.execute(select(*[_tm.c[c] for c in columns])
                         .where(_on_mysql_table(status_is("pending")), _tm.c[schema.CLAIM_TOKEN] == token)).fetchall()
 
 
 def claim(engine: Engine, limit: int, now: datetime, lease_seconds: int, *conditions) -> pd.DataFrame:
     """Take up to `limit` due pending rows matching `conditions`, oldest first, and lease them to this run."""
+    columns = readable(engine, INPUT_COLUMNS)
     with engine.begin() as conn:
-        rows = _claim_rows(conn, limit, now, lease_seconds, conditions)
-    df = frame(rows, INPUT_COLUMNS)  # RETURNING gives no order
+        rows = _claim_rows(conn, limit, now, lease_seconds, conditions, columns)
+    df = padded(frame(rows, columns), INPUT_COLUMNS)  # RETURNING gives no order
     return df.sort_values(["created_at", "id"], kind="stable", key=lambda s: s.astype(str)).reset_index(drop=True)
 
 
@@ -517,7 +549,7 @@ def none_if_missing(value):
 
 def fetch_rows(engine: Engine, ids: list[str] | None = None) -> pd.DataFrame:
     """Read rows back (tests, demo and reconcile use this)."""
-    stmt = select(_t).order_by(_t.c.created_at, _t.c.id)
+    stmt = select(*[_t.c[c] for c in readable(engine, list(_t.c.keys()))]).order_by(_t.c.created_at, _t.c.id)
     if ids is not None:
         stmt = stmt.where(_t.c.id.in_(list(ids)))
     with engine.connect() as conn:
@@ -569,9 +601,10 @@ def states(engine: Engine, ids: list[str]) -> pd.DataFrame:
 
 def read_ids(engine: Engine, ids: list[str]) -> pd.DataFrame:
     """Read-only (dry runs, conflict checks): the rows `ids` as the sync's extract gives them (INPUT_COLUMNS)."""
-    stmt = select(*[_t.c[c] for c in INPUT_COLUMNS]).where(_t.c.id.in_(list(ids))).order_by(_t.c.created_at, _t.c.id)
+    columns = readable(engine, INPUT_COLUMNS)
+    stmt = select(*[_t.c[c] for c in columns]).where(_t.c.id.in_(list(ids))).order_by(_t.c.created_at, _t.c.id)
     with engine.connect() as conn:
-        return frame(conn.execute(stmt), INPUT_COLUMNS)
+        return padded(frame(conn.execute(stmt), columns), INPUT_COLUMNS)
 
 
 def requeue(engine: Engine, ids: list[str], error_code: str | None = None) -> list[str]:

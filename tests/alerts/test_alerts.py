@@ -3,10 +3,16 @@ receiver as the ALERT_URLS target (Apprise `json://`). Flow runs are separate pr
 `hospital:<code>` as a deployment's runs are.
 
 Khanza unreachable (a closed port; pending rows holding a NIK, name and phone) for longer than the threshold
-(ALERT_OFFLINE_MINUTES=0.5, 30 s) makes exactly one alert arrive, though two offline runs happened; a crashed
+(ALERT_OFFLINE_MINUTES=1) makes exactly one alert arrive, though two offline runs happened; a crashed
 run makes exactly one; a healthy sync none; the run that takes the hour's rejections over the threshold one,
 the next run while it stays high none; no body holds the rows' NIK, name or phone; installing twice changes
-nothing. One server for the module.
+nothing. A rotated Khanza password (MySQL 1045) failing every run alerts once per ALERT_REPEAT_MINUTES and once
+when a run succeeds again. One server for the module.
+
+"Nothing more came" is never a sleep: `settled()` sends a barrier event through the server's automation
+pipeline (a test automation that only reacts to it) and waits until that automation has fired twice in a row;
+the events before it have then been evaluated, and the automations' own `prefect.automation.triggered` events
+are counted. The receiver is then awaited up to that count.
 """
 from __future__ import annotations
 
@@ -16,6 +22,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -27,7 +36,7 @@ from tests.support import (KHANZA_TEST_DB, base_settings, free_port, insert_regi
 
 BIN = Path(sys.executable).parent
 CODE = "alerttest"
-OFFLINE_SECONDS = 30  # longer than two offline runs (about 10 s each here): both fall in one window
+OFFLINE_SECONDS = 60  # longer than two offline runs side by side (10-30 s here): both fall in one window
 PEOPLE = [dict(nik="3310987654320001", full_name="Siti Rahmawati Alerttest", phone="0813-9876-5432"),
           dict(nik="3310987654320002", full_name="Agus Prasetyo Alerttest", phone="0857-1122-3344")]
 
@@ -122,14 +131,65 @@ def automations(env) -> dict[str, str]:
     return {a["name"]: a["id"] for a in found if a["name"].startswith(f"khanza-sync {CODE}: ")}
 
 
+SINCE = datetime.now(timezone.utc) - timedelta(hours=1)
+BARRIER = "khanza-sync-test.barrier"
+
+
+def triggered(env, automation_id: str) -> list[dict]:
+    """The automation's `prefect.automation.triggered` events (one per firing), oldest first."""
+    body = {"filter": {"event": {"name": ["prefect.automation.triggered"]},
+                       "resource": {"id": [f"prefect.automation.{automation_id}"]},
+                       "occurred": {"since": SINCE.isoformat()}}, "limit": 50}
+    page = httpx.post(env["PREFECT_API_URL"] + "/events/filter", json=body, timeout=30).json()
+    return sorted(page["events"], key=lambda e: e["occurred"])
+
+
+def _barrier_automation(env) -> str:
+    api = env["PREFECT_API_URL"]
+    found = httpx.post(api + "/automations/filter", json={}, timeout=30).json()
+    for a in found:
+        if a["name"] == "test barrier":
+            return a["id"]
+    spec = {"name": "test barrier", "enabled": True, "actions": [{"type": "do-nothing"}],
+            "trigger": {"type": "event", "posture": "Reactive", "expect": [BARRIER],
+                        "match": {"prefect.resource.id": "khanza-sync-test.*"}, "threshold": 1, "within": 0}}
+    made = httpx.post(api + "/automations/", json=spec, timeout=30)
+    made.raise_for_status()
+    return made.json()["id"]
+
+
+def settled(env, timeout: float = 120) -> None:
+    """Every event sent before this call has been evaluated by the automations: two barrier events in a row
+    (the triggers consumer takes two messages at a time), each awaited until its firing is recorded."""
+    barrier = _barrier_automation(env)
+    for _ in range(2):
+        before = len(triggered(env, barrier))
+        deadline = time.time() + timeout
+        mark = str(uuid.uuid4())
+        event = {"id": mark, "event": BARRIER, "occurred": datetime.now(timezone.utc).isoformat(),
+                 "resource": {"prefect.resource.id": f"khanza-sync-test.{mark}"}, "payload": {}, "related": []}
+        sent = False
+        while len(triggered(env, barrier)) <= before:
+            assert time.time() < deadline, "the automation pipeline did not evaluate the barrier"
+            if not sent or time.time() > resend:  # a barrier sent before the service loaded it is lost: resend
+                httpx.post(env["PREFECT_API_URL"] + "/events", json=[{**event, "id": str(uuid.uuid4())}],
+                           timeout=30).raise_for_status()
+                sent, resend = True, time.time() + 10
+            time.sleep(0.3)
+
+
+def fired(env, condition: str) -> int:
+    return len(triggered(env, automations(env)[f"khanza-sync {CODE}: {condition}"]))
+
+
 def test_alerts_offline_crash_healthy(env):
     # installed by the command; a second run changes nothing
     first = cli(env, "alerts")
     assert first.returncode == 0, first.stdout + first.stderr
     installed = automations(env)
-    assert len(installed) == 5, first.stdout
+    assert len(installed) == 6, first.stdout
     second = cli(env, "alerts")
-    assert second.returncode == 0 and second.stdout.count("unchanged") == 6, second.stdout
+    assert second.returncode == 0 and second.stdout.count("unchanged") == 7, second.stdout
     assert automations(env) == installed
     assert env["ALERT_URLS"] not in first.stdout + second.stdout  # the URL is a secret
 
@@ -138,25 +198,38 @@ def test_alerts_offline_crash_healthy(env):
     healthy = tagged_run(env, "sync")
     assert healthy.stdout.strip().endswith("Completed"), healthy.stdout + healthy.stderr[-3000:]
 
-    # Khanza unreachable, two runs in a row, pending rows with patient data: one alert after the threshold
+    settled(env)
+    assert Receiver.got == [] and all(len(triggered(env, i)) == 0 for i in installed.values()), Receiver.got
+
+    # Khanza unreachable, two runs side by side, pending rows with patient data: one alert after the threshold
     insert_registrations(env["WEBSITE_DB_URL"], [registration(**p) for p in PEOPLE])
     offline_since = time.time()
-    for _ in range(2):
-        # retry base 0: the deferred rows are due again at once, so the second run meets Khanza offline too
+
+    def offline_run():
+        # retry base 0: the deferred rows are due again at once, so both runs meet Khanza offline
         run = tagged_run(env, "sync", KHANZA_DB_PORT=str(free_port()), KHANZA_RETRY_DELAY_SECONDS="0")
         assert run.stdout.strip().endswith("KhanzaOffline"), run.stdout + run.stderr[-3000:]
-        assert Receiver.got == [], "none for the healthy run, none before the offline threshold"
-    got = wait_for_alerts(1, OFFLINE_SECONDS + 20 - (time.time() - offline_since))
-    time.sleep(3)  # a second alert would come with the same evaluation
-    assert len(Receiver.got) == 1, Receiver.got
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(offline_run) for _ in range(2)]:
+            done.result()
+    assert time.time() < offline_since + OFFLINE_SECONDS, "both runs must fall in one window: raise OFFLINE_SECONDS"
+    got = wait_for_alerts(1, OFFLINE_SECONDS + 60 - (time.time() - offline_since))
+    assert len(got) == 1, got
+    settled(env)
+    firing = triggered(env, installed[f"khanza-sync {CODE}: Khanza offline"])[0]
+    waited = (datetime.fromisoformat(firing["occurred"])
+              - datetime.fromisoformat(firing["payload"]["triggering_event"]["occurred"])).total_seconds()
+    assert waited >= OFFLINE_SECONDS, f"alerted {waited:.1f} s after the first offline run, before the threshold"
     assert "Khanza unreachable" in got[0]["title"] and CODE in got[0]["message"], got[0]
     assert "/runs/flow-run/" in got[0]["message"], got[0]  # a link to the run
 
     # a crashed run: exactly one alert
     crash = tagged_run(env, "crash")
     assert crash.returncode != 0
-    got = wait_for_alerts(2, 30)
-    time.sleep(3)
+    got = wait_for_alerts(2, 60)
+    settled(env)
+    assert fired(env, "run failed or crashed") == 1 and fired(env, "Khanza offline") == 1
     assert len(Receiver.got) == 2, Receiver.got
     assert "Crashed" in got[1]["title"] and "crash-probe" in got[1]["message"], got[1]
 
@@ -166,20 +239,71 @@ def test_alerts_offline_crash_healthy(env):
     insert_registrations(env["WEBSITE_DB_URL"], bad[:2])
     run = tagged_run(env, "sync", ALERT_REJECTIONS_PER_HOUR="1")
     assert run.stdout.strip().endswith("Completed"), run.stdout + run.stderr[-3000:]
-    got = wait_for_alerts(3, 30)
+    got = wait_for_alerts(3, 60)
     assert len(got) == 3 and "rejections above 1 per hour" in got[2]["title"], got
     assert "2 registrations rejected" in got[2]["message"] and "INVALID_NIK" in got[2]["message"], got[2]
     insert_registrations(env["WEBSITE_DB_URL"], bad[2:])
     run = tagged_run(env, "sync", ALERT_REJECTIONS_PER_HOUR="1")
     assert run.stdout.strip().endswith("Completed"), run.stdout + run.stderr[-3000:]
-    time.sleep(5)
-    assert len(Receiver.got) == 3, "still above the threshold: no second rejections alert"
+    settled(env)
+    assert fired(env, "rejections high") == 1, "still above the threshold: no second rejections alert"
+    assert len(Receiver.got) == 3, Receiver.got
 
     # no patient data in any alert
     text = json.dumps(Receiver.got)
     for person in PEOPLE:
         for value in person.values():
             assert value not in text and value.replace("-", "") not in text
+
+
+REPEAT_SECONDS = 120  # the repeat window: two more failing runs side by side (10-30 s here) fit in it
+
+
+def test_rotated_password_alerts_once_per_window_and_once_when_fixed(env):
+    """A rotated Khanza password (MySQL 1045: not transient, every run Failed) alerts at the first failed run,
+    not at the next ones inside ALERT_REPEAT_MINUTES, again at the first failed run after it (it persists), and
+    once when a run completes again; a second good run adds nothing."""
+    installed = cli(env, "alerts", ALERT_REPEAT_MINUTES=str(REPEAT_SECONDS / 60))
+    assert installed.returncode == 0 and "updated   automation khanza-sync alerttest: run failed" in installed.stdout, \
+        installed.stdout + installed.stderr
+    failing, recovered = "run failed or crashed", "runs succeed again"
+    settled(env)  # earlier tests' events are behind us
+    base_failing, base_recovered, before = fired(env, failing), fired(env, recovered), len(Receiver.got)
+    insert_registrations(env["WEBSITE_DB_URL"], [registration(id="after-rotation")])
+
+    def failed_run():
+        run = tagged_run(env, "sync", KHANZA_DB_PASSWORD="rotated-" + uuid.uuid4().hex[:8])
+        assert run.stdout.strip().endswith("Failed"), run.stdout + run.stderr[-3000:]
+        assert "refused the login" in run.stderr, run.stderr[-2000:]  # MySQL 1045, as the run says it
+
+    failed_run()
+    got = wait_for_alerts(before + 1, 60)
+    assert "sync-registrations run Failed" in got[before]["title"], got[before:]
+    assert f"after {REPEAT_SECONDS / 60:g} min" in got[before]["message"], got[before]
+    settled(env)
+    first = datetime.fromisoformat(triggered(env, automations(env)[f"khanza-sync {CODE}: {failing}"])[-1]
+                                   ["payload"]["triggering_event"]["occurred"])
+    with ThreadPoolExecutor(2) as pool:  # two more runs failing inside the window, side by side
+        for done in [pool.submit(failed_run) for _ in range(2)]:
+            done.result()
+    assert time.time() < first.timestamp() + REPEAT_SECONDS, "the runs outlasted the window: raise REPEAT_SECONDS"
+    settled(env)
+    assert fired(env, failing) == base_failing + 1, "failures inside the window: no second alert"
+
+    while time.time() < first.timestamp() + REPEAT_SECONDS + 1:  # the window's end (a clock condition)
+        time.sleep(0.5)
+    failed_run()  # it persists: one more alert
+    got = wait_for_alerts(before + 2, 60)
+    assert "sync-registrations run Failed" in got[before + 1]["title"], got[before:]
+
+    for _ in range(2):  # the password fixed: one "cleared" alert, not one per good run
+        run = tagged_run(env, "sync")
+        assert run.stdout.strip().endswith("Completed"), run.stdout + run.stderr[-3000:]
+    got = wait_for_alerts(before + 3, 60)
+    assert "sync-registrations runs succeed again" in got[before + 2]["title"], got[before:]
+    settled(env)
+    assert fired(env, failing) == base_failing + 2 and fired(env, recovered) == base_recovered + 1
+    assert len(Receiver.got) == before + 3, Receiver.got[before:]
 
 
 NO_SYNC_SECONDS = 15
@@ -198,7 +322,9 @@ def test_dead_worker_alert(env):
                          env=prefect, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     got = wait_for_alerts(before + 1, NO_SYNC_SECONDS + 60)  # Late after ~5 s, then the window
-    time.sleep(3)
+    settled(env)
+    # one firing: the Late run opened one window; nothing else can open another (no further Late run)
+    assert fired(env, "no successful sync") == 1
     assert len(Receiver.got) == before + 1, Receiver.got[before:]
     alert = got[before]
     assert "no successful sync" in alert["title"] and f"khanza-sync-{CODE}" in alert["message"], alert

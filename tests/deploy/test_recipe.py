@@ -31,7 +31,8 @@ UNITS = sorted((DEPLOY / "systemd").glob("*.service")) + sorted((DEPLOY / "syste
 
 def install(tmp_path: Path, *args: str, check: bool = True, **env) -> subprocess.CompletedProcess:
     environ = {**os.environ, "ETC_DIR": str(tmp_path / "etc"), "UNIT_DIR": str(tmp_path / "units"), "SYSTEMCTL": "",
-               "ETC_DIR_OVERRIDE": str(tmp_path / "compose-env"), **env}
+               "ETC_DIR_OVERRIDE": str(tmp_path / "compose-env"),
+               "CREATE_USERS": "0", **env}  # real Unix users: tests/deploy/test_isolation.py (and removes them)
     result = subprocess.run(["bash", str(INSTALL), *args], env=environ, capture_output=True, text=True, timeout=120)
     if check:
         assert result.returncode == 0, f"install.sh {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
@@ -72,7 +73,11 @@ def test_units_declare_env_file_restart_and_health(tmp_path):
     assert worker["Service"]["ExecStart"] == "/opt/khanza-sync/.venv/bin/khanza-sync worker"  # health check on
     assert worker["Service"]["WorkingDirectory"] == "/var/lib/khanza-sync/%i"  # no shared .env where runs start
     for u in (server, worker["Service"]):
-        assert u["Restart"] == "on-failure" and int(u["RestartSec"]) > 0 and u["User"] == "khanza-sync"
+        assert u["Restart"] == "on-failure" and int(u["RestartSec"]) > 0
+    # one Unix user per hospital, another for the server (tests/deploy/test_isolation.py shows what it keeps apart)
+    assert (worker["Service"]["User"], worker["Service"]["Group"]) == ("khanza-sync-%i", "khanza-sync-%i")
+    assert (server["User"], server["Group"]) == ("khanza-sync-server", "khanza-sync-server")
+    assert worker["Service"]["StateDirectoryMode"] == server["StateDirectoryMode"] == "0700"
     assert "prefect-server.service" in worker["Unit"]["After"]
     # The runner (recommended): the same hospital file, folder, user and restart policy as the worker; on SIGTERM
     # it gives running runs --stop-seconds (30) and marks the rest, inside systemd's stop timeout.
@@ -118,7 +123,7 @@ def test_install_creates_env_files_0600_and_keeps_them(tmp_path):
     install(tmp_path, "hospital", "rsi")
     install(tmp_path, "hospital", "rsj", "Asia/Jayapura")
     etc = tmp_path / "etc"
-    assert mode(etc) == 0o700
+    assert mode(etc) == 0o711
     files = sorted(etc.iterdir())
     assert [f.name for f in files] == ["prefect-server.env", "rsi.env", "rsj.env"]
     assert all(mode(f) == 0o600 for f in files)

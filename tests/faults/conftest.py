@@ -36,7 +36,7 @@ FAST = {
     "KHANZA_CONNECT_TIMEOUT": "2",
     "KHANZA_READ_TIMEOUT": "3",
     "KHANZA_WRITE_TIMEOUT": "3",
-    "KHANZA_LOCK_TIMEOUT_SECONDS": "10",
+    "KHANZA_LOCK_TIMEOUT_SECONDS": "2",  # below the read timeout (settings refuse otherwise)
     "CLAIM_LEASE_SECONDS": "60",
 }
 

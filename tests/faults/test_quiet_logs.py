@@ -99,7 +99,7 @@ def test_khanza_refusing_connections_is_one_line_per_retry(fault_env, monkeypatc
 @ON_SQLITE
 def test_stalled_khanza_is_one_line_per_retry(fault_env, monkeypatch, tmp_path):
     fault_env.configure(monkeypatch, KHANZA_RETRIES=1, KHANZA_RETRY_DELAY_SECONDS=0.1, KHANZA_CONNECT_TIMEOUT=1,
-                        KHANZA_READ_TIMEOUT=1, KHANZA_WRITE_TIMEOUT=1)
+                        KHANZA_READ_TIMEOUT=2, KHANZA_WRITE_TIMEOUT=1, KHANZA_LOCK_TIMEOUT_SECONDS=1)
     fault_env.insert(registrations(2, prefix="stalled"))
     fault_env.proxy.stall(120)  # accepts TCP connections, answers nothing
 

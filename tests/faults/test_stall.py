@@ -13,7 +13,7 @@ from tests.faults.helpers import registrations, run_sync
 @pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
 def test_stalled_khanza_times_out_instead_of_hanging(fault_env, monkeypatch):
     fault_env.configure(monkeypatch, KHANZA_RETRIES=1, KHANZA_RETRY_DELAY_SECONDS=0.1, KHANZA_CONNECT_TIMEOUT=1,
-                        KHANZA_READ_TIMEOUT=1, KHANZA_WRITE_TIMEOUT=1)
+                        KHANZA_READ_TIMEOUT=2, KHANZA_WRITE_TIMEOUT=1, KHANZA_LOCK_TIMEOUT_SECONDS=1)
     ids = fault_env.insert(registrations(10, prefix="stall"))
     proxy = fault_env.proxy
 

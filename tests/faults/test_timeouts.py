@@ -79,7 +79,7 @@ def assert_released(fault_env) -> None:
 @pytest.mark.parametrize("website_url", ["sqlite"], indirect=True)
 def test_stalled_khanza_fails_fast_naming_khanza_and_releases(fault_env, monkeypatch):
     fault_env.configure(monkeypatch, KHANZA_RETRIES=1, KHANZA_RETRY_DELAY_SECONDS=0.1, KHANZA_CONNECT_TIMEOUT=1,
-                        KHANZA_READ_TIMEOUT=1, KHANZA_WRITE_TIMEOUT=1, KHANZA_LOCK_TIMEOUT_SECONDS=1)
+                        KHANZA_READ_TIMEOUT=2, KHANZA_WRITE_TIMEOUT=1, KHANZA_LOCK_TIMEOUT_SECONDS=1)
     ids = fault_env.insert(registrations(6, prefix="kstall"))
     # Khanza stalls in the middle of the batch, while the pipeline holds the lock and the write slot.
     fault_env.proxy.stall_at_query(1, 50, match=b"INSERT INTO reg_periksa")

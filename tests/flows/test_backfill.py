@@ -46,13 +46,13 @@ def test_dry_run_writes_nothing(flow_env, khanza):
     pd.testing.assert_frame_equal(website_rows(flow_env), web_before)  # not even a claim (attempts, lease)
     assert khanza_state(khanza) == khanza_before
     arts = flow_run_artifacts(state)
-    assert {"backfill-summary", "backfill-dry-run", "backfill-progress"} <= set(arts)
-    table = json.loads(arts["backfill-dry-run"].data)
+    assert {"backfill-summary-default", "backfill-dry-run-default", "backfill-progress-default"} <= set(arts)
+    table = json.loads(arts["backfill-dry-run-default"].data)
     by_would = {(r["would"], r["error_code"]): r for r in table}
     assert by_would[("reject", "INVALID_NIK")]["registration_ids"] == "bad-nik"
     assert by_would[("reject", "UNKNOWN_POLI")]["registration_ids"] == "bad-poli"
     assert by_would[("re-queue rejected", "")]["registration_ids"] == "was-rejected"
-    assert arts["backfill-progress"].data == 100.0
+    assert arts["backfill-progress-default"].data == 100.0
 
 
 def test_requeue_after_mapping_fix_and_second_run_changes_nothing(flow_env, khanza, monkeypatch, tmp_path):

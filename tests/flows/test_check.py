@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from khanza import ledger
 from khanza_sync.settings import PROJECT_ROOT
+from website import contract
 from tests.support import (KHANZA_TEST_DB, base_settings, extra_mappings, flows_as, insert_registrations,
                            mysql_server_url, new_website_store, registration)
 
@@ -46,9 +47,28 @@ def khanza_env(website_url: str, **overrides) -> dict[str, str]:
     env.update({"KHANZA_DB_HOST": cfg.khanza_db_host, "KHANZA_DB_PORT": str(cfg.khanza_db_port),
                 "KHANZA_DB_USER": cfg.khanza_db_user, "KHANZA_DB_PASSWORD": cfg.khanza_db_password.get_secret_value(),
                 "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": website_url,
-                "MAPPINGS_DIR": str(PROJECT_ROOT / "mappings"), "KHANZA_CONNECT_TIMEOUT": "3"})
+                "MAPPINGS_DIR": str(PROJECT_ROOT / "mappings"), "KHANZA_CONNECT_TIMEOUT": "3",
+                "HOSPITAL_TIMEZONE": server_zone()})
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def server_offset_hours() -> int:
+    """The test MariaDB server's clock, in whole hours ahead of UTC."""
+    from khanza.db import make_engine
+
+    engine = make_engine(base_settings())
+    try:
+        with engine.connect() as conn:
+            return round(conn.execute(text("SELECT TIMEDIFF(NOW(), UTC_TIMESTAMP())")).scalar().total_seconds() / 3600)
+    finally:
+        engine.dispose()
+
+
+def server_zone() -> str:
+    """A time zone at the test server's offset (Etc/GMT-7 is UTC+07:00): a good configuration matches it."""
+    hours = server_offset_hours()
+    return "Etc/UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
 
 
 def check(tmp_path: Path, website_url: str, **overrides) -> tuple[int, str]:
@@ -93,7 +113,7 @@ def test_check_passes_on_a_good_configuration(configured, tmp_path):
     code, output = check(tmp_path, configured)
     assert code == 0, output
     assert not fail_lines(output) and "all passed" in output
-    for name in ("Khanza connection", "Khanza tables", "ledger", "decisions", "desk rules", "numbering",
+    for name in ("Khanza connection", "Khanza clock", "Khanza tables", "ledger", "decisions", "desk rules", "numbering",
                  "website connection", "website table online_registrations", "mappings folder", "mapped codes"):
         assert f"ok    {name}: " in output, output
     assert "every desk rule checked" in output, output
@@ -221,7 +241,7 @@ def test_setup_website_makes_the_mariadb_tables(khanza, empty_mariadb, tmp_path)
         done = subprocess.run([str(KHANZA_BIN), "setup", "--website"], env=khanza_env(empty_mariadb), cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "online_registrations at contract version 1 (mysql): " + expected in done.stdout
+        assert f"online_registrations at contract version {contract.CURRENT} (mysql): " + expected in done.stdout
     engine = create_engine(empty_mariadb)
     try:
         found = inspect(engine)
@@ -337,7 +357,7 @@ def test_website_mariadb_problems_are_one_line_in_the_flow_state(cli_env, monkey
     assert state.is_failed()
     assert state.message == (f"online_registrations in website database '{KHANZA_TEST_DB}_web' at "
                              f"{base_settings().khanza_db_host}:{base_settings().khanza_db_port} (mysql) lacks columns "
-                             "no_reg (contract version 0 found, 1 expected): run `khanza-sync setup --website` if it "
+                             "no_reg (contract version 0 found, 2 expected): run `khanza-sync setup --website` if it "
                              "made the table, else its owner applies docs/website.md 'Upgrading the contract' "
                              "(compare with sql/website_mysql.sql)"), state.message
     engine = create_engine(cli_env)
@@ -355,3 +375,22 @@ def test_unreachable_website_postgresql_is_one_line_in_the_flow_state(cli_env, m
     assert state.is_failed()
     assert state.message == ("website database 'nowhere' at 127.0.0.1:1 (postgresql) is unreachable (connection "
                              "refused): check the host and port in WEBSITE_DB_URL, and that the server runs")
+
+
+def test_check_names_a_time_zone_that_disagrees_with_the_khanza_server(configured, tmp_path):
+    """HOSPITAL_TIMEZONE two hours away from the Khanza server's clock: one FAIL line with both offsets and
+    what to set."""
+    hours = server_offset_hours() + 2
+    code, output = check(tmp_path, configured, HOSPITAL_TIMEZONE=f"Etc/GMT{-hours:+d}")
+    assert code != 0
+    [line] = fail_lines(output)
+    assert line.startswith(f"FAIL  Khanza clock: the Khanza server's clock is UTC+{hours - 2:02d}:00 but "
+                           f"HOSPITAL_TIMEZONE=Etc/GMT{-hours:+d} is UTC+{hours:02d}:00: set HOSPITAL_TIMEZONE"), line
+
+
+def test_check_refuses_a_lock_timeout_not_below_the_read_timeout(configured, tmp_path):
+    code, output = check(tmp_path, configured, KHANZA_LOCK_TIMEOUT_SECONDS=30, KHANZA_READ_TIMEOUT=30)
+    assert code != 0
+    [line] = fail_lines(output)
+    assert line.startswith("FAIL  settings:") and "KHANZA_LOCK_TIMEOUT_SECONDS=30 must be below KHANZA_READ_TIMEOUT=30" \
+        in line and "raise the read timeout" in line, line

@@ -18,28 +18,15 @@ import yaml
 
 from khanza_sync.deployments import JOBS
 from khanza_sync.settings import PROJECT_ROOT
-from tests.support import free_port, stop_process_group, wait_for
+from tests.support import local_prefect_server
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory):
-    port = free_port()
-    home = tmp_path_factory.mktemp("prefect_home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api", DO_NOT_TRACK="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
-               KHANZA_SYNC_HOME=str(PROJECT_ROOT))
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/api/health", proc, home / "server.log", "prefect server")
+    with local_prefect_server(tmp_path_factory.mktemp("prefect_home"), KHANZA_SYNC_HOME=str(PROJECT_ROOT)) as env:
         yield env
-    finally:
-        stop_process_group(proc)
-        log.close()
 
 
 def run(env, *args) -> subprocess.CompletedProcess:

@@ -65,7 +65,7 @@ def test_requeue_a_corrected_registration_after_a_dry_run(flow_env, khanza):
                     reason="NIK corrected", dry_run=True)
     pd.testing.assert_frame_equal(website_rows(flow_env), web_before)
     assert khanza_state(khanza) == khanza_before
-    preview = table(dry, "requeue-registrations-dry-run")
+    preview = table(dry, "requeue-registrations-dry-run-default")
     assert preview["fixme"]["outcome"] == "would create in Khanza"
     assert preview["done"]["outcome"] == preview["nope"]["outcome"] == "refused"
 
@@ -74,13 +74,16 @@ def test_requeue_a_corrected_registration_after_a_dry_run(flow_env, khanza):
     web = website_rows(flow_env)
     assert web.loc["fixme", "status"] == "synced" and web.loc["fixme", "attempts"] == 1  # reset, then claimed once
     assert web.loc["done", "status"] == "synced"
-    result = table(state, "requeue-registrations")
+    result = table(state, "requeue-registrations-default")
     assert (result["fixme"]["outcome"], result["fixme"]["no_reg"]) == ("created", web.loc["fixme", "no_reg"])
     assert "already synced" in result["done"]["note"] and "no such registration" in result["nope"]["note"]
     [decision] = audit(khanza, "fixme")
     assert (decision["action"], decision["decided_by"], decision["reason"]) == ("requeue", "rina", "NIK corrected")
     assert decision["findings"] == "was rejected INVALID_NIK" and decision["flow_run_id"] == str(
         state.state_details.flow_run_id)
+    # what the machine vouches for (Prefect OSS has no users): the run, and the Unix user of the process
+    assert decision["run_by"].startswith(f"flow run {state.state_details.flow_run_id}; ") and " os user " in \
+        decision["run_by"] and "no user identity" in decision["run_by"], decision["run_by"]
     assert audit(khanza, "done") == audit(khanza, "nope") == []
 
 
@@ -109,7 +112,7 @@ def test_resolve_conflict_by_link(flow_env, khanza, capsys):
     assert (web.loc["conflict", "status"], web.loc["conflict", "no_rkm_medis"]) == ("synced", "000050")
     assert rows(khanza, "SELECT no_rkm_medis FROM khanza_sync_ledger WHERE registration_id = 'conflict'") == [
         {"no_rkm_medis": "000050"}]
-    assert table(state, "resolve-patient-conflict")["conflict"]["outcome"] == "created"
+    assert table(state, "resolve-patient-conflict-default")["conflict"]["outcome"] == "created"
     [decision] = audit(khanza, "conflict")
     assert (decision["action"], decision["no_rkm_medis"], decision["decided_by"], decision["reason"]) == (
         "link_patient", "000050", "rina", "same person, new card")
@@ -117,7 +120,7 @@ def test_resolve_conflict_by_link(flow_env, khanza, capsys):
     assert main(["audit", "--id", "conflict"]) == 0  # the audit as the data team reads it
     printed = capsys.readouterr().out
     assert "\tconflict\tlink_patient\trina\tsame person, new card\t" in printed and "000050" not in printed
-    for text_shown in (state.message, json.dumps(json.loads(flow_run_artifacts(state)["resolve-patient-conflict"].data))):
+    for text_shown in (state.message, json.dumps(json.loads(flow_run_artifacts(state)["resolve-patient-conflict-default"].data))):
         assert SITI_NIK not in text_shown and "9999999999999" not in text_shown and "Budi" not in text_shown
 
 

@@ -81,8 +81,8 @@ def test_stale_mapping_entries_are_reported(fresh_master, khanza, monkeypatch, t
     assert "5 mapping problems" in state.message
 
     arts = flow_run_artifacts(state)
-    assert {"master-data-summary", "master-data-mapping-problems", "master-data-quota"} <= set(arts)
-    found = {(p["slug"], p["code"]): p["problem"] for p in json.loads(arts["master-data-mapping-problems"].data)}
+    assert {"master-data-summary-default", "master-data-mapping-problems-default", "master-data-quota-default"} <= set(arts)
+    found = {(p["slug"], p["code"]): p["problem"] for p in json.loads(arts["master-data-mapping-problems-default"].data)}
     assert found == {
         ("dr-pensiun", "D099"): "inactive in Khanza (status 0)",
         ("dr-hantu", "D777"): "unknown code: not in Khanza",
@@ -92,3 +92,38 @@ def test_stale_mapping_entries_are_reported(fresh_master, khanza, monkeypatch, t
     }
     doctors = read(fresh_master, "khanza_doctors").set_index("kd_dokter")
     assert "D010" in doctors.index  # still an active doctor; only unbookable
+
+
+def test_the_region_names_khanza_knows_are_published(fresh_master, khanza):
+    # A registration adds a village Khanza lacked: the next publish offers it with the demo's own rows
+    insert_registrations(fresh_master, [registration(id="reg-region", village_code="3310242001")])
+    assert sync_registrations(return_state=True).is_completed()
+    state = completed(publish_master_data, days_ahead=1)
+    assert state.message.endswith(", 5 region names")
+    regions = read(fresh_master, "khanza_regions")
+    with khanza.connect() as conn:
+        sekarsuli = conn.execute(text("SELECT kd_kel FROM kelurahan WHERE nm_kel = 'SEKARSULI'")).scalar()
+    assert sorted(map(tuple, regions[["level", "id", "name"]].values.tolist())) == sorted([
+        ("village", 3, "DUKUH"), ("village", sekarsuli, "SEKARSULI"), ("district", 2, "KLATEN UTARA"),
+        ("regency", 2, "KLATEN"), ("province", 3, "JAWA TENGAH")])  # the '-' placeholders are not offered
+    assert completed(publish_master_data, days_ahead=1).message.endswith(", 5 region names")  # a snapshot
+
+
+def test_without_the_new_region_table_the_rest_is_still_published(flow_env, khanza, monkeypatch):
+    # The website's owner made the older master tables and the pipeline may not create tables: it publishes the rest
+    from sqlalchemy import exc as sa_exc
+
+    from website import schema
+
+    engine = store.make_engine(flow_env)
+    master_data.create_tables(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS khanza_regions")
+    engine.dispose()
+
+    def refuse(engine, tables):
+        raise sa_exc.DBAPIError("CREATE TABLE khanza_regions", {}, Exception("permission denied"))
+    monkeypatch.setattr(schema, "create", refuse)
+    state = completed(publish_master_data, days_ahead=1)
+    assert state.message.startswith("published 10 clinics") and "region names" not in state.message
+    assert len(read(flow_env, "khanza_clinics")) == 10

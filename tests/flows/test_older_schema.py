@@ -88,3 +88,31 @@ def test_a_khanza_missing_something_essential_stops_before_writing(older_khanza,
         assert conn.execute(text("SELECT COUNT(*) FROM pasien")).scalar() == 0
         assert conn.execute(text("SELECT COUNT(*) FROM reg_periksa")).scalar() == 0
     assert website_rows(older_flow).loc["old-x", "status"] == "pending"
+
+
+def test_a_new_patients_region_on_an_older_khanza(older_khanza, older_flow):
+    # The older Khanza has only the '-' rows: the four names are added once, with AUTO_INCREMENT ids, and a second
+    # patient with the same region spelt otherwise adds nothing
+    tomorrow = hospital_today() + timedelta(days=1)
+    insert_registrations(older_flow, [registration(id="old-region", address="Jl. Pemuda 5", village_code="3310242001")])
+    completed(sync_registrations)
+    insert_registrations(older_flow, [registration(id="old-region-2", village="sekarsuli", district="Klaten Utara",
+                                                   regency="KAB. KLATEN", province="PROVINSI JAWA TENGAH")])
+    completed(sync_registrations)
+    web = website_rows(older_flow)
+    assert list(web.loc[["old-region", "old-region-2"], "status"]) == ["synced", "synced"], list(web["error_code"])
+    with older_khanza.connect() as conn:
+        names = {t: sorted(r[0] for r in conn.execute(text(f"SELECT {c} FROM {t}")))
+                 for t, c in (("kelurahan", "nm_kel"), ("kecamatan", "nm_kec"), ("kabupaten", "nm_kab"),
+                              ("propinsi", "nm_prop"))}
+        found = conn.execute(text(
+            "SELECT kel.nm_kel, kec.nm_kec, kab.nm_kab, prop.nm_prop, p.kelurahanpj, p.kecamatanpj, p.kabupatenpj, "
+            "p.propinsipj, r.almt_pj FROM pasien p JOIN kelurahan kel USING (kd_kel) JOIN kecamatan kec USING (kd_kec) "
+            "JOIN kabupaten kab USING (kd_kab) JOIN propinsi prop USING (kd_prop) "
+            "JOIN reg_periksa r ON r.no_rkm_medis = p.no_rkm_medis WHERE r.tgl_registrasi = :d ORDER BY p.no_rkm_medis"),
+            {"d": tomorrow}).all()
+    assert names == {"kelurahan": ["-", "SEKARSULI"], "kecamatan": ["-", "KLATEN UTARA"], "kabupaten": ["-", "KLATEN"],
+                     "propinsi": ["-", "JAWA TENGAH"]}
+    region = ("SEKARSULI", "KLATEN UTARA", "KLATEN", "JAWA TENGAH")
+    assert [tuple(row[:8]) for row in found] == [region * 2, region * 2]
+    assert found[0].almt_pj == "Jl. Pemuda 5, SEKARSULI, KLATEN UTARA, KLATEN"

@@ -2,6 +2,7 @@
 and its own sample rows, in strict SQL mode. Fails under CI=true when the reference files are missing."""
 from __future__ import annotations
 
+import json
 import os
 from datetime import date, datetime, timedelta, timezone
 
@@ -12,7 +13,7 @@ from sqlalchemy import text, update
 from flows.reconcile_queue_numbers import reconcile_queue_numbers
 from flows.sync_registrations import sync_registrations
 from khanza_sync.error_codes import STAFF_CHECK, ErrorCode
-from tests.support import (completed, flows_with_mappings, hospital_today, insert_registrations, khanza_reference_db,
+from tests.support import (completed, flow_run_artifacts, flows_with_mappings, hospital_today, insert_registrations, khanza_reference_db,
                            registration, website_rows)
 from website import master_data, store
 from website.schema import registrations
@@ -239,3 +240,104 @@ def test_a_created_at_missing_or_in_the_future_is_caught(real_khanza, real_flows
     with real_khanza.connect() as conn:
         ledger_ids = {r[0] for r in conn.execute(text("SELECT registration_id FROM khanza_sync_ledger"))}
     assert ledger_ids == {"clock-ok"}
+
+
+# ---------------------------------------------------------------- the patient's region (issue 25)
+
+REGION_TABLES = ("kelurahan", "kecamatan", "kabupaten", "propinsi")
+
+
+def artifact_count(state, label: str) -> int:
+    """The count the run's sync-outcomes artifact gives `label` (0 when it has no such row)."""
+    rows = json.loads(flow_run_artifacts(state)["sync-outcomes-default"].data)
+    return next((r["count"] for r in rows if r["outcome"] == label), 0)
+
+
+ADDED = "region names added to Khanza"
+
+
+def region_rows(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in REGION_TABLES}
+
+
+def test_new_patients_regions_as_khanza_records_them(real_khanza, real_flows):
+    wednesday = next_wednesday()
+    visit = dict(poliklinik="penyakit-dalam", doctor="dr-qotrunnada", visit_date=wednesday)
+    before = region_rows(real_khanza)
+    # Codes only, as a form with cascading lists sends them: all four rows exist in the seed (GUWOSARI, PAJANGAN,
+    # KABUPATEN BANTUL in the hospital's own spelling, DI YOGYAKARTA)
+    by_code = registration(id="reg-codes", address="Jl. Bantul 3", village_code="3402072003", **visit)
+    # Names only, a village Khanza lacks in a regency it has: one kelurahan row added
+    by_name = registration(id="reg-names", address="Jl. Pemuda 5", village="Sekarsuli",
+                           district="Kec. Klaten Utara", regency="Kab. Klaten", province="Jawa Tengah", **visit)
+    wrong = registration(id="reg-wrong", village="Sekarsuli", district="Pajangan", regency="Bantul", **visit)
+    unknown_code = registration(id="reg-unknown", regency_code="3399", **visit)
+    plain = registration(id="reg-plain", address="Jl. Merapi 1", **visit)
+    insert_registrations(real_flows, [by_code, by_name, wrong, unknown_code, plain])
+    state = completed(sync_registrations)
+    web = website_rows(real_flows)
+    assert list(web.loc[["reg-codes", "reg-names", "reg-plain"], "status"]) == ["synced"] * 3, list(web["error_code"])
+    assert web.loc["reg-wrong", "error_code"] == ErrorCode.INCONSISTENT_REGION.value
+    assert web.loc["reg-wrong", "last_error"] == ErrorCode.INCONSISTENT_REGION.message
+    assert " / " in ErrorCode.INCONSISTENT_REGION.message  # Indonesian / English, as every staff message
+    assert web.loc["reg-unknown", "error_code"] == ErrorCode.INVALID_REGION.value
+    assert region_rows(real_khanza) == {**before, "kelurahan": before["kelurahan"] + 1}
+    assert artifact_count(state, ADDED) == 1  # the run's artifact counts the names added
+
+    def patient_of(reg_id):
+        with real_khanza.connect() as conn:
+            return conn.execute(text(
+                "SELECT p.kd_kel, p.kd_kec, p.kd_kab, p.kd_prop, p.kelurahanpj, p.kecamatanpj, p.kabupatenpj, "
+                "p.propinsipj, r.almt_pj FROM pasien p JOIN reg_periksa r USING (no_rkm_medis) "
+                "WHERE p.no_rkm_medis = :rm"), {"rm": website_rows(real_flows).loc[reg_id, "no_rkm_medis"]}).one()
+
+    coded = patient_of("reg-codes")
+    assert tuple(coded[:4]) == (1441, 500, 387, 469)
+    assert tuple(coded[4:8]) == ("GUWOSARI", "PAJANGAN", "KABUPATEN BANTUL", "DI YOGYAKARTA")
+    # as the desk builds it: address, village, district, regency (DlgReg)
+    assert coded.almt_pj == "Jl. Bantul 3, GUWOSARI, PAJANGAN, KABUPATEN BANTUL"
+    named = patient_of("reg-names")
+    with real_khanza.connect() as conn:
+        sekarsuli = conn.execute(text("SELECT kd_kel FROM kelurahan WHERE nm_kel = 'SEKARSULI'")).scalar()
+    assert tuple(named[:4]) == (sekarsuli, 2, 2, 3) and sekarsuli is not None
+    assert tuple(named[4:8]) == ("SEKARSULI", "KLATEN UTARA", "KLATEN", "JAWA TENGAH")
+    assert named.almt_pj == "Jl. Pemuda 5, SEKARSULI, KLATEN UTARA, KLATEN"
+    plain_row = patient_of("reg-plain")  # no region: exactly as before
+    assert tuple(plain_row[:8]) == (1, 1, 1, 1, "-", "-", "-", "-") and plain_row.almt_pj == "Jl. Merapi 1, -, -, -"
+
+    # The same regions spelt otherwise, by name and by code: no new row
+    again = [registration(id="reg-again", village="SEKARSULI", district="KLATEN UTARA", regency="KABUPATEN KLATEN",
+                          province="Provinsi Jawa Tengah", **visit),
+             registration(id="reg-again-code", village_code="33.10.24.2001", **visit)]
+    insert_registrations(real_flows, again)
+    state = completed(sync_registrations)
+    assert list(website_rows(real_flows).loc[["reg-again", "reg-again-code"], "status"]) == ["synced", "synced"]
+    assert region_rows(real_khanza) == {**before, "kelurahan": before["kelurahan"] + 1}
+    assert artifact_count(state, ADDED) == 0
+    assert tuple(patient_of("reg-again")[:4]) == tuple(named[:4]) == tuple(patient_of("reg-again-code")[:4])
+
+
+def test_an_existing_patients_region_is_kept_and_the_difference_reported(real_khanza, real_flows):
+    # 000054 (the seed's patient, NIK set by real_flows) lives where the desk recorded it (DUKUH, KLATEN UTARA,
+    # KLATEN, JAWA TENGAH); the website says Guwosari, Bantul
+    with real_khanza.begin() as conn:
+        conn.execute(text("UPDATE pasien SET kd_kel = 3, kd_kec = 2, kd_kab = 2, kd_prop = 3 WHERE no_rkm_medis = '000054'"))
+        before = conn.execute(text("SELECT * FROM pasien WHERE no_rkm_medis = '000054'")).one()._asdict()
+    regions_before = region_rows(real_khanza)
+    r = registration(id="reg-existing", nik=NIK_000054, full_name=before["nm_pasien"], gender=before["jk"],
+                     birth_date=before["tgl_lahir"], poliklinik="penyakit-dalam", doctor="dr-qotrunnada",
+                     visit_date=next_wednesday(), village_code="3402072003")
+    insert_registrations(real_flows, [r])
+    state = completed(sync_registrations)
+    web = website_rows(real_flows)
+    assert web.loc["reg-existing", "status"] == "synced" and web.loc["reg-existing", "no_rkm_medis"] == "000054"
+    with real_khanza.connect() as conn:
+        after = conn.execute(text("SELECT * FROM pasien WHERE no_rkm_medis = '000054'")).one()._asdict()
+    before.pop("umur"), after.pop("umur")  # refreshed after a visit, as the desktop does
+    assert after == before  # never overwritten
+    assert region_rows(real_khanza) == regions_before  # nothing added for an existing patient
+    assert artifact_count(state, ADDED) == 0
+    findings = json.loads(flow_run_artifacts(state)["sync-findings-default"].data)
+    assert findings == [{"registration_id": "reg-existing",
+                         "finding": "province differs, regency differs, district differs, village differs"}]

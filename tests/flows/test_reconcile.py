@@ -78,8 +78,8 @@ def assert_cancelled_on_both_sides(khanza, khanza_status_sql: str, url, reg_id: 
 def findings_of(state) -> pd.DataFrame:
     """The run's reconcile-findings table."""
     arts = flow_run_artifacts(state)
-    assert "reconcile-findings" in arts, "no artifact reconcile-findings"
-    data = arts["reconcile-findings"].data
+    assert "reconcile-findings-default" in arts, "no artifact reconcile-findings"
+    data = arts["reconcile-findings-default"].data
     return pd.DataFrame(json.loads(data) if isinstance(data, str) else data)
 
 

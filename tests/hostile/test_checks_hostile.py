@@ -63,6 +63,12 @@ def assert_khanza_shaped(valid: pd.DataFrame) -> None:
             value.encode("latin-1")  # Khanza's columns are latin1
             assert value == value.strip() and "  " not in value
         assert row["kd_poli"] and row["kd_dokter"] and row["kd_pj"]
+        for level, limit in (("village", 60), ("district", 60), ("regency", 60), ("province", 30)):
+            value = row[level]  # Khanza's form: upper case, no level word in front, fits the region table
+            if value is not None:
+                assert value == value.upper().strip() and len(value) <= limit and not CONTROL.search(value), level
+                value.encode("latin-1")
+                assert not value.startswith(("KELURAHAN ", "KECAMATAN ", "KABUPATEN ", "PROPINSI ", "PROVINSI ")), level
 
 
 @settings(database=None, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -118,6 +124,11 @@ CASES = [
     *cases(ErrorCode.INVALID_BPJS_NUMBER, "bpjs_number", None, "12345", payment="bpjs"),
     *cases(ErrorCode.UNKNOWN_POLI, "poliklinik", "jantung", None, "' OR 1=1 --"),
     *cases(ErrorCode.UNKNOWN_DOCTOR, "doctor", "dr-tidak-ada", None),
+    *cases(ErrorCode.INVALID_REGION, "village_code", "3399999999", "12345", "' OR 1=1 --", "33.10.24.20O1"),
+    *cases(ErrorCode.INVALID_REGION, "regency", "Atlantis", "Klaten; DROP TABLE kabupaten"),
+    *cases(ErrorCode.INVALID_REGION, "village", "<script>", "x" * 61),
+    *cases(ErrorCode.INCONSISTENT_REGION, "village", "Sekarsuli", "Guwosari", district="Pajangan", regency="Klaten"),
+    *cases(ErrorCode.INCONSISTENT_REGION, "district_code", "34.02.07", village_code="3310242001"),
 ]
 
 
@@ -154,3 +165,16 @@ def test_over_long_address_is_shortened_at_a_word_boundary():
     stored = valid["address"][0]
     assert len(stored) <= 200 and " ".join(address.split()).startswith(stored)
     assert " ".join(address.split())[len(stored)] == " ", "cut between words, not inside one"
+
+
+def test_every_sampled_region_gets_its_verdict():
+    """The region strategy's fixed samples, each checked (not left to Hypothesis's draws): consistent ones pass,
+    the others are rejected with a region code."""
+    from tests.hostile.hostile_strategies import BAD_REGIONS, GOOD_REGIONS
+
+    good = [root.registration(**region) for region in GOOD_REGIONS]
+    bad = [root.registration(**region) for region in BAD_REGIONS]
+    valid, rejected = run_checks(good + bad)
+    assert sorted(valid["id"]) == sorted(r["id"] for r in good), list(rejected["error_code"])
+    assert set(rejected["error_code"]) == {ErrorCode.INVALID_REGION.value, ErrorCode.INCONSISTENT_REGION.value}
+    assert_khanza_shaped(valid)

@@ -134,6 +134,8 @@ def restricted_khanza_engine(user: str, password: str):
     ("UPDATE pasien SET no_ktp = '0'", 1143),
     ("INSERT INTO poliklinik VALUES ('ZZ', 'x', 0, 0, '1')", 1142),
     ("UPDATE jadwal SET kuota = 9999", 1142),
+    ("UPDATE kelurahan SET nm_kel = 'X'", 1142),  # region rows are added, never changed or removed
+    ("DELETE FROM kabupaten", 1142),
     ("CREATE TABLE ks_test_x (a int)", 1142),
     ("ALTER TABLE pasien ADD COLUMN x int", 1142),
     ("SELECT * FROM mysql.user", 1142),
@@ -187,7 +189,8 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
     existing = root.registration(id="lp-existing", nik=DEMO_NIK, payment="bpjs", bpjs_number=DEMO_CARD,
                                  full_name="Siti Aminah", gender="P", birth_date=date(1980, 7, 1), poliklinik="mata",
                                  doctor="dr-eko-spm")
-    second_new = root.registration(id="lp-second", poliklinik="anak", doctor="dr-citra-spa")
+    # with a region: its village is added to kelurahan through the INSERT grant (khanza/regions.py)
+    second_new = root.registration(id="lp-second", poliklinik="anak", doctor="dr-citra-spa", village_code="3310242001")
     bad = root.registration(id="lp-bad", nik="123")
     # the owner inserts (the restricted role cannot: the website writes registrations, not the pipeline)
     root.insert_registrations(postgres_url, [new, again, existing, second_new, bad])
@@ -204,7 +207,10 @@ def test_sync_flow_runs_end_to_end_as_the_restricted_users(flow_as_restricted_us
         ledger = conn.execute(text("SELECT COUNT(*) FROM khanza_sync_ledger")).scalar()
         counter = conn.execute(text("SELECT no_rkm_medis FROM set_no_rkm_medis")).scalar()
         demo_umur = conn.execute(text("SELECT umur FROM pasien WHERE no_rkm_medis = '000050'")).scalar()
+        region = conn.execute(text("SELECT kelurahanpj FROM pasien WHERE no_rkm_medis = :rm"),
+                              {"rm": root.website_rows(postgres_url).loc["lp-second", "no_rkm_medis"]}).scalar()
     assert ledger == 4
+    assert region == "SEKARSULI"
     assert counter == "000102"  # two new patients: Khanza's counter moved on (DELETE + INSERT allowed)
     if target == "reg_periksa":
         assert demo_umur != "40 Th 0 Bl 0 Hr"  # refreshed through the column grant UPDATE (umur)

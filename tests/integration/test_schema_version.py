@@ -1,12 +1,14 @@
 """The schema version of Khanza Sync's tables in Khanza (khanza/migrations.py). An installation made before the
-ledger had its cancellation columns, and before the version table: `khanza-sync setup` (khanza.setup create_ledger
--> migrations.upgrade) adds them, records the version, keeps every row, and changes nothing when run again. Jobs
-refuse a schema older or newer than their release in one line."""
+ledger had its cancellation columns, UTC created_at, and the version table: `khanza-sync setup` (khanza.setup
+create_ledger -> migrations.upgrade) adds them, converts created_at from hospital time to UTC once (recording the
+offset), records the version, keeps every row, and changes nothing when run again. Jobs refuse a schema older or
+newer than their release in one line."""
 from __future__ import annotations
 
-from sqlalchemy import text
+from datetime import datetime
 
 import pytest
+from sqlalchemy import text
 
 from khanza import ledger, migrations
 from khanza.db import missing_columns, missing_tables
@@ -57,7 +59,12 @@ def old_ledger_upgraded_by_setup(khanza):
         assert migrations.recorded_version(conn) == migrations.CURRENT and migrations.problem(conn) is None
     version_row = rows(khanza, "SELECT * FROM khanza_sync_schema")
     after = rows(khanza, "SELECT * FROM khanza_sync_ledger")
-    assert after == [{**before[0], "cancel_result": None, "cancel_decided_at": None}]
+    # created_at was hospital time (Asia/Jakarta, +7): now UTC, with the offset recorded once
+    assert after == [{**before[0], "cancel_result": None, "cancel_decided_at": None,
+                      "created_at": datetime(2026, 1, 2, 1, 30), "created_utc_offset": 420}]
+    assert ledger.written_local(after[0]) == datetime(2026, 1, 2, 8, 30)  # what booking_registrasi holds
+    create_ledger(base_settings(hospital_timezone="Asia/Jayapura"))  # setup again: nothing converted twice
+    assert rows(khanza, "SELECT * FROM khanza_sync_ledger") == after
     columns = rows(khanza, "SELECT column_name AS c, column_type AS t, is_nullable AS n FROM information_schema.columns "
                            "WHERE table_schema = DATABASE() AND table_name = 'khanza_sync_ledger' "
                            "AND column_name LIKE 'cancel%' ORDER BY ordinal_position")
@@ -115,7 +122,7 @@ def test_every_step_is_idempotent_and_a_fresh_install_equals_an_upgraded_one(kha
             make_release_0_3(conn)
             assert not missing_tables(conn, ["khanza_sync_decisions"])
             applied = migrations.upgrade(conn)
-            assert [step.version for step in applied] == [2]
+            assert [step.version for step in applied] == [2, 3, 4]  # every step after release 0.3's
             assert columns(conn) == fresh
     finally:
         with khanza.begin() as conn:
@@ -153,4 +160,24 @@ def test_before_setup_is_run_again_reconcile_says_so(khanza, tmp_path):
     finally:
         web.dispose()
         with khanza.begin() as conn:
+            ledger.create_table(conn, base_settings().tz)  # its old row is hospital time: converted
+
+
+def test_setup_adds_run_by_to_a_version_3_decisions_table_and_keeps_its_rows(khanza):
+    try:
+        with khanza.begin() as conn:  # the test database is Khanza Sync's own
+            conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
+            conn.exec_driver_sql("ALTER TABLE khanza_sync_decisions DROP COLUMN run_by")
+            conn.execute(text("UPDATE khanza_sync_schema SET version = 3"))
+            conn.execute(text("INSERT INTO khanza_sync_decisions (registration_id, action, decided_by, reason, "
+                              "decided_at) VALUES ('old-1', 'requeue', 'rina', 'NIK corrected', '2026-01-02 01:30:00')"))
+            assert "schema version 3, this release needs" in migrations.problem(conn)
+        applied = create_ledger(base_settings())  # what `khanza-sync setup` runs
+        assert [step.version for step in applied] == [4]
+        [row] = rows(khanza, "SELECT registration_id, decided_by, run_by FROM khanza_sync_decisions")
+        assert row == {"registration_id": "old-1", "decided_by": "rina", "run_by": None}
+        assert create_ledger(base_settings()) == []
+    finally:
+        with khanza.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM khanza_sync_decisions")
             ledger.create_table(conn)

@@ -36,7 +36,7 @@ from website import master_data, schema, store
 
 GUIDE = PROJECT_ROOT / "docs" / "website.md"
 EXERCISED = {"website-statements", "postgresql-listen", "supabase-realtime", "mysql-website-user", "php-pdo",
-             "supabase-policies", "postgresql-website-role", "sqlite-website"}
+             "supabase-policies", "postgresql-website-role", "sqlite-website", "add-region-columns"}
 READ_COLUMNS = ["id", "status", "no_reg", "no_rawat", "error_code", "last_error", "local_queue_number",
                 "poliklinik", "doctor", "visit_date", "synced_at"]
 
@@ -91,7 +91,7 @@ def one_line(sql: str) -> str:
 
 def registration_params(reg: dict) -> dict:
     """What the website's form gives statement 1 (every field but created_at, left to the default)."""
-    return {key: reg[key] for key in schema.WEBSITE_INSERTS if key != "created_at"}
+    return {key: reg.get(key) for key in schema.WEBSITE_INSERTS if key != "created_at"}
 
 
 # ---------------------------------------------------------------- the guide against the code
@@ -605,8 +605,10 @@ def test_a_laravel_made_table_syncs_with_only_the_url_changed(mysql_website_url,
                     ":visit_date, :payment, :bpjs_number, :local_queue_number, CONVERT_TZ(:created_at, '+00:00', "
                     "'+07:00'), '2020-01-01 00:00:00')"), {**reg, "user_id": 40 + i})
         check = khanza_sync_cli(tmp_path, mysql_website_url, "check")
-        assert "ok    website table online_registrations: contract version 1: 26 columns as website/schema.py defines them (and 3 of " \
-               "the website's own, left alone)" in check, check
+        assert "ok    website table online_registrations: contract version 1 of 2: 26 columns as website/schema.py " \
+               "defines them, without the optional village_code, village, district_code, district, regency_code, " \
+               "regency, province_code, province (read as empty until added" in check, check
+        assert "(and 3 of the website's own, left alone)" in check, check
         assert "claims with FOR UPDATE SKIP LOCKED" in check, check
         sync = khanza_sync_cli(tmp_path, mysql_website_url, "sync")
         assert "3 registrations: created=3 duplicate=0 rejected=0 deferred=0" in sync, sync
@@ -648,3 +650,26 @@ def _cli_env(website_url: str) -> dict[str, str]:
                 "KHANZA_DB_USER": cfg.khanza_db_user, "KHANZA_DB_PASSWORD": cfg.khanza_db_password.get_secret_value(),
                 "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": website_url})
     return env
+
+
+@pytest.mark.parametrize("website_url", ["sqlite", "postgresql", "mariadb"], indirect=True)
+def test_the_guides_region_columns_upgrade_a_table_made_before_them(website_url):
+    """The guide's ALTER TABLE statements are the ones `khanza-sync setup --website` prints, and they bring a
+    table made before the region columns (contract version 1) to version 2, on each database."""
+    from khanza_sync.regions import CONTRACT_COLUMNS
+    from website import contract
+
+    statements = example_sql("add-region-columns")
+    engine = store.make_engine(website_url)
+    try:
+        with engine.begin() as conn:
+            for column in CONTRACT_COLUMNS:
+                conn.exec_driver_sql(f"ALTER TABLE online_registrations DROP COLUMN {column}")
+        before = contract.columns_of(engine)
+        assert [one_line(s) for s in statements] == contract.upgrade_sql(engine.dialect.name, before)
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+        assert contract.found_version(contract.columns_of(engine)) == contract.CURRENT
+    finally:
+        engine.dispose()

@@ -142,3 +142,69 @@ def test_any_script_and_emoji_read_back_as_the_website_wrote_them(website_url):
     got = store.claim_pending(engine, 10, NOW + timedelta(days=1), 600).set_index("id")
     assert got["full_name"].to_dict() == texts and got["address"].to_dict() == texts
     engine.dispose()
+
+
+def _drop_region_columns(url: str) -> None:
+    """The table as the website made it before the region columns (issue 25) existed."""
+    from khanza_sync.regions import CONTRACT_COLUMNS
+
+    engine = store.make_engine(url)
+    with engine.begin() as conn:
+        for column in CONTRACT_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE online_registrations DROP COLUMN {column}")
+    engine.dispose()
+
+
+def test_a_table_without_the_region_columns_is_read_as_it_is_then_upgraded_once(website_url):
+    from khanza_sync.regions import CONTRACT_COLUMNS
+    from website import contract
+
+    engine = store.make_engine(website_url)
+    with engine.begin() as conn:  # a table setup made (recorded in khanza_sync_contract) at contract version 1
+        conn.exec_driver_sql("DROP TABLE online_registrations")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS khanza_sync_contract")
+    contract.setup(engine)
+    engine.dispose()
+    _drop_region_columns(website_url)
+    insert_registrations(website_url, [registration(id="old-row", created_at=NOW - timedelta(minutes=5))])
+    engine = store.make_engine(website_url)
+    assert contract.found_version(contract.columns_of(engine)) == 1
+    claimed = store.claim_pending(engine, 10, NOW, lease_seconds=600)
+    assert list(claimed["id"]) == ["old-row"]
+    assert claimed.loc[0, list(CONTRACT_COLUMNS)].isna().all()  # the optional columns read as NULL
+
+    done = contract.setup(engine)  # the project's own table: upgraded in place, nullable columns added
+    assert [d.split(" ADD COLUMN ")[1].split()[0] for d in done] == list(CONTRACT_COLUMNS)
+    assert contract.found_version(contract.columns_of(engine)) == contract.CURRENT
+    assert contract.setup(engine) == []  # idempotent
+    engine.dispose()
+
+    insert_registrations(website_url, [registration(id="new-row", created_at=NOW - timedelta(minutes=4),
+                                                    village_code="3310242001", village="Sekarsuli")])
+    engine = store.make_engine(website_url)  # a new run sees the upgraded table
+    claimed = store.claim_pending(engine, 10, NOW + timedelta(hours=1), lease_seconds=600).set_index("id")
+    assert (claimed.loc["new-row", "village_code"], claimed.loc["new-row", "village"]) == ("3310242001", "Sekarsuli")
+    assert claimed.loc["old-row", "village"] is None
+    engine.dispose()
+
+
+def test_a_table_the_project_did_not_create_is_never_altered(tmp_path):
+    import sqlite3
+
+    from khanza_sync.regions import CONTRACT_COLUMNS
+    from website import contract
+
+    path = tmp_path / "theirs.db"
+    url = f"sqlite:///{path}"
+    engine = store.make_engine(url)
+    store.create_schema(engine)  # the website's own table: no khanza_sync_contract record
+    engine.dispose()
+    _drop_region_columns(url)
+    engine = store.make_engine(url)
+    assert contract.setup(engine) == []  # it works as it is (the optional step read as empty): nothing changed
+    present = contract.columns_of(engine)
+    assert contract.found_version(present) == 1 and contract.required_missing(present) == []
+    assert contract.upgrade_sql("sqlite", present)[0] == "ALTER TABLE online_registrations ADD COLUMN village_code VARCHAR(13)"
+    engine.dispose()
+    columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(online_registrations)")}
+    assert not columns & set(CONTRACT_COLUMNS)  # unchanged

@@ -25,7 +25,11 @@ EXPECTED = {
         "payment VARCHAR(16) - - 0 | bpjs_number VARCHAR(13) - - 0 | local_queue_number VARCHAR(20) - - 0 | "
         "status VARCHAR(20) notnull 'pending' 0 | attempts INTEGER notnull 0 0 | error_code VARCHAR(40) - - 0 | "
         "last_error TEXT - - 0 | next_attempt_at TIMESTAMP - - 0 | no_rkm_medis VARCHAR(15) - - 0 | "
-        "no_rawat VARCHAR(17) - - 0 | no_reg VARCHAR(8) - - 0 | synced_at TIMESTAMP - - 0"),
+        "no_rawat VARCHAR(17) - - 0 | no_reg VARCHAR(8) - - 0 | synced_at TIMESTAMP - - 0 | "
+        # added since (issue 25), last: nullable, the website's, as ALTER TABLE ADD COLUMN leaves them
+        "village_code VARCHAR(13) - - 0 | village VARCHAR(100) - - 0 | district_code VARCHAR(13) - - 0 | "
+        "district VARCHAR(100) - - 0 | regency_code VARCHAR(13) - - 0 | regency VARCHAR(100) - - 0 | "
+        "province_code VARCHAR(13) - - 0 | province VARCHAR(100) - - 0"),
     "khanza_clinics": "kd_poli VARCHAR(5) - - 1 | nm_poli VARCHAR(50) - - 0 | slug VARCHAR(50) - - 0 | "
                       "published_at TIMESTAMP notnull - 0",
     "khanza_doctors": "kd_dokter VARCHAR(20) - - 1 | nm_dokter VARCHAR(50) - - 0 | kd_sps VARCHAR(5) - - 0 | "
@@ -36,6 +40,8 @@ EXPECTED = {
     "khanza_quota": "visit_date DATE notnull - 1 | kd_dokter VARCHAR(20) notnull - 2 | kd_poli VARCHAR(5) notnull - 3 | "
                     "hari_kerja VARCHAR(6) notnull - 0 | kuota INTEGER notnull - 0 | registered INTEGER notnull - 0 | "
                     "remaining INTEGER notnull - 0 | published_at TIMESTAMP notnull - 0",
+    "khanza_regions": "level VARCHAR(10) notnull - 1 | id INTEGER notnull - 2 | name VARCHAR(60) notnull - 0 | "
+                      "published_at TIMESTAMP notnull - 0",
 }
 
 
@@ -74,7 +80,8 @@ def test_ddl_per_dialect(dialect):
         "CREATE INDEX IF NOT EXISTS online_registrations_status",
         *(trigger if dialect == "postgresql" else []),
         "CREATE TABLE IF NOT EXISTS khanza_clinics", "CREATE TABLE IF NOT EXISTS khanza_doctors",
-        "CREATE TABLE IF NOT EXISTS khanza_schedules", "CREATE TABLE IF NOT EXISTS khanza_quota"]
+        "CREATE TABLE IF NOT EXISTS khanza_schedules", "CREATE TABLE IF NOT EXISTS khanza_quota",
+        "CREATE TABLE IF NOT EXISTS khanza_regions"]
     default = {"sqlite": "TIMESTAMP DEFAULT (datetime('now'))",
                "postgresql": "TIMESTAMP WITHOUT TIME ZONE DEFAULT (now() AT TIME ZONE 'utc')"}[dialect]
     assert f"created_at {default} NOT NULL," in statements[0]

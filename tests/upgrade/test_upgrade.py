@@ -29,8 +29,7 @@ from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import DEMO_DATA, FIXTURE_SCHEMA, recreate_database
 from khanza_sync.settings import PROJECT_ROOT
 from tests.support import (
-    KHANZA_TEST_DB, base_settings, free_port, insert_registrations, ownership, registration, stop_process_group,
-    wait_for,
+    KHANZA_TEST_DB, base_settings, free_port, insert_registrations, local_prefect_server, ownership, registration,
 )
 
 PRE_RELEASE = "7671d59"  # main before khanza_sync_schema and the website contract version existed
@@ -76,21 +75,8 @@ def pip(venv: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
-    port = free_port()
-    home = tmp_path_factory.mktemp("prefect_home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_API_URL=f"http://127.0.0.1:{port}/api", DO_NOT_TRACK="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
-                             "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/api/health", proc, home / "server.log", "prefect server")
+    with local_prefect_server(tmp_path_factory.mktemp("prefect_home")) as env:
         yield env
-    finally:
-        stop_process_group(proc)
-        log.close()
 
 
 class Installation:
