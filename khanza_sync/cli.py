@@ -194,7 +194,7 @@ def _deploy(args) -> int:
     settings = load_settings()
     if args.write_prefect_yaml:
         Path(args.write_prefect_yaml).write_text(
-            deployments.prefect_yaml(settings.hospital_code, settings.hospital_timezone))
+            deployments.prefect_yaml(settings.hospital_code, settings.hospital_timezone, settings.sync_every_minutes))
         print(f"{args.write_prefect_yaml}: deployments of hospital {settings.hospital_code!r} for prefect deploy --all")
         return 0
     try:
@@ -254,6 +254,24 @@ def _worker(args) -> int:
     command = deployments.worker_command(load_settings(), healthcheck=not args.no_healthcheck, name=args.name)
     sys.stdout.flush()
     os.execv(command[0], command)  # the worker replaces this process (systemd and Docker see its exit code)
+
+
+def _runner(args) -> int:
+    import logging
+
+    from khanza_sync import deployments
+    from khanza_sync.runner import Runner
+    from khanza_sync.settings import load_settings
+
+    missing = deployments.missing_worker_env()
+    if missing:
+        print("refused: a hospital's runner takes " + ", ".join(missing) + " from its own environment file "
+              "(systemd EnvironmentFile= / compose env_file), not from a .env it may find: its flow runs use them",
+              file=sys.stderr)
+        return 2
+    logging.getLogger("khanza_sync.runner").setLevel(logging.INFO)  # Prefect's console handler prints it
+    return Runner(load_settings(), name=args.name, poll_seconds=args.poll_seconds, limit=args.limit,
+                  stop_seconds=args.stop_seconds, max_runs=args.max_runs).run()
 
 
 def _check(args) -> int:
@@ -379,6 +397,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-healthcheck", action="store_true", help="without the health check server")
     p.add_argument("--name", help="worker name (default khanza-sync-CODE-HOSTNAME)")
     p.set_defaults(run=_worker)
+
+    p = sub.add_parser("runner", help="recommended: run this hospital's flow runs (pool khanza-sync-HOSPITAL_CODE) "
+                       "in ONE long-lived process, without a new Python process per run (`worker` starts one each)")
+    p.add_argument("--name", help="runner name (default khanza-sync-runner-CODE-HOSTNAME)")
+    p.add_argument("--poll-seconds", type=float, default=10.0, metavar="S",
+                   help="how often to ask the server for due runs and cancellations (default 10)")
+    p.add_argument("--limit", type=int, default=4, metavar="N",
+                   help="flow runs at once, of different deployments (default 4; each deployment runs one at a time)")
+    p.add_argument("--stop-seconds", type=float, default=30.0, metavar="S",
+                   help="on SIGTERM, how long running runs get to finish before they are interrupted (default 30)")
+    p.add_argument("--max-runs", type=int, default=None, metavar="N",
+                   help="take N runs, let them end and exit 0 (the systemd unit recycles the process every 300 "
+                   "runs: its memory grows slowly; default: run until stopped)")
+    p.set_defaults(run=_runner)
 
     p = sub.add_parser("check", help="verify the configuration end to end, writing nothing: both databases, their "
                        "tables, the ledger, the mappings and the numbering settings; exit 0 only if all pass")

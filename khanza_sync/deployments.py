@@ -31,8 +31,14 @@ from khanza_sync.settings import Settings
 @dataclass(frozen=True)
 class Schedule:
     slug: str  # stable name: a redeploy updates the schedule in place
-    cron: str
-    note: str
+    cron_template: str  # "{every}" stands for SYNC_EVERY_MINUTES
+    note_template: str
+
+    def cron(self, every: int = 15) -> str:
+        return self.cron_template.format(every=every)
+
+    def note(self, every: int = 15) -> str:
+        return self.note_template.format(every=every)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,10 @@ JOBS: tuple[Job, ...] = (
     Job("sync-registrations", "flows/sync_registrations.py:sync_registrations",
         "Pending website registrations -> Khanza, real queue numbers back to the website.",
         "ENQUEUE",  # a slow run and the next scheduled one never overlap; the newer one waits
-        (Schedule("opening-hours", "*/2 5-20 * * *", "every 2 minutes, 05:00-20:59 hospital time"),
+        # Follow mode syncs each registration within seconds; this is its backstop (SYNC_EVERY_MINUTES, default
+        # 15: a new process or runner pass every 2 minutes cost ~120 CPU-s an hour for runs that found nothing).
+        (Schedule("opening-hours", "*/{every} 5-20 * * *",
+                  "every {every} minutes (SYNC_EVERY_MINUTES), 05:00-20:59 hospital time: the backstop of follow mode"),
          Schedule("overnight", "0 0-4,21-23 * * *",
                   "hourly outside opening hours, so overnight registrations land before the morning rush"))),
     Job("follow-registrations", "flows/follow_registrations.py:follow_registrations",
@@ -113,13 +122,13 @@ def _cron_field(text: str, lo: int, hi: int) -> set[int]:
     return values
 
 
-def runs_per_day() -> dict[str, int]:
+def runs_per_day(every: int = 15) -> dict[str, int]:
     """Scheduled runs a day per flow (minute and hour fields; the crons run every day), for sizing the
-    Prefect database's retention."""
+    Prefect database's retention; `every` is SYNC_EVERY_MINUTES."""
     counts = {}
     for job in JOBS:
-        counts[job.flow] = sum(len(_cron_field(s.cron.split()[0], 0, 59)) * len(_cron_field(s.cron.split()[1], 0, 23))
-                               for s in job.schedules)
+        counts[job.flow] = sum(len(_cron_field(s.cron(every).split()[0], 0, 59))
+                               * len(_cron_field(s.cron(every).split()[1], 0, 23)) for s in job.schedules)
     return counts
 
 
@@ -134,10 +143,10 @@ def khanza_db_tag(settings: Settings) -> str:
 # ---------------------------------------------------------------- prefect.yaml (prefect deploy --all)
 
 
-def prefect_yaml(code: str = "default", timezone: str = "Asia/Jakarta") -> str:
+def prefect_yaml(code: str = "default", timezone: str = "Asia/Jakarta", every: int = 15) -> str:
     """prefect.yaml for `prefect deploy --all` by one hospital: the same deployments as `khanza-sync deploy`,
     but with file entrypoints run from KHANZA_SYNC_HOME (the pull step), as Prefect's own CLI deploys them.
-    The committed prefect.yaml is `prefect_yaml()` (the default hospital code and time zone)."""
+    The committed prefect.yaml is `prefect_yaml()` (the default hospital code, time zone and SYNC_EVERY_MINUTES)."""
     pool = Settings.model_construct(hospital_code=code).work_pool_name
     deployments = []
     for job in JOBS:
@@ -148,7 +157,7 @@ def prefect_yaml(code: str = "default", timezone: str = "Asia/Jakarta") -> str:
             "tags": ["khanza-sync", f"hospital:{code}"],
             "work_pool": {"name": pool, "job_variables": {}},
             "concurrency_limit": {"limit": 1, "collision_strategy": job.collision_strategy},
-            "schedules": [{"cron": s.cron, "timezone": timezone, "slug": s.slug, "active": True}
+            "schedules": [{"cron": s.cron(every), "timezone": timezone, "slug": s.slug, "active": True}
                           for s in job.schedules],
         })
     document = {
@@ -164,7 +173,7 @@ def prefect_yaml(code: str = "default", timezone: str = "Asia/Jakarta") -> str:
         f"(prefect work-pool create {pool} --type process). Workers run the code from KHANZA_SYNC_HOME",
         "(the pull step), so set it to the checkout.",
         "Schedules (hospital time):",
-        *(f"  {job.flow} {s.slug}: {s.note}" for job in JOBS for s in job.schedules),
+        *(f"  {job.flow} {s.slug}: {s.note(every)}" for job in JOBS for s in job.schedules),
     ]
     return "".join(f"# {line}\n" for line in header) + yaml.safe_dump(document, sort_keys=False, width=110)
 
@@ -274,7 +283,7 @@ def deploy(settings: Settings, *, force: bool = False
     for job in JOBS:
         deployment = RunnerDeployment.from_flow(
             job.load_flow(), job.deployment_name(code),
-            schedules=[Cron(s.cron, timezone=tz, slug=s.slug) for s in job.schedules],
+            schedules=[Cron(s.cron(settings.sync_every_minutes), timezone=tz, slug=s.slug) for s in job.schedules],
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=job.collision_strategy),
             description=job.describe(code),
             tags=tags(settings),

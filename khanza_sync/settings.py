@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     deferral_max_seconds: int = Field(3600, ge=1)
     # Follow mode (`khanza-sync follow`): poll interval where no LISTEN/NOTIFY trigger wakes it (SQLite, old DDL)
     follow_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # The scheduled sync's cadence in opening hours (`khanza-sync deploy`): a backstop beside follow mode, which
+    # deploy always deploys; 2 where follow-registrations is paused (README "Running it in production").
+    sync_every_minutes: int = Field(15, ge=1, le=30)
 
     # No run hangs: Prefect timeouts (the backstop) and the website driver's own timeouts (README "Settings").
     # A healthy 10,000 backlog takes about 30 s on the benchmark machine, a 1,000-row batch about 3 s.

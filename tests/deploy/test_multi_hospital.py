@@ -240,7 +240,7 @@ def test_two_hospitals_on_one_server(server, hospitals):
             assert d["work_pool_name"] == h.pool, name
             assert f"hospital:{h.code}" in d["tags"] and d["limit"] == 1, name
             assert {s[4] for s in d["schedules"]} <= {h.tz}, name
-        assert {s[3] for s in deps[f"sync-registrations-{h.code}"]["schedules"]} == {"*/2 5-20 * * *",
+        assert {s[3] for s in deps[f"sync-registrations-{h.code}"]["schedules"]} == {"*/15 5-20 * * *",
                                                                                       "0 0-4,21-23 * * *"}
         assert {s[4] for s in deps[f"sync-registrations-{h.code}"]["schedules"]} == {h.tz}
         assert deps[f"backfill-registrations-{h.code}"]["schedules"] == []

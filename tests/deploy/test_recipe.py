@@ -56,7 +56,7 @@ def unit(path: Path) -> configparser.ConfigParser:
 def test_units_declare_env_file_restart_and_health(tmp_path):
     names = {p.name for p in UNITS}
     assert names == {"prefect-server.service", "khanza-sync-worker@.service", "khanza-sync-worker-health@.service",
-                     "khanza-sync-worker-health@.timer"}
+                     "khanza-sync-worker-health@.timer", "khanza-sync-runner@.service"}
     for path in UNITS:
         u = unit(path)
         if path.suffix == ".timer":
@@ -79,6 +79,16 @@ def test_units_declare_env_file_restart_and_health(tmp_path):
     assert (server["User"], server["Group"]) == ("khanza-sync-server", "khanza-sync-server")
     assert worker["Service"]["StateDirectoryMode"] == server["StateDirectoryMode"] == "0700"
     assert "prefect-server.service" in worker["Unit"]["After"]
+    # The runner (recommended): the same hospital file, folder, user and restart policy as the worker; on SIGTERM
+    # it gives running runs --stop-seconds (30) and marks the rest, inside systemd's stop timeout.
+    runner = unit(DEPLOY / "systemd" / "khanza-sync-runner@.service")
+    for key in ("EnvironmentFile", "WorkingDirectory", "User", "Group", "ProtectSystem", "ReadWritePaths"):
+        assert runner["Service"][key] == worker["Service"][key], key
+    # It recycles itself (exit 0 after --max-runs, once its runs ended) and systemd starts a fresh one.
+    assert runner["Service"]["ExecStart"] == "/opt/khanza-sync/.venv/bin/khanza-sync runner --max-runs 300"
+    assert runner["Service"]["Restart"] == "always" and int(runner["Service"]["RestartSec"]) > 0
+    assert int(runner["Service"]["TimeoutStopSec"]) > 30 + 5
+    assert "prefect-server.service" in runner["Unit"]["After"]
     health = unit(DEPLOY / "systemd" / "khanza-sync-worker-health@.service")["Service"]
     assert "/health" in health["ExecStart"] and "systemctl restart khanza-sync-worker@%i" in health["ExecStart"]
 
@@ -94,7 +104,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     for template in units.glob("*@.*"):  # verify instances, as systemd would start them
         shutil.copy(template, units / template.name.replace("@.", "@rsi."))
     instances = sorted(str(p) for p in units.iterdir() if "@." not in p.name)
-    assert len(instances) == 4
+    assert len(instances) == 5
     result = subprocess.run([tool, "verify", *instances], capture_output=True, text=True, timeout=60)
     # verify only warns (exit 0) on unknown keys or bad values: any output is a failure too.
     assert result.returncode == 0 and not result.stderr.strip() and not result.stdout.strip(), \
@@ -102,6 +112,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     text = (units / "khanza-sync-worker@rsi.service").read_text()
     assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync worker" in text
     assert f"EnvironmentFile={tmp_path / 'etc'}/%i.env" in text
+    assert f"ExecStart={PROJECT_ROOT}/.venv/bin/khanza-sync runner --max-runs 300" in (units / "khanza-sync-runner@rsi.service").read_text()
 
 
 # ---------------------------------------------------------------- environment files

@@ -54,7 +54,7 @@ def test_prefect_deploy_all_succeeds(local_server):
         assert dep["concurrency_options"]["collision_strategy"] == job.collision_strategy, job.flow
         assert "hospital:default" in dep["tags"], job.flow
         assert sorted((s["slug"], s["schedule"]["cron"], s["schedule"]["timezone"]) for s in dep["schedules"]) == \
-            sorted((s.slug, s.cron, "Asia/Jakarta") for s in job.schedules), job.flow
+            sorted((s.slug, s.cron(), "Asia/Jakarta") for s in job.schedules), job.flow
     assert by_name["backfill-registrations-default"]["schedules"] == []
     assert [s["schedule"]["cron"] for s in by_name["publish-master-data-default"]["schedules"]] == ["0 2 * * *"]
     schema = by_name["backfill-registrations-default"]["parameter_openapi_schema"]

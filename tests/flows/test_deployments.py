@@ -52,10 +52,23 @@ def test_generated_deployments_carry_code_pool_timezone_and_limit():
 
 
 def test_runs_per_day_sizes_the_retention():
-    # ~580 scheduled runs a day per hospital: what deploy/README.md sizes the Prefect database's retention for.
-    assert deps.runs_per_day() == {"sync-registrations": 488, "reconcile-queue-numbers": 64,
+    # 161 scheduled runs a day per hospital with the 15-minute backstop sync (577 with SYNC_EVERY_MINUTES=2): what
+    # deploy/README.md sizes the Prefect database's retention for.
+    assert deps.runs_per_day() == {"sync-registrations": 72, "reconcile-queue-numbers": 64,
                                    "publish-master-data": 1, "backfill-registrations": 0, "follow-registrations": 24,
                                    "requeue-registrations": 0, "resolve-patient-conflict": 0}
+    assert deps.runs_per_day(2)["sync-registrations"] == 488
+
+
+def test_sync_every_minutes_sets_the_backstop_cadence():
+    assert Settings(_env_file=None).sync_every_minutes == 15  # follow mode is deployed too: the sync is its backstop
+    sync = next(d for d in yaml.safe_load(deps.prefect_yaml("rsj-2", "Asia/Jakarta", 2))["deployments"]
+                if d["name"].startswith("sync-registrations"))
+    assert {s["slug"]: s["cron"] for s in sync["schedules"]} == {"opening-hours": "*/2 5-20 * * *",
+                                                                 "overnight": "0 0-4,21-23 * * *"}
+    for bad in (0, 31):
+        with pytest.raises(ValueError):
+            Settings(_env_file=None, sync_every_minutes=bad)
 
 
 @pytest.mark.parametrize("code", ["rsi", "rs-2", "a", "abcdefghijklmnop"])

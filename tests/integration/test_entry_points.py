@@ -12,7 +12,7 @@ import pytest
 from khanza_sync.cli import build_parser
 
 KHANZA_SYNC = str(Path(sys.executable).with_name("khanza-sync"))
-JOBS = ["sync", "reconcile", "backfill", "publish-master-data", "setup", "demo", "check", "deploy", "worker", "follow",
+JOBS = ["sync", "reconcile", "backfill", "publish-master-data", "setup", "demo", "check", "deploy", "worker", "runner", "follow",
         "requeue", "resolve-conflict", "audit"]
 
 
@@ -55,3 +55,14 @@ def test_python_m_website_creates_the_table(tmp_path):
     assert out.returncode == 0, out.stderr
     tables = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "online_registrations" in tables
+
+
+def test_runner_refuses_without_its_hospital_environment(tmp_path):
+    """Like the worker, the runner takes HOSPITAL_CODE, KHANZA_DB_NAME and WEBSITE_DB_URL from its own environment
+    file only: its flow runs read them."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HOSPITAL_CODE", "KHANZA_DB_NAME", "WEBSITE_DB_URL")}
+    out = subprocess.run([KHANZA_SYNC, "runner"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "HOSPITAL_CODE, KHANZA_DB_NAME, WEBSITE_DB_URL" in out.stderr, out.stderr
+
