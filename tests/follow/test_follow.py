@@ -30,6 +30,17 @@ def _task_runs(flow_run_id) -> int:
     return asyncio.run(count())
 
 
+def _settled_task_runs(flow_run_id, timeout: float = 60) -> int:
+    """The flow run's task-run count once three reads a second apart agree (bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    counts = [_task_runs(flow_run_id)]
+    while len(counts) < 3 or len(set(counts[-3:])) > 1:
+        assert time.monotonic() < deadline, f"task runs still changing: {counts}"
+        time.sleep(1)
+        counts.append(_task_runs(flow_run_id))
+    return counts[-1]
+
+
 def _flow_run_name(flow_run_id) -> str:
     from prefect import get_client
 
@@ -58,25 +69,34 @@ def test_hourly_flow_syncs_registrations_as_they_arrive(follow_env: FollowEnv, r
         follow_env.wait_synced(first, timeout=30)  # the flow is up (the first batch also warms the checks)
         run_id = _current_flow_run_id()
         ids = list(first)
-        for i in range(3):  # one at a time, each synced on its own (how fast: bench/latency.py)
+        for i in range(2):  # one at a time, each synced on its own (how fast: bench/latency.py)
             reg = registrations(1, start=i, prefix="arrive")
             ids += follow_env.insert(reg)
             follow_env.wait_synced([reg[0]["id"]], timeout=15)
 
-        # Wake-ups that find nothing due (PostgreSQL: the trigger fires for any insert) create no task run.
-        tasks_before = _task_runs(run_id)
+        # Wake-ups that find nothing due (PostgreSQL: the trigger fires for any insert) create no task run: what one
+        # arrival's burst adds is measured, then no-op rows and one more arrival must add exactly that again.
+        # (Task runs reach the API a little after they ran: counts are read once they have settled.)
+        before = _settled_task_runs(run_id)
+        probe = registrations(1, start=2, prefix="arrive")
+        ids += follow_env.insert(probe)
+        follow_env.wait_synced([probe[0]["id"]], timeout=15)
+        per_burst = _settled_task_runs(run_id) - before
+        assert per_burst > 0
         follow_env.insert([dict(r, status="rejected", error_code="NIK_INVALID") for r in registrations(2, prefix="noop")])
-        time.sleep(1.5)
-        assert _task_runs(run_id) == tasks_before
+        last = registrations(1, start=3, prefix="arrive")
+        ids += follow_env.insert(last)
+        follow_env.wait_synced([last[0]["id"]], timeout=15)
+        assert _settled_task_runs(run_id) - before == 2 * per_burst
     state = out["state"]
     assert state.is_completed(), state.message
-    assert state.message.startswith("4 registrations: created=4"), state.message
+    assert state.message.startswith("5 registrations: created=5"), state.message
     data = state.result()
     assert data["mode"] == ("listen" if variant == "postgresql" else "poll")
     report = follow_env.audit(ids)
-    assert report.synced == 4 and not report.problems, report.summary()
+    assert report.synced == 5 and not report.problems, report.summary()
     name = _flow_run_name(run_id)
-    assert name.startswith("follow ") and "· 4 created, 0 duplicate, 0 rejected" in name, name
+    assert name.startswith("follow ") and "· 5 created, 0 duplicate, 0 rejected" in name, name
 
 
 @pytest.fixture

@@ -628,6 +628,12 @@ def test_a_laravel_made_table_syncs_with_only_the_url_changed(mysql_website_url,
         admin.dispose()
 
 
+def server_zone() -> str:
+    from tests.flows.test_check import server_zone as zone
+
+    return zone()
+
+
 def khanza_sync_cli(cwd: Path, website_url: str, command: str) -> str:
     """`khanza-sync COMMAND` as an operator runs it (on the session's Prefect server); asserts exit 0."""
     from prefect.settings import PREFECT_API_URL
@@ -648,7 +654,9 @@ def _cli_env(website_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KHANZA_", "WEBSITE_", "MAPPINGS_"))}
     env.update({"KHANZA_DB_HOST": cfg.khanza_db_host, "KHANZA_DB_PORT": str(cfg.khanza_db_port),
                 "KHANZA_DB_USER": cfg.khanza_db_user, "KHANZA_DB_PASSWORD": cfg.khanza_db_password.get_secret_value(),
-                "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": website_url})
+                "KHANZA_DB_NAME": cfg.khanza_db_name, "WEBSITE_DB_URL": website_url,
+                # the hospital's zone is the Khanza server's (here the test server's clock), as check demands
+                "HOSPITAL_TIMEZONE": server_zone()})
     return env
 
 
