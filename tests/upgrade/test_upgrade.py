@@ -42,9 +42,11 @@ def previous_release() -> str:
 
     current = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
     changelog = (PROJECT_ROOT / "CHANGELOG.md").read_text()
-    for version, commit in re.findall(r"^## (\d+\.\d+\.\d+).*?^Commit: ([0-9a-f]{7,40})\b", changelog, re.M | re.S):
-        if version != current:
-            return commit
+    for section in re.split(r"^## ", changelog, flags=re.M)[1:]:  # newest first
+        version = re.match(r"\d+\.\d+\.\d+", section)
+        commit = re.search(r"^Commit: ([0-9a-f]{7,40})\b", section, re.M)
+        if version and commit and version.group(0) != current:
+            return commit.group(1)
     return PRE_RELEASE
 
 
