@@ -86,7 +86,8 @@ case "${1:-}" in
       -e "s|^PREFECT_API_AUTH_STRING=.*|PREFECT_API_AUTH_STRING=$auth|" \
       -e "s|^PREFECT_WORKER_WEBSERVER_PORT=.*|PREFECT_WORKER_WEBSERVER_PORT=$port|"
     log "then: set -a; . $ETC_DIR/$code.env; set +a; $HOME_DIR/.venv/bin/khanza-sync deploy"
-    log "      systemctl enable --now khanza-sync-worker@$code khanza-sync-worker-health@$code.timer"
+    log "      systemctl enable --now khanza-sync-runner@$code   (recommended; or the process worker:"
+    log "      systemctl enable --now khanza-sync-worker@$code khanza-sync-worker-health@$code.timer)"
     ;;
   units)
     install -d -m 0755 "$UNIT_DIR"
