@@ -46,6 +46,11 @@ def _int_option(parser: argparse.ArgumentParser, flag: str, annotated, default=N
 
 
 def _finish(state) -> int:
+    from prefect.logging.handlers import APILogWorker
+
+    # The run's last lines (its end state, "Khanza offline: ...") reach the server before this process exits:
+    # under load Prefect's own exit-time flush was seen to lose them.
+    APILogWorker.drain_all(timeout=30)
     print(state.message)
     return 0 if state.is_completed() else 1
 
