@@ -22,12 +22,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from khanza import migrations
 from khanza.db import make_engine as make_khanza_engine
 from khanza.setup import DEMO_DATA, FIXTURE_SCHEMA, recreate_database
 from khanza_sync.settings import PROJECT_ROOT
+from website import contract
 from tests.support import (
     KHANZA_TEST_DB, base_settings, free_port, insert_registrations, local_prefect_server, ownership, registration,
 )
@@ -224,7 +225,17 @@ def test_upgrade_in_place_keeps_the_queue(old_release, prefect_server, postgres_
     assert upgraded["khanza_sync_schema"] == [("khanza", migrations.CURRENT)]
     hospital.run("setup")  # a second setup changes nothing
     assert tables(khanza) == upgraded
+    # The website table: one the previous release's setup made (and recorded) is brought to this contract in place;
+    # an older one it did not record stays as it is (the new columns are optional). Either way a second run is a no-op.
+    hospital.run("setup", "--website")
     assert "nothing to change" in hospital.run("setup", "--website")
+    web = create_engine(website_url)
+    try:
+        present = {c["name"] for c in inspect(web).get_columns("online_registrations")}
+        marked = inspect(web).has_table("khanza_sync_contract")
+    finally:
+        web.dispose()
+    assert contract.found_version(present) == (contract.CURRENT if marked else 1)
     hospital.run("deploy")
     after_deploy = {d["name"]: d["id"] for d in httpx.post(f"{prefect_server['PREFECT_API_URL']}/deployments/filter",
                                                            json={}, timeout=30).json()}
