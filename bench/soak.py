@@ -27,9 +27,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # counts only on stdout; Prefect's own chatter muted
+
+
+def _quiet_environment() -> None:
+    """For the soak run itself only (set in its entry point, never on import: a test that imports this module for a
+    function must not mute the Prefect logs of everything it starts afterwards)."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # counts only on stdout; Prefect's own chatter muted
 
 FAULT_KINDS = ["drop", "lost_commit", "drop_all", "stall", "refuse"]
 
@@ -214,4 +219,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    _quiet_environment()
     raise SystemExit(main())
